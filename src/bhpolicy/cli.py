@@ -1,0 +1,211 @@
+"""The ``bhpolicy`` command: thin commands that parse, call one function and print."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from bhpolicy.errors import BhpolicyError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False,
+                  add_completion=False)
+codes_app = typer.Typer(help="Look up, search and import HCPCS codes.", no_args_is_help=True)
+policies_app = typer.Typer(help="List and show policy packs.", no_args_is_help=True)
+app.add_typer(codes_app, name="codes")
+app.add_typer(policies_app, name="policies")
+
+
+class Settings:
+    policy_dirs: tuple[Path, ...] = ()
+    home: Path | None = None
+
+
+settings = Settings()
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+
+def user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Print a :class:`BhpolicyError` as one line on stderr and exit non-zero."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except BhpolicyError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@app.callback()
+def root(
+    policy_dir: Annotated[list[Path] | None, typer.Option(
+        "--policy-dir", help="A folder of extra policy packs (repeatable; also "
+        "$BHPOLICY_POLICY_PATH).")] = None,
+    home: Annotated[Path | None, typer.Option(
+        "--home", help="Where imported data is kept (default $BHPOLICY_HOME or "
+        "~/.local/share/bhpolicy).")] = None,
+) -> None:
+    """bhpolicy: behavioral-health payer policy as executable rules that cite the policy."""
+    settings.policy_dirs = tuple(policy_dir or ())
+    settings.home = home
+
+
+def _catalog() -> Any:
+    from bhpolicy.catalog.store import default_home, load_catalog
+
+    return load_catalog(settings.home or default_home())
+
+
+@codes_app.command("show")
+@user_errors
+def codes_show(code: str, as_json: JsonFlag = False) -> None:
+    """Print a code's whole entry, every fact with its source."""
+    from bhpolicy.report.catalog_text import entry_json, entry_text
+
+    catalog = _catalog()
+    entry = catalog.get(code)
+    if as_json:
+        _print_json(entry_json(entry, catalog))
+    else:
+        typer.echo(entry_text(entry, catalog))
+
+
+@codes_app.command("search")
+@user_errors
+def codes_search(
+    query: str,
+    limit: Annotated[int, typer.Option(min=1, help="How many results.")] = 10,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rank codes by a free-text query (typos and word order tolerated)."""
+    from bhpolicy.catalog.search import SearchIndex
+    from bhpolicy.report.catalog_text import hits_json, hits_text
+
+    catalog = _catalog()
+    hits = SearchIndex.build(catalog).search(query, limit)
+    if as_json:
+        _print_json({"query": query, "results": hits_json(hits, catalog)})
+    else:
+        typer.echo(hits_text(hits, catalog))
+
+
+@codes_app.command("list")
+@user_errors
+def codes_list(as_json: JsonFlag = False) -> None:
+    """List the codes in the catalog (curated entries, plus any imported)."""
+    catalog = _catalog()
+    rows = [{"code": c, "official_descriptor": e.official_descriptor.value,
+             "curated": c in catalog.curated_codes}
+            for c, e in sorted(catalog.entries.items())]
+    if as_json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            mark = "*" if row["curated"] else " "
+            typer.echo(f"{mark} {row['code']}  {row['official_descriptor']}")
+
+
+@codes_app.command("import")
+@user_errors
+def codes_import(
+    file: Path,
+    title: Annotated[str | None, typer.Option(
+        help="How to cite the file (default: its name).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Load a CMS HCPCS Level II file (fixed-width, xlsx or csv) into the catalog."""
+    from bhpolicy.catalog.hcpcs_file import read_hcpcs_file
+    from bhpolicy.catalog.store import ImportedCatalog, default_home, write_import
+
+    result = read_hcpcs_file(file)
+    imported = ImportedCatalog(
+        source_file=file.name, source_title=title or f"CMS HCPCS Level II file {file.name}",
+        imported_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        records=result.records)
+    path = write_import(settings.home or default_home(), imported)
+    summary = {"file": str(file), "codes": len(result.records),
+               "modifier_records_skipped": result.modifier_records,
+               "with_unit": sum(1 for r in result.records if r.unit),
+               "terminated": sum(1 for r in result.records if r.termination_date),
+               "stored_at": str(path)}
+    if as_json:
+        _print_json(summary)
+    else:
+        typer.echo(f"imported {summary['codes']} codes from {file} "
+                   f"({summary['with_unit']} with a unit in the descriptor, "
+                   f"{summary['terminated']} with a termination date; "
+                   f"{summary['modifier_records_skipped']} modifier records not imported) "
+                   f"into {path}")
+
+
+def _registry() -> Any:
+    from bhpolicy.policy import load_registry
+
+    return load_registry(settings.policy_dirs)
+
+
+@policies_app.command("list")
+@user_errors
+def policies_list(as_json: JsonFlag = False) -> None:
+    """List the policy packs."""
+    from bhpolicy.report.policy_text import packs_text
+
+    packs = _registry().packs
+    if as_json:
+        _print_json([p.header.model_dump(mode="json", include={
+            "id", "alias", "title", "issuer", "state", "revision", "revision_date",
+            "effective_from", "source"}) for p in packs])
+    else:
+        typer.echo(packs_text(packs))
+
+
+def _date(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise BhpolicyError(f"--as-of {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+@policies_app.command("show")
+@user_errors
+def policies_show(
+    policy: str,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Show the values in force on this date (YYYY-MM-DD).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a pack (by id or alias) and every parameter with its section and dates."""
+    from bhpolicy.report.policy_text import pack_json, pack_text
+
+    pack = _registry().get(policy)
+    when = _date(as_of)
+    if as_json:
+        _print_json(pack_json(pack, when))
+    else:
+        typer.echo(pack_text(pack, when))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
