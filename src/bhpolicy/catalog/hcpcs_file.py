@@ -18,6 +18,9 @@ filler may be trimmed on disk):
 293     action code (A add, B/C/S descriptor changes, D discontinued, F/N/P/T, R reactivated)
 ====  =========  ==========================================================
 
+Continuation text is joined to the first line with one space: CMS wraps long descriptions at
+word boundaries.
+
 A malformed record rejects the whole file (the catalog is never left half-replaced) with the
 file, line and field named.
 """
