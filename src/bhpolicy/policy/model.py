@@ -142,9 +142,9 @@ class ParameterNotInForce(BhpolicyError):
     """No value of a parameter holds on the asked date."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PolicyPack:
-    """A loaded, validated policy pack."""
+    """A loaded, validated policy pack (hashed by identity, so results can be cached per pack)."""
 
     header: PackHeader
     parameters: dict[str, Parameter]

@@ -1,0 +1,1 @@
+"""Medical-necessity determinations: criteria trees from the pack, three-valued evaluation."""

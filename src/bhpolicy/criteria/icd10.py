@@ -1,0 +1,59 @@
+"""The ICD-10-CM code set, from simple-icd-10-cm (the CDC release it ships, offline).
+
+The package parses a 10 MB XML file when first imported (about 2 s) and warns of a deprecated
+API on Python 3.11, so it is imported here lazily, once, with that warning silenced. This is
+the only module that touches the untyped package.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import warnings
+from dataclasses import dataclass
+from importlib import resources
+from types import ModuleType
+
+_FORMAT = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.?[0-9A-Z]{1,4})?$")
+
+
+@dataclass(frozen=True)
+class Icd10Code:
+    code: str  # with the dot, e.g. F20.0
+    description: str
+    billable: bool
+
+
+@functools.cache
+def _module() -> ModuleType:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import simple_icd_10_cm
+
+    return simple_icd_10_cm
+
+
+@functools.cache
+def release() -> str:
+    """The code-set release the package ships, e.g. ``April-2026`` (from its data file)."""
+    data = resources.files("simple_icd_10_cm") / "data"
+    for item in data.iterdir():
+        match = re.fullmatch(r"code-list-(.+)\.txt", item.name)
+        if match:
+            return match.group(1)
+    return "unknown"
+
+
+def well_formed(code: str) -> bool:
+    return bool(_FORMAT.match(code.strip().upper()))
+
+
+@functools.lru_cache(maxsize=65536)
+def lookup(code: str) -> Icd10Code | None:
+    """The code in the release, or None when the code set has no such code."""
+    cm = _module()
+    text = code.strip().upper()
+    if not _FORMAT.match(text) or not cm.is_valid_item(text):
+        return None
+    return Icd10Code(code=str(cm.add_dot(text)), description=str(cm.get_description(text)),
+                     billable=bool(cm.is_leaf(text)))

@@ -1,0 +1,217 @@
+"""The leaf tests a criteria tree may use. Each is a small pure function of the case's facts
+and the pack's parameters in force on the request date; none holds a policy number.
+
+A leaf returns met, not met, unknown (a fact it needs is missing) or needs judgment (only a
+clinical reviewer can decide). Unknown is never turned into not met.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+from bhpolicy.criteria import dates
+from bhpolicy.criteria.cases import Case
+from bhpolicy.criteria.model import Test
+
+Status = Literal["met", "not_met", "unknown", "needs_judgment"]
+
+
+@dataclass
+class LeafResult:
+    status: Status
+    detail: str
+    facts_used: dict[str, Any] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def _param(case: Case, name: str | None) -> Any:
+    assert name is not None
+    return case.criteria.pack.value(name, case.request_date).value
+
+
+def _int_param(case: Case, name: str | None) -> int:
+    value = _param(case, name)
+    assert isinstance(value, int), name
+    return value
+
+
+def _missing(*names: str) -> LeafResult:
+    return LeafResult("unknown", f"missing: {', '.join(names)}", missing=list(names))
+
+
+def fact(test: Test, case: Case) -> LeafResult:
+    """A yes/no fact stated in the record."""
+    value = case.facts.get(test.fact)
+    if value is None:
+        return _missing(test.fact)
+    return LeafResult("met" if value else "not_met", f"{test.fact} is {str(value).lower()}",
+                      {test.fact: value})
+
+
+def fact_needs_judgment(test: Test, case: Case) -> LeafResult:
+    """A fact whose degree a clinical reviewer must judge: present means needs judgment."""
+    value = case.facts.get(test.fact)
+    if value is None:
+        return _missing(test.fact)
+    if not value:
+        return LeafResult("not_met", f"{test.fact} is false", {test.fact: False})
+    return LeafResult("needs_judgment", f"{test.fact} is true; whether it is high enough is a "
+                      "reviewer's judgment", {test.fact: True})
+
+
+def age_at_least(test: Test, case: Case) -> LeafResult:
+    birth = case.facts.get(test.fact)
+    if birth is None:
+        return _missing(test.fact)
+    minimum = _int_param(case, test.param)
+    leap = cast(dates.LeapDayRule, _param(case, test.leap_day_param))
+    age = dates.age_on(birth, case.request_date, leap)
+    return LeafResult("met" if age >= minimum else "not_met",
+                      f"age {age} on {case.request_date} (minimum {minimum})",
+                      {test.fact: birth.isoformat(), "age_on_request_date": age},
+                      parameters={str(test.param): minimum})
+
+
+def diagnosis_group(test: Test, case: Case) -> LeafResult:
+    code = case.facts.get(test.fact)
+    if code is None:
+        return _missing(test.fact)
+    crosswalk = case.criteria.crosswalk
+    assert crosswalk is not None and test.group is not None
+    group = crosswalk.group_of(code.code)
+    used = {test.fact: code.code, "diagnosis": code.description, "diagnosis_group": group}
+    if group != test.group:
+        return LeafResult("not_met", f"{code.code} is not in group {test.group}", used)
+    if crosswalk.groups[group].judgment:
+        return LeafResult("needs_judgment", f"{code.code} ({code.description}) is in group "
+                          f"{group}, which qualifies only on a reviewer's judgment", used)
+    return LeafResult("met", f"{code.code} ({code.description}) is in group {group}", used)
+
+
+def dates_within_months_at_least(test: Test, case: Case) -> LeafResult:
+    found = case.facts.get(test.fact)
+    if found is None:
+        return _missing(test.fact)
+    minimum, months = _int_param(case, test.param), _int_param(case, test.months_param)
+    inside = [d for d in found if dates.within_months_before(d, case.request_date, months)]
+    start = dates.add_months(case.request_date, -months)
+    return LeafResult(
+        "met" if len(inside) >= minimum else "not_met",
+        f"{len(inside)} in ({start}, {case.request_date}] (minimum {minimum})",
+        {test.fact: [d.isoformat() for d in found], "counted": len(inside)},
+        parameters={str(test.param): minimum, str(test.months_param): months})
+
+
+def onset_more_than_months(test: Test, case: Case) -> LeafResult:
+    assert test.present_fact is not None
+    present = case.facts.get(test.present_fact)
+    if present is False:
+        return LeafResult("not_met", f"{test.present_fact} is false",
+                          {test.present_fact: False})
+    since = case.facts.get(test.fact)
+    if since is None:
+        return _missing(*([test.present_fact] if present is None else []), test.fact)
+    months = _int_param(case, test.param)
+    cutoff = dates.add_months(case.request_date, -months)
+    ok = dates.more_than_months_before(since, case.request_date, months)
+    return LeafResult("met" if ok else "not_met",
+                      f"since {since}; more than {months} months means before {cutoff}",
+                      {test.present_fact: True, test.fact: since.isoformat()},
+                      parameters={str(test.param): months})
+
+
+def at_least_param(test: Test, case: Case) -> LeafResult:
+    value = case.facts.get(test.fact)
+    if value is None:
+        return _missing(test.fact)
+    minimum = _int_param(case, test.param)
+    return LeafResult("met" if value >= minimum else "not_met",
+                      f"{value} (minimum {minimum})", {test.fact: value},
+                      parameters={str(test.param): minimum})
+
+
+def monthly_minimum(test: Test, case: Case) -> LeafResult:
+    """Each whole calendar month of the authorization before the request date has at least
+    the minimum of days provided; partial months are left out, not counted as short."""
+    assert test.start_fact is not None and test.end_fact is not None
+    counts = case.facts.get(test.fact)
+    start, end = case.facts.get(test.start_fact), case.facts.get(test.end_fact)
+    absent = [n for n, v in ((test.fact, counts), (test.start_fact, start),
+                             (test.end_fact, end)) if v is None]
+    if absent:
+        return _missing(*absent)
+    minimum = _int_param(case, test.param)
+    last_day = min(end, case.request_date - dt.timedelta(days=1))
+    months = dates.month_span(start, last_day)
+    used = {test.start_fact: start.isoformat(), test.end_fact: end.isoformat(),
+            "whole_months": [f"{y}-{m:02d}" for y, m in months]}
+    if not months:
+        return LeafResult("unknown", "no whole month of the authorization before the request "
+                          "date to measure", used, [test.fact])
+    without = [f"{y}-{m:02d}" for y, m in months if (y, m) not in counts]
+    if without:
+        return LeafResult("unknown", f"no day count for {', '.join(without)}", used, [test.fact])
+    short = [f"{y}-{m:02d} ({counts[(y, m)]})" for y, m in months if counts[(y, m)] < minimum]
+    used["days_by_month"] = {f"{y}-{m:02d}": counts[(y, m)] for y, m in months}
+    if short:
+        return LeafResult("not_met", f"under {minimum} days in {', '.join(short)}", used,
+                          parameters={str(test.param): minimum})
+    return LeafResult("met", f"at least {minimum} days in each of {len(months)} whole months",
+                      used, parameters={str(test.param): minimum})
+
+
+def months_elapsed_at_least(test: Test, case: Case) -> LeafResult:
+    since = case.facts.get(test.fact)
+    if since is None:
+        return _missing(test.fact)
+    months = _int_param(case, test.param)
+    reached = dates.add_months(since, months)
+    return LeafResult("met" if reached <= case.request_date else "not_met",
+                      f"since {since}; {months} calendar months are complete on {reached}",
+                      {test.fact: since.isoformat()}, parameters={str(test.param): months})
+
+
+_COMPARE: dict[str, Callable[[int, int], bool]] = {
+    "eq": lambda a, b: a == b, "gte": lambda a, b: a >= b}
+
+
+def compare_param(test: Test, case: Case) -> LeafResult:
+    value = case.facts.get(test.fact)
+    if value is None:
+        return _missing(test.fact)
+    target = _int_param(case, test.param)
+    how = str(_param(case, test.comparison_param))
+    if how not in _COMPARE:
+        raise ValueError(f"{test.comparison_param} must be one of {sorted(_COMPARE)}")
+    return LeafResult("met" if _COMPARE[how](value, target) else "not_met",
+                      f"{value} {'=' if how == 'eq' else '>='} {target}?", {test.fact: value},
+                      parameters={str(test.param): target, str(test.comparison_param): how})
+
+
+def count_listed_at_least(test: Test, case: Case) -> LeafResult:
+    listed = case.facts.get(test.fact)
+    if listed is None:
+        return _missing(test.fact)
+    minimum = _int_param(case, test.param)
+    return LeafResult("met" if len(listed) >= minimum else "not_met",
+                      f"{len(listed)} listed (minimum {minimum})", {test.fact: list(listed)},
+                      parameters={str(test.param): minimum})
+
+
+RULES: dict[str, Callable[[Test, Case], LeafResult]] = {
+    "fact": fact,
+    "fact_needs_judgment": fact_needs_judgment,
+    "age_at_least": age_at_least,
+    "diagnosis_group": diagnosis_group,
+    "dates_within_months_at_least": dates_within_months_at_least,
+    "onset_more_than_months": onset_more_than_months,
+    "at_least_param": at_least_param,
+    "monthly_minimum": monthly_minimum,
+    "months_elapsed_at_least": months_elapsed_at_least,
+    "compare_param": compare_param,
+    "count_listed_at_least": count_listed_at_least,
+}

@@ -1,0 +1,77 @@
+"""Load a pack's criteria files and check every name they use against the pack."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from bhpolicy.criteria.model import CriteriaFile, CrosswalkFile, FactsFile, Node, RequestType
+from bhpolicy.errors import DataFileError, NotFoundError
+from bhpolicy.policy.model import PolicyPack
+from bhpolicy.yaml_strict import validate_file
+
+
+@dataclass(frozen=True)
+class CriteriaPack:
+    pack: PolicyPack
+    facts: FactsFile
+    criteria: CriteriaFile
+    crosswalk: CrosswalkFile | None
+
+    def tree(self, request_type: RequestType) -> Node:
+        tree = self.criteria.requests.get(request_type)
+        if tree is None:
+            known = ", ".join(self.criteria.requests)
+            raise NotFoundError(f"{self.pack.id} has no {request_type} criteria (it has: {known})")
+        return tree
+
+
+def _check(pack: PolicyPack, facts: FactsFile, criteria: CriteriaFile,
+           crosswalk: CrosswalkFile | None, folder: Path) -> None:
+    facts_path, criteria_path = str(folder / "facts.yaml"), str(folder / "criteria.yaml")
+    for name, spec in facts.facts.items():
+        if spec.document not in facts.documents:
+            raise DataFileError(facts_path, f"key facts.{name}.document",
+                                f"unknown document {spec.document!r}")
+        if spec.allowed_param and spec.allowed_param not in pack.parameters:
+            raise DataFileError(facts_path, f"key facts.{name}.allowed_param",
+                                f"no parameter {spec.allowed_param!r} in the pack")
+    for request, tree in criteria.requests.items():
+        seen: set[str] = set()
+        for node in tree.walk():
+            where = f"key requests.{request} node {node.id}"
+            if node.id in seen:
+                raise DataFileError(criteria_path, where, "node id used twice")
+            seen.add(node.id)
+            if node.at_least and node.at_least not in pack.parameters:
+                raise DataFileError(criteria_path, where, f"no parameter {node.at_least!r}")
+            test = node.test
+            if test is None:
+                continue
+            for fact in (test.fact, test.present_fact, test.start_fact, test.end_fact):
+                if fact is not None and fact not in facts.facts:
+                    raise DataFileError(criteria_path, where, f"unknown fact {fact!r}")
+            for param in (test.param, test.months_param, test.leap_day_param,
+                          test.comparison_param):
+                if param is not None and param not in pack.parameters:
+                    raise DataFileError(criteria_path, where, f"no parameter {param!r}")
+            if test.kind == "diagnosis_group" and (
+                    crosswalk is None or test.group not in crosswalk.groups):
+                raise DataFileError(criteria_path, where,
+                                    f"diagnosis group {test.group!r} not in the crosswalk")
+
+
+@functools.cache
+def criteria_for(pack: PolicyPack) -> CriteriaPack:
+    """The criteria of ``pack``; a pack without ``criteria.yaml`` has none."""
+    folder = Path(pack.folder)
+    if not (folder / "criteria.yaml").is_file():
+        raise NotFoundError(f"{pack.id} has no medical-necessity criteria (no criteria.yaml)")
+    facts = validate_file(FactsFile, folder / "facts.yaml")
+    criteria = validate_file(CriteriaFile, folder / "criteria.yaml")
+    crosswalk_path = folder / "diagnosis_crosswalk.yaml"
+    crosswalk = (validate_file(CrosswalkFile, crosswalk_path) if crosswalk_path.is_file()
+                 else None)
+    _check(pack, facts, criteria, crosswalk, folder)
+    return CriteriaPack(pack, facts, criteria, crosswalk)

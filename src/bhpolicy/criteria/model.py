@@ -1,0 +1,106 @@
+"""Schemas of a pack's criteria files: ``facts.yaml``, ``criteria.yaml`` and the optional
+``diagnosis_crosswalk.yaml``. Loaded and cross-checked in :mod:`bhpolicy.criteria.loader`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+
+FactType = Literal["boolean", "date", "date_list", "integer", "icd10", "month_counts",
+                   "text_list"]
+RequestType = Literal["initial", "continued_stay", "discharge"]
+TestKind = Literal[
+    "fact", "fact_needs_judgment", "age_at_least", "diagnosis_group",
+    "dates_within_months_at_least", "onset_more_than_months", "at_least_param",
+    "monthly_minimum", "months_elapsed_at_least", "compare_param", "count_listed_at_least",
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FactSpec(Strict):
+    type: FactType
+    document: StrictStr
+    min: StrictInt | None = None
+    max: StrictInt | None = None
+    allowed_param: StrictStr | None = None
+
+
+class FactsFile(Strict):
+    documents: dict[StrictStr, StrictStr]
+    facts: dict[Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_]*$")], FactSpec]
+
+
+class Test(Strict):
+    kind: TestKind
+    fact: StrictStr
+    param: StrictStr | None = None
+    present_fact: StrictStr | None = None
+    start_fact: StrictStr | None = None
+    end_fact: StrictStr | None = None
+    months_param: StrictStr | None = None
+    leap_day_param: StrictStr | None = None
+    comparison_param: StrictStr | None = None
+    group: StrictStr | None = None
+
+
+class Node(Strict):
+    id: StrictStr
+    section: StrictStr
+    summary: StrictStr
+    all_of: list[Node] | None = None
+    any_of: list[Node] | None = None
+    at_least: StrictStr | None = None  # parameter holding N
+    of: list[Node] | None = None
+    test: Test | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Node:
+        kinds = [self.all_of is not None, self.any_of is not None,
+                 self.at_least is not None, self.test is not None]
+        if sum(kinds) != 1:
+            raise ValueError(f"node {self.id}: give exactly one of all_of, any_of, at_least, test")
+        if (self.at_least is None) != (self.of is None):
+            raise ValueError(f"node {self.id}: at_least needs 'of' (and 'of' needs at_least)")
+        return self
+
+    @property
+    def children(self) -> list[Node]:
+        return self.all_of or self.any_of or self.of or []
+
+    def walk(self) -> list[Node]:
+        nodes = [self]
+        for child in self.children:
+            nodes += child.walk()
+        return nodes
+
+
+class CriteriaFile(Strict):
+    since: dt.date
+    requests: dict[RequestType, Node]
+
+
+class DiagnosisGroup(Strict):
+    section: StrictStr
+    prefixes: Annotated[list[StrictStr], Field(min_length=1)]
+    exclude: list[StrictStr] = []
+    judgment: StrictBool = False
+    note: StrictStr | None = None
+
+
+class CrosswalkFile(Strict):
+    source: StrictStr
+    code_set_release: StrictStr
+    groups: dict[StrictStr, DiagnosisGroup]
+
+    def group_of(self, code: str) -> str | None:
+        """The first group whose prefixes match ``code`` (dotted) and exclusions do not."""
+        for name, group in self.groups.items():
+            if any(code.startswith(p) for p in group.prefixes) and not any(
+                    code.startswith(x) for x in group.exclude):
+                return name
+        return None
