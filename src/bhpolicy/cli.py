@@ -203,6 +203,61 @@ def policies_show(
         typer.echo(pack_text(pack, when))
 
 
+@app.command("check")
+@user_errors
+def check(
+    cases: Annotated[Path, typer.Argument(help="case.json, a JSON list, or cases.jsonl")],
+    form: Annotated[str, typer.Option("--format", help="text, json or html")] = "text",
+    out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+    errors: Annotated[Path | None, typer.Option(help="Also write rejected cases here.")] = None,
+) -> None:
+    """Determine medical necessity for each case: meets_criteria, refer or pend, with a
+    trace citing every section."""
+    from bhpolicy.criteria.run import check_file
+    from bhpolicy.report.determination import render
+
+    if form not in ("text", "json", "html"):
+        raise BhpolicyError(f"--format {form!r}: choose text, json or html")
+    run = check_file(cases, _registry())
+    if form == "json":
+        if cases.suffix.lower() == ".jsonl" or len(run.determinations) != 1:
+            body = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in run.determinations)
+        else:
+            body = json.dumps(run.determinations[0], indent=2, ensure_ascii=False) + "\n"
+    else:
+        body = render(run.determinations, form) if run.determinations else ""
+    if out is not None:
+        out.write_text(body, encoding="utf-8")
+    else:
+        typer.echo(body, nl=False)
+    for line in run.errors:
+        typer.echo(f"error: {line}", err=True)
+    if errors is not None:
+        errors.write_text("".join(line + "\n" for line in run.errors), encoding="utf-8")
+    if run.errors:
+        typer.echo(f"{len(run.determinations)} determined, {len(run.errors)} rejected",
+                   err=True)
+        raise typer.Exit(1)
+
+
+schema_app = typer.Typer(help="Published JSON Schemas of the inputs.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+
+
+@schema_app.command("case")
+@user_errors
+def schema_case(
+    policy: Annotated[str | None, typer.Option(help="Only this pack (id or alias).")] = None,
+) -> None:
+    """Print the JSON Schema of a case file for ``bhpolicy check``."""
+    from bhpolicy.criteria.loader import criteria_for
+    from bhpolicy.criteria.schema import case_schema
+
+    registry = _registry()
+    packs = [registry.get(policy)] if policy else list(registry.packs)
+    _print_json(case_schema([criteria_for(p) for p in packs]))
+
+
 def main() -> None:
     app()
 

@@ -42,6 +42,7 @@ class NodeResult:
     parameters: dict[str, Any] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     children: list[NodeResult] = field(default_factory=list)
+    combiner: Literal["leaf", "all", "any", "at_least"] = "leaf"
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "section": self.section, "summary": self.summary,
@@ -62,14 +63,14 @@ class NodeResult:
 def _all_of(statuses: list[Status]) -> Status:
     for status in ("not_met", "unknown", "needs_judgment"):
         if status in statuses:
-            return status  # type: ignore[return-value]
+            return status
     return "met"
 
 
 def _any_of(statuses: list[Status]) -> Status:
     for status in ("met", "unknown", "needs_judgment"):
         if status in statuses:
-            return status  # type: ignore[return-value]
+            return status
     return "not_met"
 
 
@@ -90,29 +91,37 @@ def evaluate_node(node: Node, case: Case) -> NodeResult:
     children = [evaluate_node(child, case) for child in node.children]
     statuses = [c.status for c in children]
     parameters: dict[str, Any] = {}
+    combiner: Literal["all", "any", "at_least"]
     if node.all_of is not None:
-        status = _all_of(statuses)
+        status, combiner = _all_of(statuses), "all"
     elif node.any_of is not None:
-        status = _any_of(statuses)
+        status, combiner = _any_of(statuses), "any"
     else:
+        combiner = "at_least"
         assert node.at_least is not None
         needed = case.criteria.pack.value(node.at_least, case.request_date).value
         assert isinstance(needed, int)
         parameters[node.at_least] = needed
         status = _at_least(statuses, needed)
     return NodeResult(node.id, node.section, node.summary, status, parameters=parameters,
-                      children=children)
+                      children=children, combiner=combiner)
 
 
-def _open_leaves(result: NodeResult, status: Status) -> list[NodeResult]:
-    """Leaves with ``status`` under no met ancestor: what actually holds the outcome up."""
+def _deciding_leaves(result: NodeResult) -> list[NodeResult]:
+    """The leaves that decide a node's (unmet) status: for all_of every unmet child; for
+    any_of and at_least only the children that share the node's status (an alternative that
+    is not met does not explain why another alternative needs judgment)."""
     if result.status == "met":
         return []
     if not result.children:
-        return [result] if result.status == status else []
+        return [result]
+    if result.combiner == "all":
+        deciding = [c for c in result.children if c.status != "met"]
+    else:
+        deciding = [c for c in result.children if c.status == result.status]
     found: list[NodeResult] = []
-    for child in result.children:
-        found += _open_leaves(child, status)
+    for child in deciding:
+        found += _deciding_leaves(child)
     return found
 
 
@@ -194,9 +203,10 @@ def determine(case: Case) -> Determination:
     """Evaluate ``case`` and explain the outcome, citing each section."""
     trace = evaluate_node(case.criteria.tree(case.request_type), case)
     outcome = OUTCOME_OF[trace.status]
-    not_met = _open_leaves(trace, "not_met")
-    judgments = _open_leaves(trace, "needs_judgment")
-    missing = _missing(case, _open_leaves(trace, "unknown"))
+    deciding = _deciding_leaves(trace)
+    not_met = [leaf for leaf in deciding if leaf.status == "not_met"]
+    judgments = [leaf for leaf in deciding if leaf.status == "needs_judgment"]
+    missing = _missing(case, [leaf for leaf in deciding if leaf.status == "unknown"])
     indications = ([c.section for c in trace.children if c.status == "met"]
                    if case.request_type == "discharge" else [])
     rationale = _rationale(case, outcome, trace, not_met, judgments, missing, indications)

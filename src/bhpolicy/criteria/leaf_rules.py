@@ -144,10 +144,11 @@ def monthly_minimum(test: Test, case: Case) -> LeafResult:
                              (test.end_fact, end)) if v is None]
     if absent:
         return _missing(*absent)
+    assert isinstance(counts, dict) and isinstance(start, dt.date) and isinstance(end, dt.date)
     minimum = _int_param(case, test.param)
     last_day = min(end, case.request_date - dt.timedelta(days=1))
     months = dates.month_span(start, last_day)
-    used = {test.start_fact: start.isoformat(), test.end_fact: end.isoformat(),
+    used: dict[str, Any] = {test.start_fact: start.isoformat(), test.end_fact: end.isoformat(),
             "whole_months": [f"{y}-{m:02d}" for y, m in months]}
     if not months:
         return LeafResult("unknown", "no whole month of the authorization before the request "
