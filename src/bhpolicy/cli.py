@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -203,6 +204,18 @@ def policies_show(
         typer.echo(pack_text(pack, when))
 
 
+def _settle_heap() -> None:
+    """Move the long-lived objects loaded so far (packs, the ICD-10-CM code set) out of the
+    garbage collector's view, so a batch run does not rescan them at every collection."""
+    import gc
+
+    from bhpolicy.criteria import icd10
+
+    icd10.lookup("F20.0")  # load the code set now, not inside the first case
+    gc.collect()
+    gc.freeze()
+
+
 @app.command("check")
 @user_errors
 def check(
@@ -213,30 +226,45 @@ def check(
 ) -> None:
     """Determine medical necessity for each case: meets_criteria, refer or pend, with a
     trace citing every section."""
-    from bhpolicy.criteria.run import check_file
+    import orjson
+
+    from bhpolicy.criteria.run import check_stream
     from bhpolicy.report.determination import render
 
     if form not in ("text", "json", "html"):
         raise BhpolicyError(f"--format {form!r}: choose text, json or html")
-    run = check_file(cases, _registry())
-    if form == "json":
-        if cases.suffix.lower() == ".jsonl" or len(run.determinations) != 1:
-            body = "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in run.determinations)
-        else:
-            body = json.dumps(run.determinations[0], indent=2, ensure_ascii=False) + "\n"
-    else:
-        body = render(run.determinations, form) if run.determinations else ""
-    if out is not None:
-        out.write_text(body, encoding="utf-8")
-    else:
-        typer.echo(body, nl=False)
-    for line in run.errors:
-        typer.echo(f"error: {line}", err=True)
+    registry = _registry()
+    _settle_heap()
+    rejected: list[str] = []
+    kept: list[dict[str, Any]] = []
+    count = 0
+    lines = form == "json" and cases.suffix.lower() in (".jsonl", ".ndjson")
+    sink = out.open("wb") if out is not None else sys.stdout.buffer
+    try:
+        for item in check_stream(cases, registry):
+            if isinstance(item, str):
+                rejected.append(item)
+                typer.echo(f"error: {item}", err=True)
+            elif lines:  # JSON Lines: write each determination as it is made
+                sink.write(orjson.dumps(item) + b"\n")
+                count += 1
+            else:
+                kept.append(item)
+                count += 1
+        if form == "json" and not lines:
+            body = (json.dumps(kept[0], indent=2, ensure_ascii=False) + "\n" if len(kept) == 1
+                    else "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in kept))
+            sink.write(body.encode("utf-8"))
+        elif form != "json" and kept:
+            sink.write(render(kept, form).encode("utf-8"))
+        sink.flush()
+    finally:
+        if out is not None:
+            sink.close()
     if errors is not None:
-        errors.write_text("".join(line + "\n" for line in run.errors), encoding="utf-8")
-    if run.errors:
-        typer.echo(f"{len(run.determinations)} determined, {len(run.errors)} rejected",
-                   err=True)
+        errors.write_text("".join(line + "\n" for line in rejected), encoding="utf-8")
+    if rejected:
+        typer.echo(f"{count} determined, {len(rejected)} rejected", err=True)
         raise typer.Exit(1)
 
 

@@ -19,58 +19,36 @@ since an adverse decision must be made by a person with clinical expertise (42 C
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, cast
 
 from bhpolicy.criteria.cases import Case
 from bhpolicy.criteria.leaf_rules import RULES, LeafResult, Status
-from bhpolicy.criteria.model import Node
+from bhpolicy.criteria.loader import CriteriaPack
+from bhpolicy.criteria.model import Node, RequestType
 
 Outcome = Literal["meets_criteria", "refer", "pend"]
 OUTCOME_OF: dict[Status, Outcome] = {
     "met": "meets_criteria", "unknown": "pend", "not_met": "refer", "needs_judgment": "refer"}
 
-
-@dataclass
-class NodeResult:
-    id: str
-    section: str
-    summary: str
-    status: Status
-    detail: str = ""
-    facts_used: dict[str, Any] = field(default_factory=dict)
-    parameters: dict[str, Any] = field(default_factory=dict)
-    missing: list[str] = field(default_factory=list)
-    children: list[NodeResult] = field(default_factory=list)
-    combiner: Literal["leaf", "all", "any", "at_least"] = "leaf"
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"id": self.id, "section": self.section, "summary": self.summary,
-                                "status": self.status}
-        if self.detail:
-            data["detail"] = self.detail
-        if self.facts_used:
-            data["facts_used"] = self.facts_used
-        if self.parameters:
-            data["parameters"] = self.parameters
-        if self.missing:
-            data["missing"] = self.missing
-        if self.children:
-            data["children"] = [c.to_json() for c in self.children]
-        return data
+# A trace node is a JSON-ready dict, built once: id, section, summary, status, and where they
+# apply detail, facts_used, parameters, missing and children.
+TraceNode = dict[str, Any]
 
 
 def _all_of(statuses: list[Status]) -> Status:
     for status in ("not_met", "unknown", "needs_judgment"):
         if status in statuses:
-            return status
+            return cast(Status, status)
     return "met"
 
 
 def _any_of(statuses: list[Status]) -> Status:
     for status in ("met", "unknown", "needs_judgment"):
         if status in statuses:
-            return status
+            return cast(Status, status)
     return "not_met"
 
 
@@ -83,56 +61,115 @@ def _at_least(statuses: list[Status], needed: int) -> Status:
     return "unknown" if "unknown" in statuses else "needs_judgment"
 
 
-def evaluate_node(node: Node, case: Case) -> NodeResult:
+# A compiled node evaluates a case to (trace node, deciding leaves): the leaves that decide
+# an unmet status. For all_of that is every unmet child's; for any_of and at_least only the
+# children sharing the node's status (an alternative that is not met does not explain why
+# another one needs judgment). Trees are compiled once per pack and request type.
+Evaluator = Callable[[Case], tuple[TraceNode, list[TraceNode]]]
+
+
+def _compile_fact_leaf(node: Node) -> Evaluator:
+    """The commonest leaf, a yes/no fact, built without intermediate objects (same output
+    as :func:`bhpolicy.criteria.leaf_rules.fact`)."""
+    assert node.test is not None
+    name, ident, section, summary = node.test.fact, node.id, node.section, node.summary
+    said = {True: f"{name} is true", False: f"{name} is false"}
+    missing = f"missing: {name}"
+
+    def leaf(case: Case) -> tuple[TraceNode, list[TraceNode]]:
+        value = case.facts.get(name)
+        if value is None:
+            out: TraceNode = {"id": ident, "section": section, "summary": summary,
+                              "status": "unknown", "detail": missing, "missing": [name]}
+            return out, [out]
+        out = {"id": ident, "section": section, "summary": summary,
+               "status": "met" if value else "not_met", "detail": said[bool(value)],
+               "facts_used": {name: value}}
+        return out, ([] if value else [out])
+
+    return leaf
+
+
+def _compile_leaf(node: Node) -> Evaluator:
+    assert node.test is not None
+    if node.test.kind == "fact":
+        return _compile_fact_leaf(node)
+    rule, test = RULES[node.test.kind], node.test
+    ident, section, summary = node.id, node.section, node.summary
+
+    def leaf(case: Case) -> tuple[TraceNode, list[TraceNode]]:
+        found: LeafResult = rule(test, case)
+        out: TraceNode = {"id": ident, "section": section, "summary": summary,
+                          "status": found.status}
+        if found.detail:
+            out["detail"] = found.detail
+        if found.facts_used:
+            out["facts_used"] = found.facts_used
+        if found.parameters:
+            out["parameters"] = found.parameters
+        if found.missing:
+            out["missing"] = found.missing
+        return out, ([] if found.status == "met" else [out])
+
+    return leaf
+
+
+def _compile(node: Node) -> Evaluator:
     if node.test is not None:
-        leaf: LeafResult = RULES[node.test.kind](node.test, case)
-        return NodeResult(node.id, node.section, node.summary, leaf.status, leaf.detail,
-                          leaf.facts_used, leaf.parameters, leaf.missing)
-    children = [evaluate_node(child, case) for child in node.children]
-    statuses = [c.status for c in children]
-    parameters: dict[str, Any] = {}
-    combiner: Literal["all", "any", "at_least"]
-    if node.all_of is not None:
-        status, combiner = _all_of(statuses), "all"
-    elif node.any_of is not None:
-        status, combiner = _any_of(statuses), "any"
-    else:
-        combiner = "at_least"
-        assert node.at_least is not None
-        needed = case.criteria.pack.value(node.at_least, case.request_date).value
-        assert isinstance(needed, int)
-        parameters[node.at_least] = needed
-        status = _at_least(statuses, needed)
-    return NodeResult(node.id, node.section, node.summary, status, parameters=parameters,
-                      children=children, combiner=combiner)
+        return _compile_leaf(node)
+    children = [_compile(child) for child in node.children]
+    ident, section, summary, at_least = node.id, node.section, node.summary, node.at_least
+    combine_all = node.all_of is not None
+    combine = _all_of if combine_all else _any_of
+
+    def branch(case: Case) -> tuple[TraceNode, list[TraceNode]]:
+        results = [child(case) for child in children]
+        statuses = [trace["status"] for trace, _ in results]
+        out: TraceNode = {"id": ident, "section": section, "summary": summary}
+        if at_least is None:
+            status = combine(statuses)
+            out["status"] = status
+        else:
+            needed = case.criteria.pack.value(at_least, case.request_date).value
+            assert isinstance(needed, int)
+            status = _at_least(statuses, needed)
+            out["status"] = status
+            out["parameters"] = {at_least: needed}
+        out["children"] = [trace for trace, _ in results]
+        if status == "met":
+            return out, []
+        deciding: list[TraceNode] = []
+        for trace, leaves in results:
+            if (trace["status"] != "met") if combine_all else (trace["status"] == status):
+                deciding += leaves
+        return out, deciding
+
+    return branch
 
 
-def _deciding_leaves(result: NodeResult) -> list[NodeResult]:
-    """The leaves that decide a node's (unmet) status: for all_of every unmet child; for
-    any_of and at_least only the children that share the node's status (an alternative that
-    is not met does not explain why another alternative needs judgment)."""
-    if result.status == "met":
-        return []
-    if not result.children:
-        return [result]
-    if result.combiner == "all":
-        deciding = [c for c in result.children if c.status != "met"]
-    else:
-        deciding = [c for c in result.children if c.status == result.status]
-    found: list[NodeResult] = []
-    for child in deciding:
-        found += _deciding_leaves(child)
-    return found
+@functools.cache
+def compiled(criteria: CriteriaPack, request_type: str) -> Evaluator:
+    return _compile(criteria.tree(cast(RequestType, request_type)))
+
+
+def evaluate_node(node: Node, case: Case) -> TraceNode:
+    """Evaluate ``node`` (and its subtree) for ``case``; returns the trace node."""
+    return _compile(node)(case)[0]
+
+
+def _brief(node: TraceNode) -> dict[str, Any]:
+    return {"id": node["id"], "section": node["section"], "summary": node["summary"],
+            "detail": node.get("detail", "")}
 
 
 @dataclass
 class Determination:
     case: Case
     outcome: Outcome
-    trace: NodeResult
+    trace: TraceNode
     missing: list[dict[str, Any]]
-    not_met: list[NodeResult]
-    judgments: list[NodeResult]
+    not_met: list[dict[str, Any]]
+    judgments: list[dict[str, Any]]
     indications_met: list[str]
     rationale: str
 
@@ -146,50 +183,48 @@ class Determination:
             "request_date": self.case.request_date.isoformat(),
             "outcome": self.outcome,
             "rationale": self.rationale,
-            "not_met": [{"id": n.id, "section": n.section, "summary": n.summary,
-                         "detail": n.detail} for n in self.not_met],
-            "needs_judgment": [{"id": n.id, "section": n.section, "summary": n.summary,
-                                "detail": n.detail} for n in self.judgments],
+            "not_met": self.not_met,
+            "needs_judgment": self.judgments,
             "missing": self.missing,
         }
         if self.case.request_type == "discharge":
             data["discharge_indications_met"] = self.indications_met
-        data["trace"] = self.trace.to_json()
+        data["trace"] = self.trace
         return data
 
 
-def _missing(case: Case, leaves: list[NodeResult]) -> list[dict[str, Any]]:
+def _missing(case: Case, leaves: list[TraceNode]) -> list[dict[str, Any]]:
     facts = case.criteria.facts
     by_fact: dict[str, list[str]] = {}
     for leaf in leaves:
-        for name in leaf.missing:
+        for name in leaf.get("missing", ()):
             sections = by_fact.setdefault(name, [])
-            if leaf.section not in sections:
-                sections.append(leaf.section)
+            if leaf["section"] not in sections:
+                sections.append(leaf["section"])
     return [{"fact": name, "sections": sections,
              "document": facts.facts[name].document,
              "document_title": facts.documents[facts.facts[name].document]}
             for name, sections in by_fact.items()]
 
 
-def _rationale(case: Case, outcome: Outcome, trace: NodeResult, not_met: list[NodeResult],
-               judgments: list[NodeResult], missing: list[dict[str, Any]],
+def _rationale(case: Case, outcome: Outcome, section: str, not_met: list[dict[str, Any]],
+               judgments: list[dict[str, Any]], missing: list[dict[str, Any]],
                indications: list[str]) -> str:
     if case.request_type == "discharge":
         if indications:
             return (f"A discharge indication is met ({', '.join(indications)}); transition or "
-                    f"discharge may be appropriate under {trace.section}.")
-        lead = "No discharge indication of " + trace.section + " is shown yet"
+                    f"discharge may be appropriate under {section}.")
+        lead = "No discharge indication of " + section + " is shown yet"
     elif outcome == "meets_criteria":
-        return f"Every criterion of {trace.section} is met; the request meets criteria."
+        return f"Every criterion of {section} is met; the request meets criteria."
     else:
-        lead = f"The criteria of {trace.section} are not all shown to be met"
+        lead = f"The criteria of {section} are not all shown to be met"
     parts: list[str] = []
     if not_met:
-        parts.append("not met: " + ", ".join(dict.fromkeys(n.section for n in not_met)))
+        parts.append("not met: " + ", ".join(dict.fromkeys(n["section"] for n in not_met)))
     if judgments:
         parts.append("a clinical reviewer must judge: " +
-                     ", ".join(dict.fromkeys(n.section for n in judgments)))
+                     ", ".join(dict.fromkeys(n["section"] for n in judgments)))
     if missing:
         documents = dict.fromkeys(m["document_title"] for m in missing)
         parts.append("information missing; ask for: " + "; ".join(documents))
@@ -201,14 +236,14 @@ def _rationale(case: Case, outcome: Outcome, trace: NodeResult, not_met: list[No
 
 def determine(case: Case) -> Determination:
     """Evaluate ``case`` and explain the outcome, citing each section."""
-    trace = evaluate_node(case.criteria.tree(case.request_type), case)
-    outcome = OUTCOME_OF[trace.status]
-    deciding = _deciding_leaves(trace)
-    not_met = [leaf for leaf in deciding if leaf.status == "not_met"]
-    judgments = [leaf for leaf in deciding if leaf.status == "needs_judgment"]
-    missing = _missing(case, [leaf for leaf in deciding if leaf.status == "unknown"])
-    indications = ([c.section for c in trace.children if c.status == "met"]
+    trace, deciding = compiled(case.criteria, case.request_type)(case)
+    outcome = OUTCOME_OF[trace["status"]]
+    not_met = [_brief(leaf) for leaf in deciding if leaf["status"] == "not_met"]
+    judgments = [_brief(leaf) for leaf in deciding if leaf["status"] == "needs_judgment"]
+    missing = _missing(case, [leaf for leaf in deciding if leaf["status"] == "unknown"])
+    indications = ([c["section"] for c in trace["children"] if c["status"] == "met"]
                    if case.request_type == "discharge" else [])
-    rationale = _rationale(case, outcome, trace, not_met, judgments, missing, indications)
+    rationale = _rationale(case, outcome, trace["section"], not_met, judgments, missing,
+                           indications)
     return Determination(case, outcome, trace, missing, not_met, judgments, indications,
                          rationale)

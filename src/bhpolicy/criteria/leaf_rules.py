@@ -19,7 +19,7 @@ from bhpolicy.criteria.model import Test
 Status = Literal["met", "not_met", "unknown", "needs_judgment"]
 
 
-@dataclass
+@dataclass(slots=True)
 class LeafResult:
     status: Status
     detail: str
@@ -82,7 +82,7 @@ def diagnosis_group(test: Test, case: Case) -> LeafResult:
         return _missing(test.fact)
     crosswalk = case.criteria.crosswalk
     assert crosswalk is not None and test.group is not None
-    group = crosswalk.group_of(code.code)
+    group = case.criteria.diagnosis_group(code.code)
     used = {test.fact: code.code, "diagnosis": code.description, "diagnosis_group": group}
     if group != test.group:
         return LeafResult("not_met", f"{code.code} is not in group {test.group}", used)

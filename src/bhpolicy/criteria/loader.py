@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bhpolicy.criteria.model import CriteriaFile, CrosswalkFile, FactsFile, Node, RequestType
@@ -12,12 +12,19 @@ from bhpolicy.policy.model import PolicyPack
 from bhpolicy.yaml_strict import validate_file
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CriteriaPack:
     pack: PolicyPack
     facts: FactsFile
     criteria: CriteriaFile
     crosswalk: CrosswalkFile | None
+    _groups: dict[str, str | None] = field(default_factory=dict, repr=False)
+
+    def diagnosis_group(self, code: str) -> str | None:
+        """The crosswalk group of an ICD-10-CM code (dotted), cached per code."""
+        if code not in self._groups:
+            self._groups[code] = self.crosswalk.group_of(code) if self.crosswalk else None
+        return self._groups[code]
 
     def tree(self, request_type: RequestType) -> Node:
         tree = self.criteria.requests.get(request_type)

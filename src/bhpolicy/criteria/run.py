@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,6 @@ from bhpolicy.criteria.cases import CaseError, parse_case
 from bhpolicy.criteria.evaluate import determine
 from bhpolicy.errors import DataFileError
 from bhpolicy.policy.registry import PolicyRegistry
-
-
-@dataclass
-class CheckRun:
-    determinations: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
 
 
 def read_cases(path: Path) -> Iterator[tuple[str, Any]]:
@@ -49,16 +42,16 @@ def read_cases(path: Path) -> Iterator[tuple[str, Any]]:
         yield str(path), raw
 
 
-def check_file(path: Path, registry: PolicyRegistry) -> CheckRun:
-    run = CheckRun()
+def check_stream(path: Path, registry: PolicyRegistry) -> Iterator[dict[str, Any] | str]:
+    """Each case's determination (its JSON form) in file order, or a one-line error for a
+    case that cannot be evaluated. Nothing is held back, so memory stays flat."""
     for where, raw in read_cases(path):
         if isinstance(raw, ValueError):
-            run.errors.append(f"{where}: {raw}")
+            yield f"{where}: {raw}"
             continue
         try:
             case = parse_case(raw, registry, where)
         except CaseError as exc:
-            run.errors.append(str(exc))
+            yield str(exc)
             continue
-        run.determinations.append(determine(case).to_json())
-    return run
+        yield determine(case).to_json()

@@ -9,7 +9,7 @@ of falling back to a default.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
@@ -149,6 +149,8 @@ class PolicyPack:
     header: PackHeader
     parameters: dict[str, Parameter]
     folder: str
+    _values: dict[tuple[str, dt.date], ParameterValue] = field(
+        default_factory=dict, repr=False)
 
     @property
     def id(self) -> str:
@@ -173,6 +175,15 @@ class PolicyPack:
         Raises :class:`ParameterNotInForce` when the date is before the parameter's first
         value; never falls back to a default.
         """
+        cached = self._values.get((name, as_of))
+        if cached is not None:
+            return cached
+        found = self._lookup(name, as_of)
+        if len(self._values) < 100_000:
+            self._values[(name, as_of)] = found
+        return found
+
+    def _lookup(self, name: str, as_of: dt.date) -> ParameterValue:
         parameter = self.parameters.get(name)
         if parameter is None:
             known = ", ".join(sorted(self.parameters))
