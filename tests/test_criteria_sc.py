@@ -291,3 +291,22 @@ def test_bad_facts_name_case_and_field(facts: dict[str, Any], message: str) -> N
 def test_request_before_criteria_revision_is_an_error() -> None:
     with pytest.raises(CaseError, match="before 2026-02-01"):
         run(SC_INITIAL_MEETS, request_date="2025-12-01")
+
+
+def test_crosswalk_must_name_the_installed_code_set_release(tmp_path: Any) -> None:
+    import shutil
+
+    from bhpolicy.criteria.loader import criteria_for
+    from bhpolicy.errors import DataFileError
+    from bhpolicy.policy import load_registry
+    from bhpolicy.policy.registry import builtin_policy_root
+
+    pack = tmp_path / "sc-old"
+    shutil.copytree(builtin_policy_root() / "sc-act", pack)
+    policy = pack / "policy.yaml"
+    policy.write_text(policy.read_text().replace("id: SC.CP.BH.500", "id: SC.OLD")
+                      .replace("alias: sc-act", "alias: sc-old"))
+    crosswalk = pack / "diagnosis_crosswalk.yaml"
+    crosswalk.write_text(crosswalk.read_text().replace("April-2026", "October-2024"))
+    with pytest.raises(DataFileError, match="expects ICD-10-CM October-2024"):
+        criteria_for(load_registry([tmp_path]).get("sc-old"))

@@ -6,6 +6,7 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bhpolicy.criteria import icd10
 from bhpolicy.criteria.model import CriteriaFile, CrosswalkFile, FactsFile, Node, RequestType
 from bhpolicy.errors import DataFileError, NotFoundError
 from bhpolicy.policy.model import PolicyPack
@@ -81,4 +82,9 @@ def criteria_for(pack: PolicyPack) -> CriteriaPack:
     crosswalk = (validate_file(CrosswalkFile, crosswalk_path) if crosswalk_path.is_file()
                  else None)
     _check(pack, facts, criteria, crosswalk, folder)
+    if crosswalk is not None and crosswalk.code_set_release != icd10.release():
+        raise DataFileError(
+            str(crosswalk_path), "key code_set_release",
+            f"the crosswalk expects ICD-10-CM {crosswalk.code_set_release}, but the installed "
+            f"code set is {icd10.release()}; review the crosswalk and update the key")
     return CriteriaPack(pack, facts, criteria, crosswalk)
