@@ -8,10 +8,11 @@ the only module that touches the untyped package.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 import warnings
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from types import ModuleType
 
 _FORMAT = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.?[0-9A-Z]{1,4})?$")
@@ -36,12 +37,13 @@ def _module() -> ModuleType:
 
 @functools.cache
 def release() -> str:
-    """The code-set release the package ships, e.g. ``April-2026`` (from its data file)."""
-    data = resources.files("simple_icd_10_cm") / "data"
-    for item in data.iterdir():
-        match = re.fullmatch(r"code-list-(.+)\.txt", item.name)
-        if match:
-            return match.group(1)
+    """The code-set release the package ships, e.g. ``April-2026``, read from its data file's
+    name without importing the package (which would parse the whole code set)."""
+    spec = importlib.util.find_spec("simple_icd_10_cm")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        for item in sorted((Path(location) / "data").glob("code-list-*.txt")):
+            return item.name[len("code-list-"):-len(".txt")]
     return "unknown"
 
 
