@@ -189,7 +189,8 @@ def compare_param(test: Test, case: Case) -> LeafResult:
     if how not in _COMPARE:
         raise ValueError(f"{test.comparison_param} must be one of {sorted(_COMPARE)}")
     return LeafResult("met" if _COMPARE[how](value, target) else "not_met",
-                      f"{value} {'=' if how == 'eq' else '>='} {target}?", {test.fact: value},
+                      f"{value} (required: {'exactly' if how == 'eq' else 'at least'} {target})",
+                      {test.fact: value},
                       parameters={str(test.param): target, str(test.comparison_param): how})
 
 
