@@ -1,0 +1,1 @@
+"""ACT billing: contacts -> member-days -> claim lines, as Ibis expressions (DuckDB default)."""

@@ -1,0 +1,285 @@
+"""The billing rules as Ibis expressions. Grain of each table is stated; no Python loop touches
+a contact, a day or a line, so one member and a whole state run the same code.
+
+contacts (one row per contact)
+  -> qualified contacts: coverage by an authorization, pack parameters of the day, and how far
+     the contact gets through the checks (provider, participant, mode, group, minutes)
+  -> member_days (one row per member and date with any contact)
+  -> lines (one row per member-day with a qualifying contact: billable, held or already
+     billed) and unbilled_days (member-days with contacts but none qualifying)
+  -> member_months (one row per member and calendar month of an authorization)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from bhpolicy.io.readers import error_rows
+
+# How far a contact gets through the checks, and the reason a day stops at each step.
+LEVEL_REASONS = {1: "other_provider", 2: "not_member_or_family", 3: "not_face_to_face",
+                 4: "group_only", 5: "under_min_minutes"}
+QUALIFIES = 6
+
+
+@dataclass
+class BillingTables:
+    lines: ir.Table
+    unbilled_days: ir.Table
+    member_months: ir.Table
+    other_provider_contacts: ir.Table
+    errors: ir.Table
+
+
+def _listed(joined: ir.StringValue, item: ir.StringValue) -> ir.BooleanValue:
+    """``item`` appears in a ';a;b;' list (a portable substring test)."""
+    return joined.contains(ibis.literal(";") + item + ibis.literal(";"))
+
+
+def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table
+                           ) -> tuple[ir.Table, ir.Table, ir.Table]:
+    """Resolve each authorization's pack, reject bad ones, and merge same-provider overlaps.
+
+    Returns (coverage, member_policy, errors). Coverage rows do not overlap: renewals that
+    start the day after the previous end stay contiguous; overlapping authorizations of one
+    provider are clipped so each date has one; overlaps between providers are errors."""
+    resolved = auths.left_join(policy_keys, auths.policy.lower() == policy_keys.key)
+    resolved = resolved.drop("key")
+    errors = [
+        error_rows(resolved, resolved.policy_id.isnull(), "policy",
+                   "unknown policy pack (give its id or alias)"),
+        error_rows(resolved, resolved.policy_id.notnull() & (resolved.end_date <
+                                                             resolved.start_date),
+                   "end_date", "before start_date"),
+    ]
+    ok = resolved.filter(resolved.policy_id.notnull() & (resolved.end_date >=
+                                                         resolved.start_date))
+    other = ok.view()
+    clash = ok.join(other, [ok.member_id == other.member_id,
+                            ok.authorization_id != other.authorization_id,
+                            ok.provider_id != other.provider_id,
+                            ok.start_date <= other.end_date, other.start_date <= ok.end_date])
+    clash = clash.select(authorization_id=ok.authorization_id,
+                         other_id=other.authorization_id).distinct()
+    clash = clash.group_by("authorization_id").aggregate(other_id=clash.other_id.min())
+    flagged = ok.left_join(clash, "authorization_id").drop("authorization_id_right")
+    errors.append(error_rows(
+        flagged, flagged.other_id.notnull(), "start_date",
+        ibis.literal("overlaps authorization ") + flagged.other_id.fill_null("") +
+        ibis.literal(" of another provider")))
+    ok = flagged.filter(flagged.other_id.isnull()).drop("other_id")
+
+    order = [ok.start_date, ok.authorization_id]
+    running = ok.mutate(covered_to=ok.end_date.max().over(
+        ibis.cumulative_window(group_by=ok.member_id, order_by=order)))
+    # the latest end among the member's earlier authorizations (null for the first)
+    previous = running.covered_to.lag().over(
+        ibis.window(group_by=running.member_id, order_by=[running.start_date,
+                                                          running.authorization_id]))
+    coverage = running.mutate(effective_start=ibis.greatest(
+        running.start_date, (previous + ibis.interval(days=1)).fill_null(running.start_date)))
+    coverage = coverage.drop("covered_to")
+    coverage = coverage.filter(coverage.effective_start <= coverage.end_date)
+    member_policy = ok.group_by("member_id").aggregate(
+        member_policy_id=ok.policy_id.argmax(ok.start_date))
+    return coverage, member_policy, ibis.union(*errors)
+
+
+def qualify_contacts(contacts: ir.Table, coverage: ir.Table, member_policy: ir.Table,
+                     params: ir.Table) -> ir.Table:
+    """Grain: contact. Adds the covering authorization, the day's pack parameters and
+    ``level``: how far the contact gets through the checks (6 = qualifies)."""
+    cov = coverage.select(
+        cov_member=coverage.member_id, authorization_id=coverage.authorization_id,
+        auth_provider=coverage.provider_id, contributing=coverage.contributing_provider_ids,
+        auth_policy=coverage.policy_id, team_size=coverage.team_size,
+        auth_code=coverage.billing_code, effective_start=coverage.effective_start,
+        auth_end=coverage.end_date)
+    joined = contacts.left_join(cov, [contacts.member_id == cov.cov_member,
+                                      contacts.contact_date >= cov.effective_start,
+                                      contacts.contact_date <= cov.auth_end])
+    joined = joined.left_join(member_policy, joined.member_id == member_policy.member_id)
+    joined = joined.mutate(policy_id=joined.auth_policy.fill_null(joined.member_policy_id))
+    joined = joined.join(params, [joined.policy_id == params.policy_id,
+                                  joined.contact_date == params.day])
+    covered = joined.authorization_id.notnull()
+    code = joined.auth_code.fill_null(joined.per_diem_code)
+    timed = joined.timed_code.notnull() & (code == joined.timed_code)
+    provider_ok = ~covered | (joined.provider_id == joined.auth_provider) | _listed(
+        ibis.literal(";") + joined.contributing.fill_null("") + ibis.literal(";"),
+        joined.provider_id)
+    level = ibis.cases(
+        (~provider_ok, 1),
+        (~_listed(joined.participants, joined.participant), 2),
+        (~_listed(joined.modes, joined.mode), 3),
+        (joined.group & ~joined.group_ok, 4),
+        (~timed & joined.min_minutes.notnull() & (joined.minutes < joined.min_minutes), 5),
+        else_=QUALIFIES)
+    return joined.mutate(covered=covered, code=code, timed=timed, level=level,
+                         at_inpatient=joined.inpatient_pos.notnull() &
+                         (joined.pos == joined.inpatient_pos))
+
+
+def member_days(qualified: ir.Table) -> ir.Table:
+    """Grain: member and date (days with any contact)."""
+    q = qualified
+    qualifies = q.level == QUALIFIES
+    return q.group_by(["member_id", "contact_date"]).aggregate(
+        authorization_id=q.authorization_id.max(),
+        policy_id=q.policy_id.max(),
+        best_level=q.level.max(),
+        contacts=q.count(),
+        qualifying_minutes=q.minutes.sum(where=qualifies),
+        longest_pos=q.pos.argmax(q.minutes, where=qualifies & q.pos.notnull()),
+        at_inpatient=q.at_inpatient.any(),
+    )
+
+
+def classify_days(days: ir.Table, coverage: ir.Table, params: ir.Table, billed: ir.Table
+                  ) -> ir.Table:
+    """Grain: member-day. Decides each day with a qualifying contact: billable, held (and
+    why), or already billed; and why a day without one earns nothing."""
+    auth = coverage.select(
+        authorization_id=coverage.authorization_id, provider_id=coverage.provider_id,
+        team_size=coverage.team_size, auth_code=coverage.billing_code)
+    d = days.left_join(auth, "authorization_id").drop("authorization_id_right")
+    d = d.join(params, [d.policy_id == params.policy_id, d.contact_date == params.day])
+    d = d.drop("day")
+    code = d.auth_code.fill_null(d.per_diem_code)
+    timed = d.timed_code.notnull() & (code == d.timed_code)
+    minutes = d.qualifying_minutes.fill_null(0)
+    short_timed = timed & d.h0039_first.notnull() & (minutes < d.h0039_first)
+    qualifying = (d.best_level == QUALIFIES) & ~short_timed
+    covered = d.authorization_id.notnull()
+    no_line_reason = ibis.cases(
+        *[(d.best_level == level, reason) for level, reason in LEVEL_REASONS.items()],
+        (short_timed, "under_min_minutes"), else_=ibis.null().cast("string"))
+    hold = ibis.cases(
+        (~covered, "outside_authorization"),
+        (~_listed(d.allowed_codes, code) | (timed & d.h0039_unit.isnull()), "code_not_listed"),
+        (d.mod_small.notnull() & d.team_size.isnull(), "team_size_unknown"),
+        else_=ibis.null().cast("string"))
+    units = ibis.ifelse(
+        timed, ((minutes - d.h0039_first) / d.h0039_unit).floor().cast("int64") + 1,
+        ibis.literal(1, "int64"))
+    d = d.mutate(code=code, timed=timed, qualifying=qualifying, covered=covered,
+                 no_line_reason=ibis.ifelse(qualifying, ibis.null().cast("string"),
+                                            no_line_reason),
+                 hold=ibis.ifelse(qualifying, hold, ibis.null().cast("string")),
+                 units=units, month=d.contact_date.truncate("M"))
+
+    billed_days = billed.select(b_member=billed.member_id, b_date=billed.service_date,
+                                billed_line_id=billed.line_id, billed_code=billed.hcpcs
+                                ).distinct(on=["b_member", "b_date"], keep="first")
+    d = d.left_join(billed_days, [d.member_id == billed_days.b_member,
+                                  d.contact_date == billed_days.b_date])
+    d = d.drop("b_member", "b_date")
+    month_billed = billed.group_by(
+        b_member=billed.member_id, b_month=billed.service_date.truncate("M")).aggregate(
+        billed_in_month=billed.service_date.nunique(),
+        billed_month_code=billed.hcpcs.min())
+    d = d.left_join(month_billed, [d.member_id == month_billed.b_member,
+                                   d.month == month_billed.b_month])
+    d = d.drop("b_member", "b_month")
+
+    # One ACT code a member-month: the code already billed, else the first eligible day's.
+    eligible = d.qualifying & d.hold.isnull() & d.billed_line_id.isnull()
+    d = d.mutate(eligible=eligible)
+    in_month = ibis.window(group_by=[d.member_id, d.month, d.eligible],
+                           order_by=[d.contact_date])
+    d = d.mutate(month_code=d.billed_month_code.fill_null(d.code.first().over(in_month)))
+    mixed = d.eligible & (d.code != d.month_code)
+    d = d.mutate(eligible=d.eligible & ~mixed,
+                 hold=ibis.ifelse(mixed, "mixed_codes_in_month", d.hold))
+    # I.F: the first otherwise-billable days of the month bill, up to the cap less the
+    # days already billed; later days are held. Held days do not use the cap.
+    ranked = ibis.window(group_by=[d.member_id, d.month, d.eligible], order_by=[d.contact_date])
+    rank = ibis.row_number().over(ranked) + 1
+    room = d.cap - d.billed_in_month.fill_null(0)
+    over = d.eligible & d.cap.notnull() & (rank > room)
+    return d.mutate(hold=ibis.ifelse(over, "over_monthly_cap", d.hold))
+
+
+def lines(days: ir.Table, reasons: ir.Table) -> ir.Table:
+    """Grain: claim line, one per member-day with a qualifying contact."""
+    d = days.filter(days.qualifying)
+    status = ibis.cases((d.billed_line_id.notnull(), "already_billed"),
+                        (d.hold.notnull(), "held"), else_="billable")
+    key = (d.member_id + "|" + d.contact_date.cast("string") + "|" + d.code + "|" +
+           d.provider_id.fill_null(""))
+    line_id = d.billed_line_id.fill_null(ibis.literal("L") + key.hexdigest("md5").substr(0, 16))
+    modifier = ibis.cases((d.team_size == "small", d.mod_small),
+                          (d.team_size == "large", d.mod_large),
+                          else_=ibis.null().cast("string"))
+    pos = ibis.ifelse(d.at_inpatient, d.inpatient_pos, d.longest_pos.fill_null(d.default_pos))
+    out = d.select(
+        line_id=line_id, member_id=d.member_id, service_date=d.contact_date, hcpcs=d.code,
+        modifier=modifier, pos=pos, units=d.units, provider_id=d.provider_id,
+        authorization_id=d.authorization_id, status=status, reason_id=d.hold,
+        policy_id=d.policy_id, policy_revision=d.policy_revision,
+        contact_section=d.contact_section, qualifying_minutes=d.qualifying_minutes)
+    out = out.left_join(reasons, [out.policy_id == reasons.policy_id,
+                                  out.reason_id == reasons.reason_id])
+    return out.select(
+        "line_id", "member_id", "service_date", "hcpcs", "modifier", "pos", "units",
+        "provider_id", "authorization_id", "status", "reason_id",
+        carc_group=out.carc_group, carc=out.carc, rarc=out.rarc,
+        rule_id=out.reason_id.fill_null("per_diem_day"),
+        section=out.reason_section.fill_null(out.contact_section),
+        policy_id=out.policy_id, policy_revision=out.policy_revision,
+        qualifying_minutes=out.qualifying_minutes)
+
+
+def unbilled_days(days: ir.Table, reasons: ir.Table) -> ir.Table:
+    """Grain: member-day with contacts but no qualifying one (no line; shown in the report)."""
+    d = days.filter(~days.qualifying)
+    d = d.left_join(reasons, [d.policy_id == reasons.policy_id,
+                              d.no_line_reason == reasons.reason_id])
+    return d.select(
+        member_id=d.member_id, service_date=d.contact_date, contacts=d.contacts,
+        reason_id=d.no_line_reason, reason=d.reason_summary, section=d.reason_section,
+        carc_group=d.carc_group, carc=d.carc, rarc=d.rarc, policy_id=d.policy_id,
+        authorization_id=d.authorization_id)
+
+
+def member_months(days: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Table:
+    """Grain: member and calendar month of an authorization. A month only partly inside the
+    authorizations is marked partial, never under minimum."""
+    start = coverage.effective_start.truncate("M").cast("timestamp")
+    months = coverage.mutate(month=ibis.range(
+        start, coverage.end_date.cast("timestamp") + ibis.interval(days=1),
+        ibis.interval(months=1)).unnest())
+    months = months.mutate(month=months.month.cast("date"))
+    month_end = months.month + ibis.interval(months=1) - ibis.interval(days=1)
+    overlap = (ibis.least(months.end_date, month_end).delta(
+        ibis.greatest(months.effective_start, months.month), unit="day") + 1)
+    covered = months.group_by(["member_id", "month"]).aggregate(
+        policy_id=months.policy_id.max(), covered_days=overlap.sum(),
+        days_in_month=(month_end.day()).max())
+    stats = days.group_by(["member_id", "month"]).aggregate(
+        days_provided=(days.qualifying & days.covered).sum(),
+        billable=(days.qualifying & days.hold.isnull() & days.billed_line_id.isnull()).sum(),
+        already_billed=(days.qualifying & days.billed_line_id.notnull()).sum(),
+        held_over_cap=(days.qualifying & (days.hold == "over_monthly_cap")).sum(),
+        held_other=(days.qualifying & days.hold.notnull() &
+                    (days.hold != "over_monthly_cap")).sum(),
+        days_without_qualifying_contact=(~days.qualifying).sum())
+    m = covered.left_join(stats, ["member_id", "month"]).drop("member_id_right", "month_right")
+    m = m.join(params, [m.policy_id == params.policy_id, m.month == params.day])
+    partial = m.covered_days < m.days_in_month
+    provided = m.days_provided.fill_null(0)
+    return m.select(
+        member_id=m.member_id, month=m.month, policy_id=m.policy_id,
+        policy_revision=m.policy_revision, covered_days=m.covered_days.cast("int64"),
+        days_provided=provided.cast("int64"),
+        billable=m.billable.fill_null(0).cast("int64"),
+        already_billed=m.already_billed.fill_null(0).cast("int64"),
+        held_over_cap=m.held_over_cap.fill_null(0).cast("int64"),
+        held_other=m.held_other.fill_null(0).cast("int64"),
+        days_without_qualifying_contact=m.days_without_qualifying_contact.fill_null(0)
+        .cast("int64"),
+        min_days=m.min_days, cap=m.cap, partial=partial,
+        under_minimum=~partial & m.min_days.notnull() & (provided < m.min_days))

@@ -1,0 +1,142 @@
+"""Policy packs as tables: one row per (policy, day) with every billing parameter in force.
+
+The engine joins these rows instead of reading numbers from code, so a value that changes on
+a date (SC's H0039 listing, say) changes the result from that date, and a new pack needs no
+engine change. A parameter a pack does not have is null (e.g. Minnesota has no monthly cap);
+a parameter the pack has but that holds no value on a day raises, naming it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, StrictStr
+
+from bhpolicy.errors import DataFileError
+from bhpolicy.policy.model import ParameterNotInForce, PolicyPack
+from bhpolicy.yaml_strict import validate_file
+
+
+def _optional(pack: PolicyPack, name: str, day: dt.date) -> Any:
+    if name not in pack.parameters:
+        return None
+    return pack.value(name, day).value
+
+
+def _joined(values: Any) -> str | None:
+    """A list as ';a;b;' so membership is a portable substring test."""
+    if values is None:
+        return None
+    return ";" + ";".join(str(v) for v in values) + ";"
+
+
+def _row(pack: PolicyPack, day: dt.date) -> dict[str, Any]:
+    modifiers = _optional(pack, "team_size_modifiers", day) or {}
+    codes = _optional(pack, "billing_codes", day)
+    per_diem = pack.value("per_diem_code", day).value
+    return {
+        "min_minutes": _optional(pack, "contact_min_minutes", day),
+        "group_ok": bool(pack.value("group_contact_counts_alone", day).value),
+        "modes": _joined(pack.value("face_to_face_modes", day).value),
+        "participants": _joined(pack.value("qualifying_participants", day).value),
+        "cap": _optional(pack, "monthly_max_billed_days", day),
+        "min_days": _optional(pack, "monthly_min_service_days", day),
+        "mod_small": modifiers.get("small"),
+        "mod_large": modifiers.get("large"),
+        "per_diem_code": per_diem,
+        "allowed_codes": _joined(codes if codes is not None else [per_diem]),
+        "timed_code": _optional(pack, "timed_code", day),
+        "h0039_unit": _optional(pack, "h0039_unit_minutes", day),
+        "h0039_first": _optional(pack, "h0039_first_unit_min_minutes", day),
+        "inpatient_pos": _optional(pack, "inpatient_pos", day),
+        "default_pos": pack.value("default_pos", day).value,
+        "contact_section": pack.value("face_to_face_modes", day).citation.section,
+    }
+
+
+def parameter_rows(pack: PolicyPack, first: dt.date, last: dt.date) -> list[dict[str, Any]]:
+    """One row per day. A day on which a parameter the pack has holds no value gets a
+    ``not_in_force`` message instead of values; rows of that day are then rejected, naming
+    the parameter and the date (never a silent default)."""
+    rows: list[dict[str, Any]] = []
+    day = first
+    while day <= last:
+        base = {"policy_id": pack.id, "policy_revision": pack.header.revision, "day": day}
+        try:
+            rows.append({**base, **_row(pack, day), "not_in_force": None})
+        except ParameterNotInForce as exc:
+            rows.append({**base, "not_in_force": str(exc)})
+        day += dt.timedelta(days=1)
+    return rows
+
+
+PARAMETER_SCHEMA = {
+    "policy_id": "string", "policy_revision": "string", "day": "date",
+    "min_minutes": "int64", "group_ok": "boolean", "modes": "string", "participants": "string",
+    "cap": "int64", "min_days": "int64", "mod_small": "string", "mod_large": "string",
+    "per_diem_code": "string", "allowed_codes": "string", "timed_code": "string",
+    "h0039_unit": "int64",
+    "h0039_first": "int64", "inpatient_pos": "string", "default_pos": "string",
+    "contact_section": "string", "not_in_force": "string",
+}
+
+
+def parameter_table(packs: list[PolicyPack], first: dt.date, last: dt.date) -> ir.Table:
+    rows: list[dict[str, Any]] = []
+    for pack in packs:
+        rows += parameter_rows(pack, first, last)
+    schema = ibis.schema(PARAMETER_SCHEMA).to_pyarrow()
+    columns = {name: [row.get(name) for row in rows] for name in PARAMETER_SCHEMA}
+    return ibis.memtable(pa.table(columns, schema=schema))
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    section: StrictStr
+    summary: StrictStr
+    group: StrictStr
+    carc: StrictStr
+    rarc: list[StrictStr]
+
+
+class ReasonsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reasons: dict[StrictStr, Reason]
+
+
+REASON_IDS = ("over_monthly_cap", "outside_authorization", "team_size_unknown",
+              "code_not_listed", "mixed_codes_in_month", "under_min_minutes", "group_only",
+              "not_face_to_face", "not_member_or_family", "other_provider")
+
+
+def load_reasons(pack: PolicyPack) -> dict[str, Reason]:
+    path = Path(pack.folder) / "reasons.yaml"
+    reasons = validate_file(ReasonsFile, path).reasons
+    missing = [r for r in REASON_IDS if r not in reasons]
+    if missing:
+        raise DataFileError(str(path), "key reasons", f"missing reason(s): {', '.join(missing)}")
+    return reasons
+
+
+def reason_table(packs: list[PolicyPack]) -> ir.Table:
+    rows: dict[str, list[Any]] = {k: [] for k in (
+        "policy_id", "reason_id", "reason_section", "reason_summary", "carc_group", "carc",
+        "rarc")}
+    for pack in packs:
+        for reason_id, reason in load_reasons(pack).items():
+            rows["policy_id"].append(pack.id)
+            rows["reason_id"].append(reason_id)
+            rows["reason_section"].append(reason.section)
+            rows["reason_summary"].append(" ".join(reason.summary.split()))
+            rows["carc_group"].append(reason.group)
+            rows["carc"].append(reason.carc)
+            rows["rarc"].append(";".join(reason.rarc))
+    schema = pa.schema([(k, pa.string()) for k in rows])
+    return ibis.memtable(pa.table(rows, schema=schema))

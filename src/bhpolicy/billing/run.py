@@ -1,0 +1,220 @@
+"""Run the billing rules on input files and write the outputs.
+
+DuckDB is told to stay within a memory limit and spill to a temp directory, and results are
+written by DuckDB straight to files, never pulled whole into Python, so inputs larger than
+memory work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from bhpolicy.billing import engine
+from bhpolicy.billing.params import parameter_table, reason_table
+from bhpolicy.errors import BhpolicyError
+from bhpolicy.io.readers import (
+    ALREADY_BILLED,
+    AUTHORIZATIONS,
+    CONTACTS,
+    MEMBERS,
+    error_rows,
+    load_raw,
+    validate,
+)
+from bhpolicy.policy.registry import PolicyRegistry
+
+OUTPUTS = ("lines", "member_months", "unbilled_days", "other_provider_contacts")
+
+
+@dataclass
+class BillInputs:
+    contacts: Path
+    members: Path
+    authorizations: Path
+    already_billed: Path | None = None
+
+
+@dataclass
+class BillSettings:
+    out: Path
+    formats: tuple[str, ...] = ("parquet", "csv")
+    memory_limit: str = "2GB"
+    threads: int | None = None
+    temp_directory: Path | None = None
+
+
+@dataclass
+class BillSummary:
+    out: Path
+    counts: dict[str, int] = field(default_factory=dict)
+    rejected_rows: int = 0
+    files: list[Path] = field(default_factory=list)
+
+
+def connect(settings: BillSettings) -> ibis.BaseBackend:
+    con = ibis.duckdb.connect()
+    temp = settings.temp_directory or Path(tempfile.gettempdir()) / "bhpolicy-duckdb"
+    con.raw_sql(f"SET memory_limit = '{settings.memory_limit}'")
+    con.raw_sql(f"SET temp_directory = '{temp}'")
+    con.raw_sql("SET preserve_insertion_order = false")
+    if settings.threads:
+        con.raw_sql(f"SET threads = {int(settings.threads)}")
+    return con
+
+
+def _policy_keys(registry: PolicyRegistry) -> ir.Table:
+    keys: dict[str, list[str]] = {"key": [], "policy_id": []}
+    for pack in registry.packs:
+        for key in (pack.id.lower(), pack.alias.lower()):
+            keys["key"].append(key)
+            keys["policy_id"].append(pack.id)
+    return ibis.memtable(pa.table(keys, schema=pa.schema([("key", pa.string()),
+                                                          ("policy_id", pa.string())])))
+
+
+def _empty_billed() -> ir.Table:
+    schema = ibis.schema({"line_id": "string", "member_id": "string", "service_date": "date",
+                          "hcpcs": "string", "provider_id": "string"})
+    return ibis.memtable(schema.to_pyarrow().empty_table())
+
+
+def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
+                step: Callable[[str], None] = lambda _: None) -> BillSummary:
+    con = connect(settings)
+    step("reading inputs")
+    contacts, contact_errors = validate(load_raw(con, inputs.contacts, "contacts", CONTACTS),
+                                        CONTACTS)
+    members, member_errors = validate(load_raw(con, inputs.members, "members", MEMBERS),
+                                      MEMBERS)
+    auths, auth_errors = validate(
+        load_raw(con, inputs.authorizations, "authorizations", AUTHORIZATIONS), AUTHORIZATIONS)
+    errors: list[ir.Table] = [contact_errors, member_errors, auth_errors]
+    if inputs.already_billed is not None:
+        billed, billed_errors = validate(
+            load_raw(con, inputs.already_billed, "already_billed", ALREADY_BILLED),
+            ALREADY_BILLED)
+        errors.append(billed_errors)
+        billed = billed.drop("_file", "_line")
+    else:
+        billed = _empty_billed()
+
+    step("checking authorizations")
+    coverage, member_policy, coverage_errors = engine.prepare_authorizations(
+        auths, _policy_keys(registry))
+    errors.append(coverage_errors)
+    con.create_table("coverage", coverage, temp=True)
+    coverage = con.table("coverage")
+
+    known = members.select(known_member=members.member_id).distinct()
+    authorized = auths.select(auth_member=auths.member_id).distinct()
+    checked = contacts.left_join(known, contacts.member_id == known.known_member)
+    checked = checked.left_join(authorized, checked.member_id == authorized.auth_member)
+    errors.append(error_rows(checked, checked.known_member.isnull(), "member_id",
+                             "unknown member (not in the members file)"))
+    errors.append(error_rows(checked, checked.known_member.notnull() &
+                             checked.auth_member.isnull(), "member_id",
+                             "member has no authorization"))
+    contacts = checked.filter(checked.known_member.notnull() & checked.auth_member.notnull()
+                              ).drop("known_member", "auth_member")
+
+    step("building parameter tables")
+    used = [registry.get(p) for p in _distinct(con, coverage.policy_id)]
+    first, last = _date_range(con, contacts, coverage)
+    params = parameter_table(used, first, last) if used else None
+    if params is None:
+        raise BhpolicyError(f"{inputs.authorizations}: no usable authorization")
+    con.create_table("parameters", params, temp=True)
+    params = con.table("parameters")
+    reasons = reason_table(used)
+
+    step("qualifying contacts and days")
+    qualified = engine.qualify_contacts(contacts, coverage, member_policy, params)
+    errors.append(error_rows(qualified, qualified.not_in_force.notnull(), "contact_date",
+                             qualified.not_in_force))
+    qualified = qualified.filter(qualified.not_in_force.isnull())
+    other_provider = qualified.filter(qualified.level == 1).select(
+        "contact_id", "member_id", "provider_id", "contact_date", "minutes", "mode",
+        "participant", authorized_provider=qualified.auth_provider,
+        authorization_id=qualified.authorization_id, row=qualified._line,
+        file=qualified._file)
+    days = engine.member_days(qualified)
+    classified = engine.classify_days(days, coverage, params, billed)
+    con.create_table("member_days", classified, temp=True)
+    classified = con.table("member_days")
+
+    step("writing outputs")
+    line_table = _with_claim_fields(engine.lines(classified, reasons), members, coverage)
+    tables = {
+        "lines": line_table.order_by(["member_id", "service_date"]),
+        "member_months": engine.member_months(classified, coverage, params).order_by(
+            ["member_id", "month"]),
+        "unbilled_days": engine.unbilled_days(classified, reasons).order_by(
+            ["member_id", "service_date"]),
+        "other_provider_contacts": other_provider.order_by(["member_id", "contact_date"]),
+    }
+    settings.out.mkdir(parents=True, exist_ok=True)
+    summary = BillSummary(settings.out)
+    for name, table in tables.items():
+        for form in settings.formats:
+            path = settings.out / f"{name}.{form}"
+            if form == "parquet":
+                con.to_parquet(table, path)
+            else:
+                con.to_csv(table, path)
+            summary.files.append(path)
+    error_table = ibis.union(*[e.select("file", "row", "field", "reason", "value")
+                               for e in errors]).order_by(["file", "row"])
+    error_path = settings.out / "errors.csv"
+    con.to_csv(error_table, error_path)
+    summary.files.append(error_path)
+
+    step("counting")
+    written = con.read_parquet(settings.out / "lines.parquet") if "parquet" in \
+        settings.formats else tables["lines"]
+    by_status = written.group_by("status").aggregate(n=written.count())
+    for row in con.to_pyarrow(by_status).to_pylist():
+        summary.counts[f"lines_{row['status']}"] = int(row["n"])
+    summary.rejected_rows = int(con.to_pyarrow(error_table.count().as_table()).column(0)[0]
+                                .as_py())
+    con.disconnect()
+    return summary
+
+
+def _with_claim_fields(lines: ir.Table, members: ir.Table, coverage: ir.Table) -> ir.Table:
+    """Carry what an 837P needs: the member (subscriber) and the authorization."""
+    member = members.select(
+        m_member=members.member_id, medicaid_id=members.medicaid_id,
+        last_name=members.last_name, first_name=members.first_name,
+        birth_date=members.birth_date, sex=members.sex, address_line=members.address_line,
+        city=members.city, state=members.state, zip=members.zip,
+        primary_dx=members.primary_dx)
+    auth = coverage.select(a_id=coverage.authorization_id, team_size=coverage.team_size)
+    out = lines.left_join(member, lines.member_id == member.m_member).drop("m_member")
+    out = out.left_join(auth, out.authorization_id == auth.a_id).drop("a_id")
+    return out
+
+
+def _distinct(con: ibis.BaseBackend, column: ir.Column) -> list[str]:
+    table = column.name("value").as_table().distinct()
+    return sorted(str(v) for v in con.to_pyarrow(table).column("value").to_pylist())
+
+
+def _date_range(con: ibis.BaseBackend, contacts: ir.Table, coverage: ir.Table
+                ) -> tuple[dt.date, dt.date]:
+    span = ibis.union(
+        contacts.select(first=contacts.contact_date.min(), last=contacts.contact_date.max()),
+        coverage.select(first=coverage.effective_start.truncate("M").min(),
+                        last=coverage.end_date.max()))
+    row = con.to_pyarrow(span.aggregate(first=span["first"].min(), last=span["last"].max())
+                         ).to_pylist()[0]
+    if row["first"] is None:
+        raise BhpolicyError("no contacts or authorizations to bill")
+    return row["first"], row["last"]

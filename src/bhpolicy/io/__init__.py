@@ -1,0 +1,1 @@
+"""Input adapters: CSV/Parquet readers that validate rows and keep the bad ones apart."""

@@ -1,0 +1,161 @@
+"""Read an input file into an Ibis table: every column as text, converted on purpose.
+
+Ids, NPIs, ZIPs and POS keep their leading zeros. Each row gets ``_file`` and ``_line`` (the
+CSV line, header being line 1; for Parquet the record number from 1). A row with a problem
+(missing field, bad date, negative minutes, unknown value) goes to the errors table with file,
+row, field and reason; every other row goes on. Extra columns are kept and ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+
+from bhpolicy.errors import DataFileError
+
+Kind = str  # text | date | int | bool | enum | pos | decimal
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind = "text"
+    required: bool = True
+    values: tuple[str, ...] = ()
+    minimum: int | None = None
+
+
+CONTACTS = (
+    Column("contact_id"), Column("member_id"), Column("provider_id"),
+    Column("staff_id", required=False), Column("contact_date", "date"),
+    Column("minutes", "int", minimum=0),
+    Column("mode", "enum", values=("in_person", "video", "phone")),
+    Column("participant", "enum", values=("member", "family", "collateral")),
+    Column("group", "bool"), Column("pos", "pos", required=False),
+)
+MEMBERS = (
+    Column("member_id"), Column("medicaid_id"), Column("last_name"), Column("first_name"),
+    Column("birth_date", "date"), Column("sex", "enum", values=("F", "M", "U")),
+    Column("address_line", required=False), Column("city", required=False),
+    Column("state", required=False), Column("zip", required=False),
+    Column("primary_dx"),
+)
+AUTHORIZATIONS = (
+    Column("authorization_id"), Column("member_id"), Column("policy"),
+    Column("provider_id"), Column("team_size", "enum", required=False,
+                                  values=("small", "large")),
+    Column("start_date", "date"), Column("end_date", "date"),
+    Column("billing_code", required=False), Column("contributing_provider_ids", required=False),
+)
+ALREADY_BILLED = (
+    Column("line_id"), Column("member_id"), Column("service_date", "date"),
+    Column("hcpcs"), Column("provider_id"),
+)
+OPTIONAL_COLUMNS = {"billing_code", "contributing_provider_ids", "staff_id", "pos",
+                    "team_size", "address_line", "city", "state", "zip"}
+
+
+def _quote(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def load_raw(con: ibis.BaseBackend, path: Path, name: str, columns: tuple[Column, ...]
+             ) -> ir.Table:
+    """The file as a table of text columns plus ``_file`` and ``_line``."""
+    if not path.is_file():
+        raise DataFileError(str(path), "file", "does not exist")
+    source = _quote(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            relation = (f"SELECT file_row_number + 1 AS _line, * EXCLUDE (file_row_number) "
+                        f"FROM read_parquet({source}, file_row_number=true)")
+            con.raw_sql(f"CREATE OR REPLACE TEMP VIEW {name}_raw AS {relation}")
+        else:
+            # CSV has no row-number column: number rows while loading, in file order.
+            con.raw_sql("SET preserve_insertion_order = true")
+            con.raw_sql(
+                f"CREATE OR REPLACE TEMP TABLE {name}_raw AS SELECT row_number() OVER () + 1 "
+                f"AS _line, * FROM read_csv({source}, all_varchar=true, header=true)")
+            con.raw_sql("SET preserve_insertion_order = false")
+    except Exception as exc:  # DuckDB raises several types for unreadable files
+        message = str(exc).splitlines()[0]
+        raise DataFileError(str(path), "file", f"cannot read ({message})") from None
+    table = con.table(f"{name}_raw")
+    present = set(table.columns)
+    for column in columns:
+        if column.name not in present and column.name not in OPTIONAL_COLUMNS:
+            raise DataFileError(str(path), "header", f"missing column {column.name!r}")
+    text = {c: table[c].cast("string") for c in table.columns if c != "_line"}
+    for column in columns:
+        if column.name not in present:
+            text[column.name] = ibis.null().cast("string")
+    return table.select(_line=table["_line"].cast("int64"), _file=ibis.literal(str(path)),
+                        **text)
+
+
+def validate(raw: ir.Table, columns: tuple[Column, ...]) -> tuple[ir.Table, ir.Table]:
+    """Split ``raw`` into typed good rows and error rows (file, row, field, reason, value).
+
+    A row's first problem is reported, in column order."""
+    checks: list[tuple[ir.BooleanValue, str, str]] = []
+    typed: dict[str, ir.Value] = {}
+    for column in columns:
+        value = raw[column.name].strip()
+        empty = value.isnull() | (value == "")
+        if column.required:
+            checks.append((empty, column.name, "missing"))
+        if column.kind == "date":
+            converted = value.try_cast("date")
+            checks.append((~empty & converted.isnull(), column.name,
+                           "not a date (YYYY-MM-DD)"))
+            typed[column.name] = converted
+        elif column.kind == "int":
+            converted = value.try_cast("int64")
+            checks.append((~empty & converted.isnull(), column.name, "not a whole number"))
+            if column.minimum is not None:
+                checks.append((converted.notnull() & (converted < column.minimum),
+                               column.name, f"below {column.minimum}"))
+            typed[column.name] = converted
+        elif column.kind == "bool":
+            lowered = value.lower()
+            checks.append((~empty & ~lowered.isin(["true", "false"]), column.name,
+                           "not true or false"))
+            typed[column.name] = lowered == "true"
+        elif column.kind == "enum":
+            checks.append((~empty & ~value.isin(list(column.values)), column.name,
+                           "not one of " + ", ".join(column.values)))
+            typed[column.name] = ibis.ifelse(empty, ibis.null().cast("string"), value)
+        elif column.kind == "pos":
+            checks.append((~empty & ~value.re_search(r"^[0-9]{2}$"), column.name,
+                           "not a two-digit place-of-service code"))
+            typed[column.name] = ibis.ifelse(empty, ibis.null().cast("string"), value)
+        else:
+            typed[column.name] = ibis.ifelse(empty, ibis.null().cast("string"), value)
+    flagged = raw.mutate(
+        _field=ibis.cases(*[(cond.fill_null(False), name) for cond, name, _ in checks],
+                          else_=ibis.null().cast("string")),
+        _reason=ibis.cases(*[(cond.fill_null(False), why) for cond, _, why in checks],
+                           else_=ibis.null().cast("string")),
+        **{f"__typed_{name}": expr for name, expr in typed.items()})
+    bad = flagged.filter(flagged._field.notnull())
+    errors = bad.select(
+        file=bad._file, row=bad._line, field=bad._field, reason=bad._reason,
+        value=ibis.cases(*[(bad._field == c.name, bad[c.name]) for c in columns],
+                         else_=ibis.null().cast("string")))
+    good = flagged.filter(flagged._field.isnull())
+    good = good.select(_file=good._file, _line=good._line,
+                       **{name: good[f"__typed_{name}"] for name in typed})
+    return good, errors
+
+
+def error_rows(table: ir.Table, condition: ir.BooleanValue, field: str, reason: ir.Value | str
+               ) -> ir.Table:
+    """Rows of an already-validated table that a cross-table rule rejects, as error rows."""
+    bad = table.filter(condition)
+    why = reason if not isinstance(reason, str) else ibis.literal(reason)
+    return bad.select(file=bad._file, row=bad._line, field=ibis.literal(field),
+                      reason=why.cast("string"), value=bad[field].cast("string"))
