@@ -286,6 +286,84 @@ def schema_case(
     _print_json(case_schema([criteria_for(p) for p in packs]))
 
 
+@app.command("bill")
+@user_errors
+def bill(
+    contacts: Annotated[Path, typer.Option(help="Team contacts (CSV or Parquet).")],
+    members: Annotated[Path, typer.Option(help="Members (CSV or Parquet).")],
+    authorizations: Annotated[Path, typer.Option(help="ACT authorizations (CSV or Parquet).")],
+    out: Annotated[Path, typer.Option(help="Output folder.")],
+    already_billed: Annotated[Path | None, typer.Option(
+        help="Lines billed by earlier runs (line_id, member_id, service_date, hcpcs, "
+        "provider_id).")] = None,
+    formats: Annotated[str, typer.Option(help="Output formats: parquet,csv")] = "parquet,csv",
+    html: Annotated[bool, typer.Option(help="Write report.html.")] = True,
+    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit.")] = "2GB",
+    threads: Annotated[int | None, typer.Option(help="DuckDB threads.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Turn a log of ACT team contacts into per diem claim lines: billable, held (with the
+    CARC/RARC a payer would use) or already billed, plus a member-month summary."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from bhpolicy.billing.run import BillInputs, BillSettings, run_billing
+
+    wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
+    if not wanted or any(f not in ("parquet", "csv") for f in wanted):
+        raise BhpolicyError(f"--formats {formats!r}: choose parquet, csv or both")
+    if html and "parquet" not in wanted:
+        wanted = ("parquet", *wanted)
+    inputs = BillInputs(contacts, members, authorizations, already_billed)
+    settings_ = BillSettings(out=out, formats=wanted, memory_limit=memory_limit,
+                             threads=threads)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  transient=True, disable=as_json or not sys.stderr.isatty()) as progress:
+        task = progress.add_task("billing", total=None)
+        summary = run_billing(inputs, settings_, _registry(),
+                              lambda text: progress.update(task, description=text))
+    if html:
+        from bhpolicy.billing.report_data import report_data
+        from bhpolicy.report.billing import render_billing
+
+        report = out / "report.html"
+        report.write_text(render_billing(report_data(out, summary.rejected_rows)),
+                          encoding="utf-8")
+        summary.files.append(report)
+    result = {"out": str(out), **summary.counts, "rejected_rows": summary.rejected_rows,
+              "files": [str(f) for f in summary.files]}
+    if as_json:
+        _print_json(result)
+    else:
+        counts = ", ".join(f"{k.removeprefix('lines_')} {v}" for k, v in summary.counts.items())
+        typer.echo(f"lines: {counts or 'none'}; rejected input rows: {summary.rejected_rows}"
+                   f" (errors.csv); outputs in {out}")
+    if summary.rejected_rows:
+        raise typer.Exit(1)
+
+
+@app.command("synth")
+@user_errors
+def synth(
+    members: Annotated[int, typer.Option(help="How many members.")],
+    months: Annotated[int, typer.Option(help="How many months, from --start.")],
+    out: Annotated[Path, typer.Option(help="Output folder.")],
+    start: Annotated[str, typer.Option(help="First month (YYYY-MM).")] = "2026-03",
+    contacts_per_month: Annotated[int, typer.Option(help="Contacts a member a month.")] = 20,
+    seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 7,
+    form: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
+) -> None:
+    """Write synthetic members, authorizations and contacts (no PHI) with every billing edge."""
+    from bhpolicy.billing.synth import SynthSpec, synthesize
+
+    if form not in ("csv", "parquet"):
+        raise BhpolicyError(f"--format {form!r}: choose csv or parquet")
+    first = _date(f"{start}-01")
+    assert first is not None
+    paths = synthesize(SynthSpec(members=members, months=months, out=out, start=first,
+                                 contacts_per_month=contacts_per_month, seed=seed, form=form))
+    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
 def main() -> None:
     app()
 

@@ -259,14 +259,15 @@ def member_months(days: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Ta
     covered = months.group_by(["member_id", "month"]).aggregate(
         policy_id=months.policy_id.max(), covered_days=overlap.sum(),
         days_in_month=(month_end.day()).max())
+    q = days.qualifying
     stats = days.group_by(["member_id", "month"]).aggregate(
-        days_provided=(days.qualifying & days.covered).sum(),
-        billable=(days.qualifying & days.hold.isnull() & days.billed_line_id.isnull()).sum(),
-        already_billed=(days.qualifying & days.billed_line_id.notnull()).sum(),
-        held_over_cap=(days.qualifying & (days.hold == "over_monthly_cap")).sum(),
-        held_other=(days.qualifying & days.hold.notnull() &
-                    (days.hold != "over_monthly_cap")).sum(),
-        days_without_qualifying_contact=(~days.qualifying).sum())
+        days_provided=days.count(where=q & days.covered),
+        billable=days.count(where=q & days.hold.isnull() & days.billed_line_id.isnull()),
+        already_billed=days.count(where=q & days.billed_line_id.notnull()),
+        held_over_cap=days.count(where=q & (days.hold == "over_monthly_cap")),
+        held_other=days.count(where=q & days.hold.notnull() &
+                              (days.hold != "over_monthly_cap")),
+        days_without_qualifying_contact=days.count(where=~q))
     m = covered.left_join(stats, ["member_id", "month"]).drop("member_id_right", "month_right")
     m = m.join(params, [m.policy_id == params.policy_id, m.month == params.day])
     partial = m.covered_days < m.days_in_month
