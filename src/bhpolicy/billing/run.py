@@ -126,11 +126,11 @@ def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegi
                               ).drop("known_member", "auth_member")
 
     step("building parameter tables")
-    used = [registry.get(p) for p in _distinct(con, coverage.policy_id)]
+    # the packs the authorizations use (all packs when none is usable, so outputs and errors
+    # are still written)
+    used = [registry.get(p) for p in _distinct(con, coverage.policy_id)] or list(registry.packs)
     first, last = _date_range(con, contacts, coverage)
-    params = parameter_table(used, first, last) if used else None
-    if params is None:
-        raise BhpolicyError(f"{inputs.authorizations}: no usable authorization")
+    params = parameter_table(used, first, last)
     con.create_table("parameters", params, temp=True)
     params = con.table("parameters")
     reasons = reason_table(used)

@@ -1,0 +1,269 @@
+"""Billing rules, one test per edge, each citing the section it proves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.billing_helpers import (
+    AGENCY,
+    MN_NPI,
+    OTHER_NPI,
+    auth,
+    contact,
+    days,
+    member,
+    run,
+)
+
+MN_MEMBER = member("N1", state="MN")
+MN_AUTH = auth("B1", "N1", "mn-act", MN_NPI, team_size="", contributing=AGENCY)
+
+
+# SC, Prior Authorization... and Reimbursement: a per diem needs one face-to-face contact of
+# at least 8 minutes (the policy's "15-minute contact").
+def test_sc_7_versus_8_minutes(tmp_path: Path) -> None:
+    billed = run(tmp_path, [contact("2026-03-02", minutes=7), contact("2026-03-03", minutes=8)])
+    assert billed.billable_days() == ["2026-03-03"]
+    short = billed.no_line("2026-03-02")
+    assert short["reason_id"] == "under_min_minutes"
+    assert short["carc"] == "272" and short["rarc"] == "N130"
+
+
+def test_sc_two_short_contacts_are_not_added(tmp_path: Path) -> None:
+    billed = run(tmp_path, [contact("2026-03-02", minutes=5), contact("2026-03-02", minutes=5)])
+    assert billed.billable_days() == []
+    assert billed.no_line("2026-03-02")["reason_id"] == "under_min_minutes"
+
+
+def test_sc_group_only_versus_group_plus_individual(tmp_path: Path) -> None:
+    billed = run(tmp_path, [contact("2026-03-02", group=True),
+                            contact("2026-03-03", group=True), contact("2026-03-03")])
+    assert billed.billable_days() == ["2026-03-03"]
+    assert billed.no_line("2026-03-02")["reason_id"] == "group_only"
+
+
+def test_phone_only_and_video_by_default_are_not_face_to_face(tmp_path: Path) -> None:
+    billed = run(tmp_path, [contact("2026-03-02", mode="phone"),
+                            contact("2026-03-03", mode="video")])
+    assert billed.billable_days() == []
+    assert billed.no_line("2026-03-02")["reason_id"] == "not_face_to_face"
+    assert billed.no_line("2026-03-03")["reason_id"] == "not_face_to_face"
+
+
+def test_family_counts_in_sc_but_not_in_mn(tmp_path: Path) -> None:
+    # SC Other General Guidelines: the member or a family member; MN Billing: the recipient.
+    sc = run(tmp_path, [contact("2026-03-02", participant="family")], name="sc")
+    assert sc.billable_days() == ["2026-03-02"]
+    mn = run(tmp_path, [contact("2026-03-02", participant="family", provider_id=MN_NPI,
+                                member_id="N1")],
+             members=[MN_MEMBER], auths=[MN_AUTH], name="mn")
+    assert mn.billable_days() == []
+    assert mn.no_line("2026-03-02")["reason_id"] == "not_member_or_family"
+    assert mn.no_line("2026-03-02")["section"] == "Billing"
+
+
+def test_collateral_never_counts(tmp_path: Path) -> None:
+    billed = run(tmp_path, [contact("2026-03-02", participant="collateral", minutes=60)])
+    assert billed.no_line("2026-03-02")["reason_id"] == "not_member_or_family"
+
+
+def test_mn_sets_no_minute_floor(tmp_path: Path) -> None:
+    billed = run(tmp_path, [contact("2026-03-02", minutes=3, provider_id=MN_NPI,
+                                    member_id="N1")], members=[MN_MEMBER], auths=[MN_AUTH])
+    assert billed.billable_days() == ["2026-03-02"]
+
+
+def test_second_provider_same_day_is_reported_and_one_line_bills(tmp_path: Path) -> None:
+    billed = run(tmp_path, [contact("2026-03-02"), contact("2026-03-02", provider_id=OTHER_NPI),
+                            contact("2026-03-03", provider_id=OTHER_NPI)])
+    assert billed.billable_days() == ["2026-03-02"]
+    assert len([r for r in billed.lines if str(r["service_date"]) == "2026-03-02"]) == 1
+    assert billed.line("2026-03-02")["provider_id"] == "1234567893"
+    assert {str(r["contact_date"]) for r in billed.other_provider} == {"2026-03-02",
+                                                                        "2026-03-03"}
+    assert billed.no_line("2026-03-03")["reason_id"] == "other_provider"
+
+
+def test_mn_contributing_agency_contacts_count_for_the_billing_agency(tmp_path: Path) -> None:
+    billed = run(tmp_path, [contact("2026-03-02", provider_id=AGENCY, member_id="N1")],
+                 members=[MN_MEMBER], auths=[MN_AUTH])
+    line = billed.line("2026-03-02")
+    assert line["status"] == "billable" and line["provider_id"] == MN_NPI
+
+
+# SC I.F: the first 15 otherwise billable days of a month bill; later days are held.
+def test_15_versus_16_days(tmp_path: Path) -> None:
+    fifteen = run(tmp_path, days("2026-03", 1, 15), name="fifteen")
+    assert len(fifteen.billable_days()) == 15
+    sixteen = run(tmp_path, days("2026-03", 1, 16), name="sixteen")
+    assert len(sixteen.billable_days()) == 15
+    held = sixteen.line("2026-03-16")
+    assert (held["status"], held["reason_id"], held["carc"], held["rarc"], held["section"]) == (
+        "held", "over_monthly_cap", "119", "N362", "I.F")
+    month = sixteen.month("M1", "2026-03")
+    assert month["days_provided"] == 16 and month["held_over_cap"] == 1
+
+
+def test_day_held_for_another_reason_does_not_use_the_cap(tmp_path: Path) -> None:
+    # Authorization from 5 March: 1-4 March are held outside it and do not count to 15.
+    billed = run(tmp_path, days("2026-03", 1, 20),
+                 auths=[auth(start="2026-03-05")])
+    assert billed.billable_days()[0] == "2026-03-05"
+    assert len(billed.billable_days()) == 15
+    assert billed.line("2026-03-01")["reason_id"] == "outside_authorization"
+    assert billed.line("2026-03-20")["reason_id"] == "over_monthly_cap"
+
+
+def test_month_boundary_starts_a_new_count(tmp_path: Path) -> None:
+    billed = run(tmp_path, days("2026-03", 1, 16) + days("2026-04", 1, 3))
+    assert [d for d in billed.billable_days() if d.startswith("2026-04")] == [
+        "2026-04-01", "2026-04-02", "2026-04-03"]
+
+
+def test_outside_authorization_is_held_197_n54(tmp_path: Path) -> None:
+    billed = run(tmp_path, [contact("2026-05-04")])
+    line = billed.line("2026-05-04")
+    assert (line["status"], line["carc"], line["rarc"]) == ("held", "197", "N54")
+
+
+def test_partial_month_is_not_under_minimum(tmp_path: Path) -> None:
+    billed = run(tmp_path, days("2026-03", 20, 22) + days("2026-04", 1, 3),
+                 auths=[auth(start="2026-03-16")])
+    march, april = billed.month("M1", "2026-03"), billed.month("M1", "2026-04")
+    assert march["partial"] and not march["under_minimum"]
+    assert not april["partial"] and april["under_minimum"]  # 3 days < 9 (I.F)
+    assert april["min_days"] == 9
+
+
+def test_contiguous_renewal_is_one_coverage(tmp_path: Path) -> None:
+    billed = run(tmp_path, days("2026-03", 1, 16), auths=[
+        auth("A1", start="2026-03-01", end="2026-03-10"),
+        auth("A2", start="2026-03-11", end="2026-04-30")])
+    month = billed.month("M1", "2026-03")
+    assert month["covered_days"] == 31 and not month["partial"]
+    assert len(billed.billable_days()) == 15
+    assert billed.line("2026-03-11")["authorization_id"] == "A2"
+
+
+def test_overlap_with_another_provider_is_an_error(tmp_path: Path) -> None:
+    billed = run(tmp_path, [contact("2026-03-02")], auths=[
+        auth("A1"), auth("A2", provider_id=OTHER_NPI, start="2026-03-20")])
+    fields = {(e["field"], e["reason"]) for e in billed.errors}
+    assert ("start_date", "overlaps authorization A2 of another provider") in fields
+    assert ("start_date", "overlaps authorization A1 of another provider") in fields
+
+
+def test_overlap_with_the_same_provider_merges(tmp_path: Path) -> None:
+    billed = run(tmp_path, [contact("2026-03-25")], auths=[
+        auth("A1", end="2026-03-31"), auth("A2", start="2026-03-20", end="2026-04-30")])
+    assert billed.errors == []
+    assert billed.billable_days() == ["2026-03-25"]
+    assert len(billed.lines) == 1
+
+
+# SC Coding Implications: U1 small team, U3 large team; Minnesota names no modifier.
+def test_team_size_modifiers(tmp_path: Path) -> None:
+    small = run(tmp_path, [contact("2026-03-02")], name="small")
+    assert small.line("2026-03-02")["modifier"] == "U1"
+    large = run(tmp_path, [contact("2026-03-02")], auths=[auth(team_size="large")],
+                name="large")
+    assert large.line("2026-03-02")["modifier"] == "U3"
+    missing = run(tmp_path, [contact("2026-03-02")], auths=[auth(team_size="")], name="none")
+    line = missing.line("2026-03-02")
+    assert (line["status"], line["reason_id"], line["carc"]) == ("held", "team_size_unknown",
+                                                                 "4")
+
+
+# MN Billing: POS 21 when the recipient is an inpatient; else the longest contact's POS.
+def test_mn_inpatient_pos_and_longest_contact_pos(tmp_path: Path) -> None:
+    billed = run(tmp_path, [
+        contact("2026-03-02", minutes=10, pos="21", provider_id=MN_NPI, member_id="N1"),
+        contact("2026-03-02", minutes=60, pos="12", provider_id=MN_NPI, member_id="N1"),
+        contact("2026-03-03", minutes=10, pos="11", provider_id=MN_NPI, member_id="N1"),
+        contact("2026-03-03", minutes=40, pos="02", provider_id=MN_NPI, member_id="N1"),
+        contact("2026-03-04", minutes=40, pos="", provider_id=MN_NPI, member_id="N1"),
+    ], members=[MN_MEMBER], auths=[MN_AUTH])
+    assert billed.line("2026-03-02")["pos"] == "21"
+    assert billed.line("2026-03-03")["pos"] == "02"  # leading zero kept
+    assert billed.line("2026-03-04")["pos"] == "99"  # the pack's default
+    assert billed.line("2026-03-02")["modifier"] is None
+
+
+# SC H0039: units from the day's summed qualifying minutes (8-22 one unit, +15 each more).
+def test_h0039_units(tmp_path: Path) -> None:
+    billed = run(tmp_path, [
+        contact("2026-03-02", minutes=7),
+        contact("2026-03-03", minutes=8),
+        contact("2026-03-04", minutes=22),
+        contact("2026-03-05", minutes=23),
+        contact("2026-03-06", minutes=5), contact("2026-03-06", minutes=5),
+    ], auths=[auth(billing_code="H0039")])
+    units = {str(r["service_date"]): (r["hcpcs"], r["units"]) for r in billed.lines}
+    assert units == {"2026-03-03": ("H0039", 1), "2026-03-04": ("H0039", 1),
+                     "2026-03-05": ("H0039", 2), "2026-03-06": ("H0039", 1)}
+    assert billed.no_line("2026-03-02")["reason_id"] == "under_min_minutes"
+
+
+def test_h0039_not_listed_between_03_25_and_02_26(tmp_path: Path) -> None:
+    billed = run(tmp_path, [contact("2025-10-02")], auths=[auth(
+        billing_code="H0039", start="2025-10-01", end="2025-10-31")])
+    # I.F's limits hold only from 02/26, so October 2025 has no cap value: rows are rejected
+    # naming the parameter and date rather than billed under a guessed limit.
+    assert billed.lines == []
+    assert any("monthly_max_billed_days" in e["reason"] for e in billed.errors)
+
+
+def test_h0039_and_h0040_never_both_in_a_month(tmp_path: Path) -> None:
+    billed = run(tmp_path, [contact("2026-03-02"), contact("2026-03-20")], auths=[
+        auth("A1", end="2026-03-10", billing_code="H0039"),
+        auth("A2", start="2026-03-11")])
+    assert billed.line("2026-03-02")["hcpcs"] == "H0039"
+    later = billed.line("2026-03-20")
+    assert (later["status"], later["reason_id"]) == ("held", "mixed_codes_in_month")
+
+
+def test_rerun_with_already_billed_lines(tmp_path: Path) -> None:
+    first = run(tmp_path, days("2026-03", 1, 14), name="first")
+    billed_lines = [{"line_id": r["line_id"], "member_id": r["member_id"],
+                     "service_date": str(r["service_date"]), "hcpcs": r["hcpcs"],
+                     "provider_id": r["provider_id"]} for r in first.lines]
+    # Two late-entered days: one fits under the limit of 15, the other does not.
+    second = run(tmp_path, days("2026-03", 1, 14) + days("2026-03", 20, 21),
+                 already_billed=billed_lines, name="second")
+    again = {r["line_id"] for r in second.lines if r["status"] == "already_billed"}
+    assert again == {r["line_id"] for r in first.lines}  # stable ids, never re-ranked
+    assert second.billable_days() == ["2026-03-20"]
+    assert second.line("2026-03-21")["reason_id"] == "over_monthly_cap"
+    third = run(tmp_path, days("2026-03", 1, 14), name="third")
+    assert [r["line_id"] for r in third.lines] == [r["line_id"] for r in first.lines]
+
+
+def test_bad_rows_go_to_errors_and_good_rows_go_on(tmp_path: Path) -> None:
+    rows = [contact("2026-03-02"), contact("2026-03-32"), contact("2026-03-03", minutes=-5),
+            contact("2026-03-04", member_id="NOBODY"), contact("2026-03-05")]
+    billed = run(tmp_path, rows, members=[member(), member("M2")])
+    assert billed.billable_days() == ["2026-03-02", "2026-03-05"]
+    found = {(e["row"], e["field"], e["reason"]) for e in billed.errors}
+    assert ("3", "contact_date", "not a date (YYYY-MM-DD)") in found
+    assert ("4", "minutes", "below 0") in found
+    assert ("5", "member_id", "unknown member (not in the members file)") in found
+    assert all(e["file"].endswith("contacts.csv") for e in billed.errors
+               if e["field"] != "member_id" or e["row"] != "1")
+    assert billed.rejected == 3
+
+
+def test_member_without_authorization_is_an_error(tmp_path: Path) -> None:
+    billed = run(tmp_path, [contact("2026-03-02", member_id="M2"), contact("2026-03-02")],
+                 members=[member(), member("M2")])
+    assert ("member_id", "member has no authorization") in {
+        (e["field"], e["reason"]) for e in billed.errors}
+    assert billed.billable_days() == ["2026-03-02"]
+
+
+def test_lines_carry_claim_fields_and_citation(tmp_path: Path) -> None:
+    billed = run(tmp_path, [contact("2026-03-02")])
+    line = billed.line("2026-03-02")
+    assert line["medicaid_id"] == "0012345678" and line["zip"] == "292010001"
+    assert line["policy_id"] == "SC.CP.BH.500" and line["policy_revision"] == "02/26"
+    assert line["rule_id"] == "per_diem_day"
+    assert line["section"] == "Prior Authorization, Continuity of Care, and Reimbursement"
