@@ -1,0 +1,70 @@
+"""Property (issue 5): the engine's billed days equal a plain Python reading of the SC rules
+on random inputs; at most one line a member-day; billed days a month never above the cap."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.billing_helpers import OTHER_NPI, SC_NPI, auth, contact, member, run
+
+# Parameters as SC.CP.BH.500 states them (rev. 02/26), written out here on purpose: the
+# reference must not read the pack it is checking.
+MIN_MINUTES, CAP = 8, 15
+AUTH_START, AUTH_END = dt.date(2026, 3, 5), dt.date(2026, 4, 25)
+
+contact_strategy = st.fixed_dictionaries({
+    "member": st.sampled_from(["M1", "M2", "M3", "M4"]),
+    "day": st.dates(min_value=dt.date(2026, 3, 1), max_value=dt.date(2026, 4, 30)),
+    "minutes": st.integers(min_value=0, max_value=40),
+    "mode": st.sampled_from(["in_person", "in_person", "in_person", "video", "phone"]),
+    "participant": st.sampled_from(["member", "member", "family", "collateral"]),
+    "group": st.booleans(),
+    "provider": st.sampled_from([SC_NPI, SC_NPI, SC_NPI, OTHER_NPI]),
+})
+
+
+def reference(contacts: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """Billable (member, day) by a direct reading of the rules."""
+    qualifying = sorted({
+        (c["member"], c["day"]) for c in contacts
+        if c["mode"] == "in_person" and c["participant"] in ("member", "family")
+        and not c["group"] and c["minutes"] >= MIN_MINUTES and c["provider"] == SC_NPI
+        and AUTH_START <= c["day"] <= AUTH_END})
+    used: Counter[tuple[str, int, int]] = Counter()
+    billable = set()
+    for member_id, day in qualifying:
+        key = (member_id, day.year, day.month)
+        if used[key] < CAP:
+            used[key] += 1
+            billable.add((member_id, day.isoformat()))
+    return billable
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(contact_strategy, min_size=1, max_size=120))
+def test_engine_matches_reference(tmp_path: Path, drawn: list[dict[str, Any]]) -> None:
+    rows = [contact(c["day"].isoformat(), minutes=c["minutes"], mode=c["mode"],
+                    participant=c["participant"], group=c["group"],
+                    provider_id=c["provider"], member_id=c["member"]) for c in drawn]
+    auths = [auth(f"A{i}", f"M{i}", start=AUTH_START.isoformat(), end=AUTH_END.isoformat(),
+                  team_size="small" if i % 2 else "large") for i in range(1, 5)]
+    folder = f"case{abs(hash(str(drawn))) % 10**12}"
+    billed = run(tmp_path, rows, members=[member(f"M{i}") for i in range(1, 5)], auths=auths,
+                 name=folder)
+    engine = {(r["member_id"], str(r["service_date"])) for r in billed.lines
+              if r["status"] == "billable"}
+    assert engine == reference(drawn)
+    per_day = Counter((r["member_id"], r["service_date"]) for r in billed.lines)
+    assert max(per_day.values(), default=0) <= 1
+    per_month: defaultdict[tuple[str, int, int], int] = defaultdict(int)
+    for member_id, day in engine:
+        date = dt.date.fromisoformat(day)
+        per_month[(member_id, date.year, date.month)] += 1
+    assert max(per_month.values(), default=0) <= CAP
