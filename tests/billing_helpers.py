@@ -104,7 +104,7 @@ def run(tmp_path: Path, contacts: list[dict[str, Any]],
     summary = run_billing(inputs, BillSettings(out=out, formats=("parquet",)), load_registry())
 
     def read(name: str) -> list[dict[str, Any]]:
-        cursor = duckdb.execute(f"SELECT * FROM '{out / name}.parquet'")
+        cursor = duckdb.execute(f"SELECT * FROM '{out / name}.parquet' ORDER BY ALL")
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 

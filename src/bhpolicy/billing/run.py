@@ -91,11 +91,12 @@ def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegi
     con = connect(settings)
     step("reading inputs")
     contacts, contact_errors = validate(load_raw(con, inputs.contacts, "contacts", CONTACTS),
-                                        CONTACTS)
+                                        CONTACTS, (con, "contacts"))
     members, member_errors = validate(load_raw(con, inputs.members, "members", MEMBERS),
-                                      MEMBERS)
+                                      MEMBERS, (con, "members"))
     auths, auth_errors = validate(
-        load_raw(con, inputs.authorizations, "authorizations", AUTHORIZATIONS), AUTHORIZATIONS)
+        load_raw(con, inputs.authorizations, "authorizations", AUTHORIZATIONS), AUTHORIZATIONS,
+        (con, "authorizations"))
     errors: list[ir.Table] = [contact_errors, member_errors, auth_errors]
     if inputs.already_billed is not None:
         billed, billed_errors = validate(
@@ -153,22 +154,22 @@ def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegi
     step("writing outputs")
     line_table = _with_claim_fields(engine.lines(classified, reasons), members, coverage)
     tables = {
-        "lines": line_table.order_by(["member_id", "service_date"]),
-        "member_months": engine.member_months(classified, coverage, params).order_by(
-            ["member_id", "month"]),
-        "unbilled_days": engine.unbilled_days(classified, reasons).order_by(
-            ["member_id", "service_date"]),
-        "other_provider_contacts": other_provider.order_by(["member_id", "contact_date"]),
+        "lines": (line_table, ["member_id", "service_date"]),
+        "member_months": (engine.member_months(classified, coverage, params),
+                          ["member_id", "month"]),
+        "unbilled_days": (engine.unbilled_days(classified, reasons),
+                          ["member_id", "service_date"]),
+        "other_provider_contacts": (other_provider, ["member_id", "contact_date"]),
     }
     settings.out.mkdir(parents=True, exist_ok=True)
     summary = BillSummary(settings.out)
-    for name, table in tables.items():
+    for name, (table, order) in tables.items():
         for form in settings.formats:
             path = settings.out / f"{name}.{form}"
-            if form == "parquet":
+            if form == "parquet":  # unsorted: sorting a state's lines costs more than it gives
                 con.to_parquet(table, path)
-            else:
-                con.to_csv(table, path)
+            else:  # CSV is for people: sorted by member and date
+                con.to_csv(table.order_by(order), path)
             summary.files.append(path)
     error_table = ibis.union(*[e.select("file", "row", "field", "reason", "value")
                                for e in errors]).order_by(["file", "row"])
@@ -178,7 +179,7 @@ def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegi
 
     step("counting")
     written = con.read_parquet(settings.out / "lines.parquet") if "parquet" in \
-        settings.formats else tables["lines"]
+        settings.formats else line_table
     by_status = written.group_by("status").aggregate(n=written.count())
     for row in con.to_pyarrow(by_status).to_pylist():
         summary.counts[f"lines_{row['status']}"] = int(row["n"])

@@ -97,10 +97,13 @@ def load_raw(con: ibis.BaseBackend, path: Path, name: str, columns: tuple[Column
                         **text)
 
 
-def validate(raw: ir.Table, columns: tuple[Column, ...]) -> tuple[ir.Table, ir.Table]:
+def validate(raw: ir.Table, columns: tuple[Column, ...],
+             materialize: tuple[ibis.BaseBackend, str] | None = None
+             ) -> tuple[ir.Table, ir.Table]:
     """Split ``raw`` into typed good rows and error rows (file, row, field, reason, value).
 
-    A row's first problem is reported, in column order."""
+    A row's first problem is reported, in column order. With ``materialize`` (connection,
+    name) the checked rows are stored once in a temp table, so the file is read once."""
     checks: list[tuple[ir.BooleanValue, str, str]] = []
     typed: dict[str, ir.Value] = {}
     for column in columns:
@@ -141,6 +144,10 @@ def validate(raw: ir.Table, columns: tuple[Column, ...]) -> tuple[ir.Table, ir.T
         _reason=ibis.cases(*[(cond.fill_null(False), why) for cond, _, why in checks],
                            else_=ibis.null().cast("string")),
         **{f"__typed_{name}": expr for name, expr in typed.items()})
+    if materialize is not None:  # one scan of the file; errors and good rows are filters
+        con, name = materialize
+        con.create_table(f"{name}_checked", flagged, temp=True)
+        flagged = con.table(f"{name}_checked")
     bad = flagged.filter(flagged._field.notnull())
     errors = bad.select(
         file=bad._file, row=bad._line, field=bad._field, reason=bad._reason,

@@ -1,0 +1,138 @@
+"""Benchmark `bhpolicy bill` beside two baselines measured in the same run on the same Parquet.
+
+    .venv/bin/python bench/billing.py --sizes 1e6,1e7,1e8 [--work DIR] [--memory-limit 2GB]
+
+For each size (contacts, about 20 a member a month over 3 months):
+  floor     one DuckDB pass: SUM(minutes) GROUP BY member, month
+  sql       a straightforward hand-written DuckDB SQL of the same rules in one statement
+            (filter, group to member-day-provider, row_number for the provider, dense_rank
+            for the day in the month), written to Parquet
+  bhpolicy  `bhpolicy bill --formats parquet --no-html`: lines, member-months, unbilled days
+Each runs in its own process; peak RSS is that process's (os.wait4). Prints seconds, rows/s,
+peak RSS and the ratios. Targets (issue 5, at 1e8): within 2.5x of the floor, at least 1.5x
+faster than the SQL, peak RSS under 3 GB. Nothing here is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bhpolicy.billing.synth import SynthSpec, synthesize
+from bhpolicy.policy import load_registry
+
+MONTHS, PER_MONTH = 3, 20
+
+
+def measure(command: list[str]) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one command run in its own process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"failed: {' '.join(command)}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def duckdb_command(sql: str, memory_limit: str, temp: Path) -> list[str]:
+    script = (
+        "import duckdb, sys\n"
+        "con = duckdb.connect()\n"
+        f"con.execute(\"SET memory_limit = '{memory_limit}'\")\n"
+        f"con.execute(\"SET temp_directory = '{temp}'\")\n"
+        "con.execute('SET preserve_insertion_order = false')\n"
+        "con.execute(sys.argv[1])\n")
+    return [sys.executable, "-c", script, sql]
+
+
+def straightforward_sql(data: Path, out: Path) -> str:
+    sc, mn = load_registry().get("sc-act"), load_registry().get("mn-act")
+    day = load_registry().get("sc-act").header.effective_from
+    minimum = sc.value("contact_min_minutes", day).value
+    cap = sc.value("monthly_max_billed_days", day).value
+    return f"""
+COPY (
+  WITH a AS (SELECT * FROM '{data}/authorizations.parquet'),
+  q AS (
+    SELECT c.member_id, c.contact_date, a.provider_id, a.policy
+    FROM '{data}/contacts.parquet' c
+    JOIN a ON c.member_id = a.member_id AND c.contact_date BETWEEN a.start_date AND a.end_date
+    WHERE c.mode = 'in_person'
+      AND (c.provider_id = a.provider_id OR c.provider_id = a.contributing_provider_ids)
+      AND ((a.policy = 'sc-act' AND c.participant IN ('member', 'family')
+            AND c."group" = 'false' AND c.minutes >= {minimum})
+        OR (a.policy = 'mn-act' AND c.participant = 'member'))),
+  d AS (SELECT member_id, contact_date, provider_id, any_value(policy) AS policy
+        FROM q GROUP BY member_id, contact_date, provider_id),
+  r AS (SELECT *, row_number() OVER (PARTITION BY member_id, contact_date
+                                     ORDER BY provider_id) AS provider_rank FROM d),
+  s AS (SELECT *, dense_rank() OVER (PARTITION BY member_id, date_trunc('month', contact_date)
+                                     ORDER BY contact_date) AS day_rank
+        FROM r WHERE provider_rank = 1)
+  SELECT member_id, contact_date, provider_id,
+         CASE WHEN policy = 'sc-act' AND day_rank > {cap} THEN 'held' ELSE 'billable' END
+             AS status
+  FROM s
+) TO '{out}' (FORMAT parquet)"""
+
+
+def floor_sql(data: Path, out: Path) -> str:
+    return (f"COPY (SELECT member_id, date_trunc('month', contact_date) AS month, "
+            f"sum(minutes) AS minutes FROM '{data}/contacts.parquet' GROUP BY ALL) "
+            f"TO '{out}' (FORMAT parquet)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1e6")
+    parser.add_argument("--work", type=Path, default=Path("out/bench-billing"))
+    parser.add_argument("--memory-limit", default="2GB")
+    parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    args = parser.parse_args()
+    bhpolicy = str(Path(sys.executable).with_name("bhpolicy"))
+    for size in (int(float(s)) for s in args.sizes.split(",")):
+        members = max(1, size // (MONTHS * PER_MONTH))
+        data = args.work / f"n{size}"
+        temp = args.work / "duckdb-temp"
+        temp.mkdir(parents=True, exist_ok=True)
+        print(f"== {members * MONTHS * PER_MONTH:,} contacts ({members:,} members, "
+              f"{MONTHS} months); free disk {shutil.disk_usage(args.work).free / 1e9:.0f} GB",
+              flush=True)
+        start = time.perf_counter()
+        synthesize(SynthSpec(members=members, months=MONTHS, out=data, form="parquet",
+                             contacts_per_month=PER_MONTH))
+        print(f"generated in {time.perf_counter() - start:.1f} s", flush=True)
+        rows = members * MONTHS * PER_MONTH
+        runs = {
+            "floor": duckdb_command(floor_sql(data, data / "floor.parquet"),
+                                    args.memory_limit, temp),
+            "sql": duckdb_command(straightforward_sql(data, data / "sql.parquet"),
+                                  args.memory_limit, temp),
+            "bhpolicy": [bhpolicy, "bill", "--contacts", str(data / "contacts.parquet"),
+                         "--members", str(data / "members.parquet"), "--authorizations",
+                         str(data / "authorizations.parquet"), "--out", str(data / "bill"),
+                         "--formats", "parquet", "--no-html", "--memory-limit",
+                         args.memory_limit],
+        }
+        results = {name: measure(command) for name, command in runs.items()}
+        for name, (seconds, rss) in results.items():
+            print(f"{name:<9} {seconds:8.1f} s  {rows / seconds:>12,.0f} rows/s  "
+                  f"peak RSS {rss:,.0f} MB", flush=True)
+        ours, floor, sql = (results[n][0] for n in ("bhpolicy", "floor", "sql"))
+        print(f"bhpolicy / floor = {ours / floor:.2f}x (target <= 2.5x); "
+              f"sql / bhpolicy = {sql / ours:.2f}x (target >= 1.5x); "
+              f"bhpolicy peak RSS {results['bhpolicy'][1] / 1024:.2f} GB (target < 3 GB)",
+              flush=True)
+        if not args.keep:
+            shutil.rmtree(data)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
