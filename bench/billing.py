@@ -52,8 +52,8 @@ def duckdb_command(sql: str, memory_limit: str, temp: Path) -> list[str]:
 
 
 def straightforward_sql(data: Path, out: Path) -> str:
-    sc, mn = load_registry().get("sc-act"), load_registry().get("mn-act")
-    day = load_registry().get("sc-act").header.effective_from
+    sc = load_registry().get("sc-act")
+    day = sc.header.effective_from
     minimum = sc.value("contact_min_minutes", day).value
     cap = sc.value("monthly_max_billed_days", day).value
     return f"""
