@@ -103,12 +103,15 @@ def run(tmp_path: Path, contacts: list[dict[str, Any]],
     out = folder / "out"
     summary = run_billing(inputs, BillSettings(out=out, formats=("parquet",)), load_registry())
 
-    def read(name: str) -> list[dict[str, Any]]:
-        cursor = duckdb.execute(f"SELECT * FROM '{out / name}.parquet' ORDER BY ALL")
+    def read(name: str, order: str) -> list[dict[str, Any]]:
+        cursor = duckdb.execute(f"SELECT * FROM '{out / name}.parquet' ORDER BY {order}")
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     with (out / "errors.csv").open() as handle:
         errors = list(csv.DictReader(handle))
-    return Billed(out, read("lines"), read("unbilled_days"), read("member_months"),
-                  read("other_provider_contacts"), errors, summary.rejected_rows)
+    return Billed(out, read("lines", "member_id, service_date"),
+                  read("unbilled_days", "member_id, service_date"),
+                  read("member_months", "member_id, month"),
+                  read("other_provider_contacts", "member_id, contact_date, contact_id"),
+                  errors, summary.rejected_rows)
