@@ -202,6 +202,8 @@ def test_h0039_units(tmp_path: Path) -> None:
     assert units == {"2026-03-03": ("H0039", 1), "2026-03-04": ("H0039", 1),
                      "2026-03-05": ("H0039", 2), "2026-03-06": ("H0039", 1)}
     assert billed.no_line("2026-03-02")["reason_id"] == "under_min_minutes"
+    # U1/U3 belong to the per diem (Coding Implications), not to H0039
+    assert {r["modifier"] for r in billed.lines} == {None}
 
 
 def test_h0039_not_listed_between_03_25_and_02_26(tmp_path: Path) -> None:

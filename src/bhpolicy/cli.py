@@ -364,6 +364,121 @@ def synth(
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
+claims_app = typer.Typer(help="X12 837P claims out of a billing run; pyx12 validation.",
+                         no_args_is_help=True)
+app.add_typer(claims_app, name="claims")
+
+
+def _adjustments(path: Path | None) -> dict[str, Any]:
+    """claim_id, frequency (7 replacement, 8 void), payer_claim_number; one line each."""
+    import csv
+
+    from bhpolicy.x12.writer import Adjustment
+
+    if path is None:
+        return {}
+    found: dict[str, Any] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row_number, row in enumerate(csv.DictReader(handle), start=2):
+            frequency = (row.get("frequency") or "").strip()
+            claim = (row.get("claim_id") or "").strip()
+            number = (row.get("payer_claim_number") or "").strip()
+            if frequency not in ("7", "8"):
+                raise BhpolicyError(f"{path}: row {row_number}: field frequency: "
+                                    f"{frequency!r} is not 7 (replacement) or 8 (void)")
+            if not claim or not number:
+                raise BhpolicyError(f"{path}: row {row_number}: field "
+                                    f"{'claim_id' if not claim else 'payer_claim_number'}: "
+                                    "missing")
+            found[claim] = Adjustment(frequency, number)
+    return found
+
+
+@claims_app.command("837p")
+@user_errors
+def claims_837p(
+    run: Annotated[Path, typer.Option(help="Output folder of 'bhpolicy bill'.")],
+    config: Annotated[Path, typer.Option(help="Submitter configuration (TOML).")],
+    out: Annotated[Path, typer.Option(help="The 837P file to write.")],
+    adjustments: Annotated[Path | None, typer.Option(
+        help="CSV of claim_id, frequency (7 replace, 8 void), payer_claim_number.")] = None,
+    control_file: Annotated[Path | None, typer.Option(
+        help="Where control numbers are kept (default: from the config).")] = None,
+    validate: Annotated[bool, typer.Option(help="Validate the file with pyx12.")] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write the billable lines of a billing run as an 837P (005010X222A1)."""
+    import csv
+
+    from bhpolicy.x12.config import load_config
+    from bhpolicy.x12.validate import validate_837p
+    from bhpolicy.x12.writer import write_837p
+
+    settings_ = load_config(config)
+    control = control_file or (config.parent / settings_.control_numbers_file)
+    codes = set(_catalog().entries)
+    result = write_837p(run, settings_, out, control, _adjustments(adjustments), codes)
+    index = out.with_suffix(".claims.csv")
+    with index.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["claim_id", "member_id", "authorization_id", "month", "lines",
+                         "total", "frequency"])
+        for claim in result.claims:
+            writer.writerow([claim.claim_id, claim.member["member_id"], claim.authorization_id,
+                             claim.month, len(claim.lines), f"{claim.total:.2f}",
+                             claim.frequency])
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    for problem in result.rejected:
+        typer.echo(f"rejected: {problem}", err=True)
+    checked = validate_837p(out) if validate else None
+    summary = {"file": str(out), "claims": len(result.claims),
+               "lines": sum(len(c.lines) for c in result.claims),
+               "rejected_problems": len(result.rejected), "warnings": len(result.warnings),
+               "interchange_control_number": result.control[0],
+               "transactions": len(result.control[2]), "index": str(index),
+               "pyx12_valid": checked.valid if checked else None}
+    if as_json:
+        _print_json(summary)
+    else:
+        typer.echo(f"wrote {summary['claims']} claims ({summary['lines']} lines, "
+                   f"{summary['transactions']} transactions, ISA13 "
+                   f"{result.control[0]:09d}) to {out}; index {index}"
+                   + ("" if checked is None else
+                      f"; pyx12: {'valid' if checked.valid else 'INVALID'}"))
+    if checked is not None and not checked.valid:
+        for finding in checked.findings:
+            typer.echo(f"pyx12: {finding}", err=True)
+        raise typer.Exit(1)
+    if result.rejected:
+        raise typer.Exit(1)
+
+
+@claims_app.command("validate")
+@user_errors
+def claims_validate(
+    file: Path,
+    ack: Annotated[Path | None, typer.Option(help="Write the 999 acknowledgement here.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Validate an 837P with pyx12 (005010X222A1); exit 1 when it is not valid."""
+    from bhpolicy.x12.validate import validate_837p
+
+    if not file.is_file():
+        raise BhpolicyError(f"{file}: file: does not exist")
+    checked = validate_837p(file)
+    if ack is not None:
+        ack.write_text(checked.ack_999, encoding="ascii")
+    if as_json:
+        _print_json({"file": str(file), "valid": checked.valid, "findings": checked.findings})
+    else:
+        typer.echo(f"{file}: {'valid' if checked.valid else 'NOT valid'} (005010X222A1)")
+        for finding in checked.findings:
+            typer.echo(f"  {finding}")
+    if not checked.valid:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

@@ -160,7 +160,7 @@ def classify_days(days: ir.Table, coverage: ir.Table, params: ir.Table, billed: 
     hold = ibis.cases(
         (~covered, "outside_authorization"),
         (~_listed(d.allowed_codes, code) | (timed & d.h0039_unit.isnull()), "code_not_listed"),
-        (d.mod_small.notnull() & d.team_size.isnull(), "team_size_unknown"),
+        (~timed & d.mod_small.notnull() & d.team_size.isnull(), "team_size_unknown"),
         else_=ibis.null().cast("string"))
     units = ibis.ifelse(
         timed, ((minutes - d.h0039_first) / d.h0039_unit).floor().cast("int64") + 1,
@@ -211,7 +211,9 @@ def lines(days: ir.Table, reasons: ir.Table) -> ir.Table:
     key = (d.member_id + "|" + d.contact_date.cast("string") + "|" + d.code + "|" +
            d.provider_id.fill_null(""))
     line_id = d.billed_line_id.fill_null(ibis.literal("L") + key.hexdigest("md5").substr(0, 16))
-    modifier = ibis.cases((d.team_size == "small", d.mod_small),
+    # Coding Implications: the team-size modifier goes on the per diem code only
+    modifier = ibis.cases((d.timed, ibis.null().cast("string")),
+                          (d.team_size == "small", d.mod_small),
                           (d.team_size == "large", d.mod_large),
                           else_=ibis.null().cast("string"))
     pos = ibis.ifelse(d.at_inpatient, d.inpatient_pos, d.longest_pos.fill_null(d.default_pos))
