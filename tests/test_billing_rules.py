@@ -269,3 +269,36 @@ def test_lines_carry_claim_fields_and_citation(tmp_path: Path) -> None:
     assert line["policy_id"] == "SC.CP.BH.500" and line["policy_revision"] == "02/26"
     assert line["rule_id"] == "per_diem_day"
     assert line["section"] == "Prior Authorization, Continuity of Care, and Reimbursement"
+
+
+def test_typed_parquet_inputs_bill_like_csv(tmp_path: Path) -> None:
+    """Parquet with native date/integer/boolean columns takes the typed path; the result
+    equals the CSV run, and a bad typed row is still an error with its record number."""
+    import duckdb
+
+    rows = [*days("2026-03", 1, 16), contact("2026-03-20", minutes=-1)]
+    csv_run = run(tmp_path, rows, name="csv")
+    folder = tmp_path / "parquet"
+    folder.mkdir()
+    for name in ("contacts", "members", "authorizations"):
+        source = csv_run.out.parent / f"{name}.csv"
+        typed = {"contacts": "contact_date::DATE AS contact_date, minutes::INTEGER AS minutes, "
+                             '"group"::BOOLEAN AS "group"',
+                 "members": "birth_date::DATE AS birth_date",
+                 "authorizations": "start_date::DATE AS start_date, end_date::DATE AS end_date"
+                 }[name]
+        duckdb.execute(f"COPY (SELECT * REPLACE ({typed}) FROM read_csv('{source}', "
+                       f"all_varchar=true)) TO '{folder / name}.parquet'")
+    from bhpolicy.billing.run import BillInputs, BillSettings, run_billing
+    from bhpolicy.policy import load_registry
+
+    out = folder / "out"
+    summary = run_billing(BillInputs(folder / "contacts.parquet", folder / "members.parquet",
+                                     folder / "authorizations.parquet"),
+                          BillSettings(out=out, formats=("parquet",)), load_registry())
+    lines = duckdb.execute(f"SELECT line_id, status FROM '{out}/lines.parquet' "
+                           "ORDER BY line_id").fetchall()
+    assert lines == sorted((r["line_id"], r["status"]) for r in csv_run.lines)
+    assert summary.rejected_rows == 1
+    errors = (out / "errors.csv").read_text()
+    assert "contacts.parquet,17,minutes,below 0,-1" in errors

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import ibis
 import ibis.expr.types as ir
 
+from bhpolicy.billing.params import MODES, PARTICIPANTS
 from bhpolicy.io.readers import error_rows
 
 # How far a contact gets through the checks, and the reason a day stops at each step.
@@ -111,10 +112,15 @@ def qualify_contacts(contacts: ir.Table, coverage: ir.Table, member_policy: ir.T
     provider_ok = ~covered | (joined.provider_id == joined.auth_provider) | _listed(
         ibis.literal(";") + joined.contributing.fill_null("") + ibis.literal(";"),
         joined.provider_id)
+    participant_ok = ibis.cases(
+        *[(joined.participant == p, joined[f"part_{p}"]) for p in PARTICIPANTS],
+        else_=False)
+    mode_ok = ibis.cases(*[(joined.mode == m, joined[f"mode_{m}"]) for m in MODES],
+                         else_=False)
     level = ibis.cases(
         (~provider_ok, 1),
-        (~_listed(joined.participants, joined.participant), 2),
-        (~_listed(joined.modes, joined.mode), 3),
+        (~participant_ok, 2),
+        (~mode_ok, 3),
         (joined.group & ~joined.group_ok, 4),
         (~timed & joined.min_minutes.notnull() & (joined.minutes < joined.min_minutes), 5),
         else_=QUALIFIES)

@@ -35,7 +35,14 @@ def _joined(values: Any) -> str | None:
     return ";" + ";".join(str(v) for v in values) + ";"
 
 
+MODES = ("in_person", "video", "phone")  # the input schema's values (io/readers.py)
+PARTICIPANTS = ("member", "family", "collateral")
+
+
 def _row(pack: PolicyPack, day: dt.date) -> dict[str, Any]:
+    modes = pack.value("face_to_face_modes", day).value
+    participants = pack.value("qualifying_participants", day).value
+    assert isinstance(modes, list) and isinstance(participants, list)
     modifiers = _optional(pack, "team_size_modifiers", day) or {}
     codes = _optional(pack, "billing_codes", day)
     per_diem = pack.value("per_diem_code", day).value
@@ -56,6 +63,8 @@ def _row(pack: PolicyPack, day: dt.date) -> dict[str, Any]:
         "inpatient_pos": _optional(pack, "inpatient_pos", day),
         "default_pos": pack.value("default_pos", day).value,
         "contact_section": pack.value("face_to_face_modes", day).citation.section,
+        **{f"mode_{m}": m in modes for m in MODES},
+        **{f"part_{p}": p in participants for p in PARTICIPANTS},
     }
 
 
@@ -83,6 +92,8 @@ PARAMETER_SCHEMA = {
     "h0039_unit": "int64",
     "h0039_first": "int64", "inpatient_pos": "string", "default_pos": "string",
     "contact_section": "string", "not_in_force": "string",
+    **{f"mode_{m}": "boolean" for m in MODES},
+    **{f"part_{p}": "boolean" for p in PARTICIPANTS},
 }
 
 

@@ -138,6 +138,13 @@ def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegi
 
     step("qualifying contacts and days")
     qualified = engine.qualify_contacts(contacts, coverage, member_policy, params)
+    # one pass over the contacts: keep what the later steps read
+    qualified = qualified.select(
+        "_file", "_line", "contact_id", "member_id", "provider_id", "contact_date",
+        "minutes", "mode", "participant", "pos", "authorization_id", "auth_provider",
+        "policy_id", "level", "at_inpatient", "not_in_force")
+    con.create_table("qualified", qualified, temp=True)
+    qualified = con.table("qualified")
     errors.append(error_rows(qualified, qualified.not_in_force.notnull(), "contact_date",
                              qualified.not_in_force))
     qualified = qualified.filter(qualified.not_in_force.isnull())

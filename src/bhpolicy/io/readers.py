@@ -32,7 +32,7 @@ CONTACTS = (
     Column("contact_id"), Column("member_id"), Column("provider_id"),
     Column("staff_id", required=False), Column("contact_date", "date"),
     Column("minutes", "int", minimum=0),
-    Column("mode", "enum", values=("in_person", "video", "phone")),
+    Column("mode", "enum", values=("in_person", "video", "phone")),  # = billing.params.MODES
     Column("participant", "enum", values=("member", "family", "collateral")),
     Column("group", "bool"), Column("pos", "pos", required=False),
 )
@@ -89,12 +89,22 @@ def load_raw(con: ibis.BaseBackend, path: Path, name: str, columns: tuple[Column
     for column in columns:
         if column.name not in present and column.name not in OPTIONAL_COLUMNS:
             raise DataFileError(str(path), "header", f"missing column {column.name!r}")
-    text = {c: table[c].cast("string") for c in table.columns if c != "_line"}
+    # CSV columns are text already; Parquet columns keep a native date, integer or boolean
+    # type where the spec expects one (validate() checks it), anything else becomes text.
+    native = {c.name: c.kind for c in columns if c.kind in ("date", "int", "bool")}
+    text = {c: table[c] if _native_ok(table[c], native.get(c)) else table[c].cast("string")
+            for c in table.columns if c != "_line"}
     for column in columns:
         if column.name not in present:
             text[column.name] = ibis.null().cast("string")
     return table.select(_line=table["_line"].cast("int64"), _file=ibis.literal(str(path)),
                         **text)
+
+
+def _native_ok(value: ir.Value, kind: str | None) -> bool:
+    dtype = value.type()
+    return ((kind == "date" and dtype.is_date()) or (kind == "int" and dtype.is_integer())
+            or (kind == "bool" and dtype.is_boolean()))
 
 
 def validate(raw: ir.Table, columns: tuple[Column, ...],
@@ -107,6 +117,17 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
     checks: list[tuple[ir.BooleanValue, str, str]] = []
     typed: dict[str, ir.Value] = {}
     for column in columns:
+        if _native_ok(raw[column.name], column.kind):  # typed Parquet: no text round trip
+            value = raw[column.name]
+            if column.required:
+                checks.append((value.isnull(), column.name, "missing"))
+            if column.kind == "int":
+                value = value.cast("int64")
+                if column.minimum is not None:
+                    checks.append((value.notnull() & (value < column.minimum), column.name,
+                                   f"below {column.minimum}"))
+            typed[column.name] = value
+            continue
         value = raw[column.name].strip()
         empty = value.isnull() | (value == "")
         if column.required:
@@ -151,8 +172,8 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
     bad = flagged.filter(flagged._field.notnull())
     errors = bad.select(
         file=bad._file, row=bad._line, field=bad._field, reason=bad._reason,
-        value=ibis.cases(*[(bad._field == c.name, bad[c.name]) for c in columns],
-                         else_=ibis.null().cast("string")))
+        value=ibis.cases(*[(bad._field == c.name, bad[c.name].cast("string"))
+                           for c in columns], else_=ibis.null().cast("string")))
     good = flagged.filter(flagged._field.isnull())
     good = good.select(_file=good._file, _line=good._line,
                        **{name: good[f"__typed_{name}"] for name in typed})
