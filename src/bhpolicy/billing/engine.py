@@ -144,10 +144,17 @@ def member_days(qualified: ir.Table) -> ir.Table:
     )
 
 
-def classify_days(days: ir.Table, coverage: ir.Table, params: ir.Table, billed: ir.Table
-                  ) -> ir.Table:
-    """Grain: member-day. Decides each day with a qualifying contact: billable, held (and
-    why), or already billed; and why a day without one earns nothing."""
+DAY_COLUMNS = (
+    "member_id", "contact_date", "month", "authorization_id", "policy_id", "policy_revision",
+    "provider_id", "team_size", "code", "timed", "qualifying", "covered", "no_line_reason",
+    "hold", "units", "cap", "qualifying_minutes", "contacts", "longest_pos", "at_inpatient",
+    "inpatient_pos", "default_pos", "mod_small", "mod_large", "contact_section")
+
+
+def day_facts(days: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Table:
+    """Grain: member-day. What each day is, before the month-level rules: its code, whether a
+    contact qualifies, why it is held (outside authorization, code, team size) or why no line
+    is due. Only the columns later steps read are kept (DAY_COLUMNS)."""
     auth = coverage.select(
         authorization_id=coverage.authorization_id, provider_id=coverage.provider_id,
         team_size=coverage.team_size, auth_code=coverage.billing_code)
@@ -176,37 +183,61 @@ def classify_days(days: ir.Table, coverage: ir.Table, params: ir.Table, billed: 
                                             no_line_reason),
                  hold=ibis.ifelse(qualifying, hold, ibis.null().cast("string")),
                  units=units, month=d.contact_date.truncate("M"))
+    return d.select(*DAY_COLUMNS)
 
+
+def classify_days(d: ir.Table, billed: ir.Table) -> ir.Table:
+    """Grain: member-day. Applies the month-level rules to :func:`day_facts`: lines already
+    billed, one ACT code a member-month, and the monthly cap.
+
+    Each rule is computed on a narrow table derived from ``d`` and joined back once, so the
+    wide member-day rows are read a few times but never sorted or re-joined."""
     billed_days = billed.select(b_member=billed.member_id, b_date=billed.service_date,
-                                billed_line_id=billed.line_id, billed_code=billed.hcpcs
+                                billed_line_id=billed.line_id
                                 ).distinct(on=["b_member", "b_date"], keep="first")
-    d = d.left_join(billed_days, [d.member_id == billed_days.b_member,
-                                  d.contact_date == billed_days.b_date])
-    d = d.drop("b_member", "b_date")
     month_billed = billed.group_by(
-        b_member=billed.member_id, b_month=billed.service_date.truncate("M")).aggregate(
+        mb_member=billed.member_id, mb_month=billed.service_date.truncate("M")).aggregate(
         billed_in_month=billed.service_date.nunique(),
         billed_month_code=billed.hcpcs.min())
-    d = d.left_join(month_billed, [d.member_id == month_billed.b_member,
-                                   d.month == month_billed.b_month])
-    d = d.drop("b_member", "b_month")
 
-    # One ACT code a member-month: the code already billed, else the first eligible day's.
-    eligible = d.qualifying & d.hold.isnull() & d.billed_line_id.isnull()
-    d = d.mutate(eligible=eligible)
-    in_month = ibis.window(group_by=[d.member_id, d.month, d.eligible],
-                           order_by=[d.contact_date])
-    d = d.mutate(month_code=d.billed_month_code.fill_null(d.code.first().over(in_month)))
-    mixed = d.eligible & (d.code != d.month_code)
-    d = d.mutate(eligible=d.eligible & ~mixed,
-                 hold=ibis.ifelse(mixed, "mixed_codes_in_month", d.hold))
-    # I.F: the first otherwise-billable days of the month bill, up to the cap less the
-    # days already billed; later days are held. Held days do not use the cap.
-    ranked = ibis.window(group_by=[d.member_id, d.month, d.eligible], order_by=[d.contact_date])
-    rank = ibis.row_number().over(ranked) + 1
-    room = d.cap - d.billed_in_month.fill_null(0)
-    over = d.eligible & d.cap.notnull() & (rank > room)
-    return d.mutate(hold=ibis.ifelse(over, "over_monthly_cap", d.hold))
+    # days that could bill: qualifying, not held yet, not billed before
+    open_days = d.filter(d.qualifying & d.hold.isnull()).select(
+        o_member=d.member_id, o_date=d.contact_date, o_month=d.month, o_code=d.code)
+    open_days = open_days.anti_join(billed_days, [open_days.o_member == billed_days.b_member,
+                                                  open_days.o_date == billed_days.b_date])
+    # One ACT code a member-month: the code already billed, else the first open day's.
+    firsts = open_days.group_by(f_member=open_days.o_member, f_month=open_days.o_month
+                                ).aggregate(first_code=open_days.o_code.argmin(open_days.o_date))
+    firsts = firsts.left_join(month_billed, [firsts.f_member == month_billed.mb_member,
+                                             firsts.f_month == month_billed.mb_month])
+    firsts = firsts.select("f_member", "f_month",
+                           month_code=firsts.billed_month_code.fill_null(firsts.first_code))
+    coded = open_days.join(firsts, [open_days.o_member == firsts.f_member,
+                                    open_days.o_month == firsts.f_month])
+    coded = coded.mutate(mixed=coded.o_code != coded.month_code)
+    # I.F: the first otherwise-billable days of the month bill, up to the cap less the days
+    # already billed; later days are held. Held days do not use the cap.
+    fits = coded.filter(~coded.mixed)
+    ranked = fits.select(r_member=fits.o_member, r_date=fits.o_date, day_rank=(
+        ibis.row_number().over(ibis.window(group_by=[fits.o_member, fits.o_month],
+                                           order_by=fits.o_date)) + 1))
+    mixed = coded.filter(coded.mixed).select(x_member=coded.o_member, x_date=coded.o_date)
+
+    out = d.left_join(billed_days, [d.member_id == billed_days.b_member,
+                                    d.contact_date == billed_days.b_date])
+    out = out.left_join(month_billed, [out.member_id == month_billed.mb_member,
+                                       out.month == month_billed.mb_month])
+    out = out.left_join(ranked, [out.member_id == ranked.r_member,
+                                 out.contact_date == ranked.r_date])
+    out = out.left_join(mixed, [out.member_id == mixed.x_member,
+                                out.contact_date == mixed.x_date])
+    room = out.cap - out.billed_in_month.fill_null(0)
+    over = out.day_rank.notnull() & out.cap.notnull() & (out.day_rank > room)
+    hold = ibis.cases((out.x_member.notnull(), "mixed_codes_in_month"),
+                      (over, "over_monthly_cap"), else_=out.hold)
+    return out.mutate(hold=hold).drop("b_member", "b_date", "mb_member", "mb_month",
+                                      "r_member", "r_date", "x_member", "x_date",
+                                      "billed_month_code")
 
 
 def lines(days: ir.Table, reasons: ir.Table) -> ir.Table:

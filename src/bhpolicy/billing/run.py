@@ -145,6 +145,7 @@ def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegi
         "policy_id", "level", "at_inpatient", "not_in_force")
     con.create_table("qualified", qualified, temp=True)
     qualified = con.table("qualified")
+    step("member-days")
     errors.append(error_rows(qualified, qualified.not_in_force.notnull(), "contact_date",
                              qualified.not_in_force))
     qualified = qualified.filter(qualified.not_in_force.isnull())
@@ -154,7 +155,13 @@ def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegi
         authorization_id=qualified.authorization_id, row=qualified._line,
         file=qualified._file)
     days = engine.member_days(qualified)
-    classified = engine.classify_days(days, coverage, params, billed)
+    con.create_table("member_day_totals", days, temp=True)
+    days = con.table("member_day_totals")
+    step("classifying days")
+    facts = engine.day_facts(days, coverage, params)
+    con.create_table("day_facts", facts, temp=True)
+    step("month rules")
+    classified = engine.classify_days(con.table("day_facts"), billed)
     con.create_table("member_days", classified, temp=True)
     classified = con.table("member_days")
 
