@@ -15,10 +15,11 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, StrictStr
+from pydantic import StrictStr
 
 from bhpolicy.errors import DataFileError
 from bhpolicy.policy.model import ParameterNotInForce, PolicyPack
+from bhpolicy.strict_model import Strict
 from bhpolicy.yaml_strict import validate_file
 
 
@@ -106,9 +107,7 @@ def parameter_table(packs: list[PolicyPack], first: dt.date, last: dt.date) -> i
     return ibis.memtable(pa.table(columns, schema=schema))
 
 
-class Reason(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class Reason(Strict):
     section: StrictStr
     summary: StrictStr
     group: StrictStr
@@ -116,9 +115,7 @@ class Reason(BaseModel):
     rarc: list[StrictStr]
 
 
-class ReasonsFile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ReasonsFile(Strict):
     reasons: dict[StrictStr, Reason]
 
 

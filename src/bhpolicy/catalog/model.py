@@ -10,15 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, Field, StrictStr
+
+from bhpolicy.strict_model import Strict
 
 Unit = Literal["per_diem", "per_session", "per_15_minutes", "per_hour", "per_month", "per_day",
                "per_week", "per_visit", "per_encounter", "per_unit"]
 CODE_PATTERN = r"^[A-Z][0-9]{4}$"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class CatalogSource(Strict):
@@ -93,10 +91,10 @@ class CodeEntry(Strict):
     documentation: SourcedList | None = None
     specialties: SourcedList | None = None
     denial_reasons: SourcedList | None = None
-    related: list[RelatedCode] = []
-    modifiers: list[ModifierUse] = []
-    payer_notes: list[PayerNote] = []
-    conflicts: list[Conflict] = []
+    related: list[RelatedCode] = Field(default_factory=list)
+    modifiers: list[ModifierUse] = Field(default_factory=list)
+    payer_notes: list[PayerNote] = Field(default_factory=list)
+    conflicts: list[Conflict] = Field(default_factory=list)
     # Set only from an imported CMS file.
     added_date: dt.date | None = None
     termination_date: dt.date | None = None

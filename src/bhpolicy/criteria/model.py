@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import Field, StrictBool, StrictInt, StrictStr, model_validator
+
+from bhpolicy.strict_model import Strict
 
 FactType = Literal["boolean", "date", "date_list", "integer", "icd10", "month_counts",
                    "text_list"]
@@ -16,10 +18,6 @@ TestKind = Literal[
     "dates_within_months_at_least", "onset_more_than_months", "at_least_param",
     "monthly_minimum", "months_elapsed_at_least", "compare_param", "count_listed_at_least",
 ]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class FactSpec(Strict):
@@ -87,7 +85,7 @@ class CriteriaFile(Strict):
 class DiagnosisGroup(Strict):
     section: StrictStr
     prefixes: Annotated[list[StrictStr], Field(min_length=1)]
-    exclude: list[StrictStr] = []
+    exclude: list[StrictStr] = Field(default_factory=list)
     judgment: StrictBool = False
     note: StrictStr | None = None
 

@@ -12,9 +12,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from bhpolicy.errors import BhpolicyError
+from bhpolicy.strict_model import Strict
 
 # Units whose values are codes: every scalar in them must be a string in the YAML.
 CODE_UNITS = frozenset({"hcpcs", "hcpcs_list", "pos", "modifier", "modifier_map", "code_list"})
@@ -25,10 +26,6 @@ Unit = Literal[
 ]
 Scalar = StrictStr | StrictInt | StrictBool
 ValueType = Scalar | list[StrictStr] | dict[StrictStr, StrictStr] | None
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Source(Strict):
@@ -101,9 +98,9 @@ class PackHeader(Strict):
     revision_date: dt.date
     effective_from: dt.date
     source: Source
-    sources: dict[StrictStr, Source] = {}
-    assumptions: list[StrictStr] = []
-    revisions: list[Revision] = []
+    sources: dict[StrictStr, Source] = Field(default_factory=dict)
+    assumptions: list[StrictStr] = Field(default_factory=list)
+    revisions: list[Revision] = Field(default_factory=list)
 
 
 class ParametersFile(Strict):

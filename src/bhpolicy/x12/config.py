@@ -8,15 +8,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, field_validator
+from pydantic import Field, StrictStr, ValidationError, field_validator
 
 from bhpolicy.errors import DataFileError
+from bhpolicy.strict_model import Strict
 
 Id = Annotated[StrictStr, Field(min_length=1, max_length=80)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Interchange(Strict):
