@@ -364,6 +364,37 @@ def synth(
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
+reasons_app = typer.Typer(help="Denial reasons of a pack and their CARC/RARC codes.",
+                          no_args_is_help=True)
+app.add_typer(reasons_app, name="reasons")
+
+
+@reasons_app.command("check")
+@user_errors
+def reasons_check(
+    policy: Annotated[str, typer.Option(help="Pack id or alias.")],
+    carc: Annotated[Path, typer.Option(help="Your CARC list: code, description[, stop_date].")],
+    rarc: Annotated[Path | None, typer.Option(help="Your RARC list, same columns.")] = None,
+    on: Annotated[str | None, typer.Option(help="Date the codes must be active (default "
+                                           "today).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check every CARC/RARC the pack's reasons use against your code lists."""
+    from bhpolicy.billing.code_lists import check_reasons, read_code_list
+
+    when = _date(on) or dt.date.today()
+    results = check_reasons(_registry().get(policy), read_code_list(carc),
+                            read_code_list(rarc) if rarc else None, when)
+    if as_json:
+        _print_json([r.__dict__ for r in results])
+    else:
+        for r in results:
+            typer.echo(f"{r.status:<8} {r.kind} {r.code:<6} {r.reason_id}"
+                       + (f"  ({r.description})" if r.description else ""))
+    if any(r.status != "ok" for r in results):
+        raise typer.Exit(1)
+
+
 claims_app = typer.Typer(help="X12 837P claims out of a billing run; pyx12 validation.",
                          no_args_is_help=True)
 app.add_typer(claims_app, name="claims")

@@ -1,0 +1,76 @@
+"""Check the CARC/RARC codes a pack's reasons use against code lists the user has.
+
+The official X12 code texts are licensed, so bhpolicy ships only the codes with its own
+wording; a user who has the lists (code, description, optional stop date) can check that every
+code a pack uses exists and is still active on a date."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from bhpolicy.billing.params import load_reasons
+from bhpolicy.errors import DataFileError
+from bhpolicy.policy.model import PolicyPack
+
+
+@dataclass(frozen=True)
+class ListedCode:
+    code: str
+    description: str
+    stop_date: dt.date | None
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    reason_id: str
+    kind: str  # CARC or RARC
+    code: str
+    status: str  # ok, missing, stopped
+    description: str
+
+
+def read_code_list(path: Path) -> dict[str, ListedCode]:
+    """A CSV with columns code, description and optionally stop_date (YYYY-MM-DD)."""
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise DataFileError(str(path), "file", f"cannot read ({exc.strerror})") from None
+    codes: dict[str, ListedCode] = {}
+    with handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or not {"code", "description"} <= set(reader.fieldnames):
+            raise DataFileError(str(path), "row 1", "needs columns code and description")
+        for number, row in enumerate(reader, start=2):
+            code = (row.get("code") or "").strip()
+            if not code:
+                raise DataFileError(str(path), f"row {number}", "field code: missing")
+            stop = (row.get("stop_date") or "").strip()
+            try:
+                stop_date = dt.date.fromisoformat(stop) if stop else None
+            except ValueError:
+                raise DataFileError(str(path), f"row {number}",
+                                    f"field stop_date: {stop!r} is not a date") from None
+            codes[code] = ListedCode(code, (row.get("description") or "").strip(), stop_date)
+    return codes
+
+
+def check_reasons(pack: PolicyPack, carc: dict[str, ListedCode],
+                  rarc: dict[str, ListedCode] | None, on: dt.date) -> list[CodeCheck]:
+    found: list[CodeCheck] = []
+    for reason_id, reason in load_reasons(pack).items():
+        pairs = [("CARC", reason.carc, carc)]
+        if rarc is not None:
+            pairs += [("RARC", code, rarc) for code in reason.rarc]
+        for kind, code, listed in pairs:
+            entry = listed.get(code)
+            if entry is None:
+                status, text = "missing", ""
+            elif entry.stop_date is not None and entry.stop_date < on:
+                status, text = "stopped", entry.description
+            else:
+                status, text = "ok", entry.description
+            found.append(CodeCheck(reason_id, kind, code, status, text))
+    return found
