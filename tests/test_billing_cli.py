@@ -120,3 +120,14 @@ def test_report_in_a_real_browser(tmp_path: Path) -> None:
         assert "I.F" in page.inner_text("body")  # care continues past the cap
         page.screenshot(path=str(out / "report.png"), full_page=True)
         browser.close()
+
+
+def test_out_of_memory_is_one_line(tmp_path: Path) -> None:
+    args = fixed_inputs(tmp_path / "in")
+    result = run("bill", *args, "--out", str(tmp_path / "out"), "--memory-limit", "1MB",
+                 "--threads", "1")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert "memory" in lines[0].lower()

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
@@ -88,6 +89,26 @@ def _empty_billed() -> ir.Table:
 
 def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
                 step: Callable[[str], None] = lambda _: None) -> BillSummary:
+    """Run the rules; a DuckDB failure (out of memory, say) becomes one line naming the stage."""
+    stage = ["starting"]
+
+    def tracked(text: str) -> None:
+        stage[0] = text
+        step(text)
+
+    try:
+        return _run(inputs, settings, registry, tracked)
+    except duckdb.OutOfMemoryException:
+        raise BhpolicyError(
+            f"out of memory while {stage[0]} (DuckDB memory limit {settings.memory_limit}); "
+            "give more with --memory-limit or use fewer --threads") from None
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise BhpolicyError(f"DuckDB failed while {stage[0]}: {first}") from None
+
+
+def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
+         step: Callable[[str], None]) -> BillSummary:
     con = connect(settings)
     step("reading inputs")
     contacts, contact_errors = validate(load_raw(con, inputs.contacts, "contacts", CONTACTS),
