@@ -66,6 +66,7 @@ def connect(settings: BillSettings) -> ibis.BaseBackend:
     con.raw_sql(f"SET memory_limit = '{settings.memory_limit}'")
     con.raw_sql(f"SET temp_directory = '{temp}'")
     con.raw_sql("SET preserve_insertion_order = false")
+    con.raw_sql("SET enable_progress_bar = false")  # the CLI shows its own stages
     if settings.threads:
         con.raw_sql(f"SET threads = {int(settings.threads)}")
     return con
