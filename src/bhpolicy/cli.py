@@ -516,3 +516,63 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@app.command("audit")
+@user_errors
+def audit(
+    claims: Annotated[Path, typer.Option(help="Other claim lines (CSV or Parquet): claim_id, "
+                                         "member_id, from_date, to_date, hcpcs, modifiers, "
+                                         "revenue_code, bill_type, provider_id, pos, units, "
+                                         "paid_amount, authorization_id.")],
+    members: Annotated[Path, typer.Option(help="Members (CSV or Parquet).")],
+    authorizations: Annotated[Path, typer.Option(help="ACT authorizations (CSV or Parquet).")],
+    out: Annotated[Path, typer.Option(help="Output folder.")],
+    contacts: Annotated[Path | None, typer.Option(
+        help="Team contacts, to check each ACT per diem against the log.")] = None,
+    act_claims: Annotated[Path | None, typer.Option(
+        help="ACT claim lines already billed, same columns as --claims.")] = None,
+    formats: Annotated[str, typer.Option(help="Output formats: parquet,csv")] = "parquet,csv",
+    html: Annotated[bool, typer.Option(help="Write report.html.")] = True,
+    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit.")] = "2GB",
+    threads: Annotated[int | None, typer.Option(help="DuckDB threads.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Find services that conflict with ACT and ACT per diems billed wrongly, each finding
+    with its section, the CARC/RARC a payer would use, the money at stake and the action."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from bhpolicy.audit.run import AuditInputs, run_audit
+    from bhpolicy.billing.run import BillSettings
+
+    wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
+    if not wanted or any(f not in ("parquet", "csv") for f in wanted):
+        raise BhpolicyError(f"--formats {formats!r}: choose parquet, csv or both")
+    if html and "parquet" not in wanted:
+        wanted = ("parquet", *wanted)
+    inputs = AuditInputs(claims, members, authorizations, contacts, act_claims)
+    settings_ = BillSettings(out=out, formats=wanted, memory_limit=memory_limit,
+                             threads=threads)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  transient=True, disable=as_json or not sys.stderr.isatty()) as progress:
+        task = progress.add_task("auditing", total=None)
+        summary = run_audit(inputs, settings_, _registry(),
+                            lambda text: progress.update(task, description=text))
+    if html:
+        from bhpolicy.report.audit import render_audit
+
+        report = out / "report.html"
+        report.write_text(render_audit(out, summary), encoding="utf-8")
+        summary.files.append(report)
+    result = {"out": str(out), "findings": summary.findings,
+              "amount_at_stake": summary.amount_at_stake, "by_rule": summary.by_rule,
+              "rejected_rows": summary.rejected_rows,
+              "files": [str(f) for f in summary.files]}
+    if as_json:
+        _print_json(result)
+    else:
+        typer.echo(f"findings: {summary.findings} (amount at stake {summary.amount_at_stake});"
+                   f" rejected input rows: {summary.rejected_rows} (errors.csv); outputs in "
+                   f"{out}")
+    if summary.rejected_rows:
+        raise typer.Exit(1)

@@ -113,6 +113,7 @@ class Reason(Strict):
     group: StrictStr
     carc: StrictStr
     rarc: list[StrictStr]
+    action: StrictStr | None = None
 
 
 class ReasonsFile(Strict):
@@ -136,7 +137,7 @@ def load_reasons(pack: PolicyPack) -> dict[str, Reason]:
 def reason_table(packs: list[PolicyPack]) -> ir.Table:
     rows: dict[str, list[Any]] = {k: [] for k in (
         "policy_id", "reason_id", "reason_section", "reason_summary", "carc_group", "carc",
-        "rarc")}
+        "rarc", "reason_action")}
     for pack in packs:
         for reason_id, reason in load_reasons(pack).items():
             rows["policy_id"].append(pack.id)
@@ -146,5 +147,7 @@ def reason_table(packs: list[PolicyPack]) -> ir.Table:
             rows["carc_group"].append(reason.group)
             rows["carc"].append(reason.carc)
             rows["rarc"].append(";".join(reason.rarc))
+            rows["reason_action"].append(" ".join(reason.action.split()) if reason.action
+                                         else None)
     schema = pa.schema([(k, pa.string()) for k in rows])
     return ibis.memtable(pa.table(rows, schema=schema))

@@ -17,6 +17,7 @@ import ibis.expr.types as ir
 from bhpolicy.errors import DataFileError
 
 Kind = str  # text | date | int | bool | enum | pos | decimal
+DECIMAL = "decimal(18, 2)"
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,20 @@ ALREADY_BILLED = (
     Column("line_id"), Column("member_id"), Column("service_date", "date"),
     Column("hcpcs"), Column("provider_id"),
 )
+# Claim lines (other services, or ACT claims already billed) for the audit.
+CLAIMS = (
+    Column("claim_id"), Column("member_id"), Column("from_date", "date"),
+    Column("to_date", "date"), Column("hcpcs", required=False),
+    Column("modifiers", required=False), Column("revenue_code", required=False),
+    Column("bill_type", required=False), Column("provider_id"),
+    Column("pos", "pos", required=False), Column("units", "decimal", required=False),
+    Column("paid_amount", "decimal", required=False),
+    Column("authorization_id", required=False),
+)
 OPTIONAL_COLUMNS = {"billing_code", "contributing_provider_ids", "staff_id", "pos",
-                    "team_size", "address_line", "city", "state", "zip"}
+                    "team_size", "address_line", "city", "state", "zip", "hcpcs",
+                    "modifiers", "revenue_code", "bill_type", "units", "paid_amount",
+                    "authorization_id"}
 
 
 def _quote(path: Path) -> str:
@@ -91,7 +104,7 @@ def load_raw(con: ibis.BaseBackend, path: Path, name: str, columns: tuple[Column
             raise DataFileError(str(path), "header", f"missing column {column.name!r}")
     # CSV columns are text already; Parquet columns keep a native date, integer or boolean
     # type where the spec expects one (validate() checks it), anything else becomes text.
-    native = {c.name: c.kind for c in columns if c.kind in ("date", "int", "bool")}
+    native = {c.name: c.kind for c in columns if c.kind in ("date", "int", "bool", "decimal")}
     text = {c: table[c] if _native_ok(table[c], native.get(c)) else table[c].cast("string")
             for c in table.columns if c != "_line"}
     for column in columns:
@@ -104,7 +117,8 @@ def load_raw(con: ibis.BaseBackend, path: Path, name: str, columns: tuple[Column
 def _native_ok(value: ir.Value, kind: str | None) -> bool:
     dtype = value.type()
     return ((kind == "date" and dtype.is_date()) or (kind == "int" and dtype.is_integer())
-            or (kind == "bool" and dtype.is_boolean()))
+            or (kind == "bool" and dtype.is_boolean())
+            or (kind == "decimal" and (dtype.is_numeric() and not dtype.is_boolean())))
 
 
 def validate(raw: ir.Table, columns: tuple[Column, ...],
@@ -121,6 +135,8 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
             value = raw[column.name]
             if column.required:
                 checks.append((value.isnull(), column.name, "missing"))
+            if column.kind == "decimal":
+                value = value.cast(DECIMAL)
             if column.kind == "int":
                 value = value.cast("int64")
                 if column.minimum is not None:
@@ -143,6 +159,11 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
             if column.minimum is not None:
                 checks.append((converted.notnull() & (converted < column.minimum),
                                column.name, f"below {column.minimum}"))
+            typed[column.name] = converted
+        elif column.kind == "decimal":
+            converted = value.try_cast(DECIMAL)
+            checks.append((~empty & converted.isnull(), column.name,
+                           "not a number (digits and an optional decimal point)"))
             typed[column.name] = converted
         elif column.kind == "bool":
             lowered = value.lower()

@@ -1,0 +1,253 @@
+"""The audit rules as Ibis expressions (no Python loop touches a claim).
+
+coverage (authorizations, non-overlapping; billing/engine.py)
+  -> episodes: one row per member and run of contiguous authorizations
+other claim lines -> category (crosswalk, most specific row) -> overlap with an episode
+  -> the category's rule -> findings (the flagged dates and the money on them)
+ACT claim lines -> one row per line and date -> per diem findings (duplicate, another
+  provider, outside authorization, no qualifying contact, over the monthly cap, inpatient
+  day without the inpatient place of service)
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from bhpolicy.billing.engine import _listed
+
+FINDING_COLUMNS = (
+    "finding_id", "policy_id", "policy_revision", "member_id", "claim_id", "claim_row",
+    "claim_source", "hcpcs", "provider_id", "from_date", "to_date", "flagged_from",
+    "flagged_to", "flagged_days", "episode_id", "day_of_episode", "category",
+    "category_label", "rule_id", "severity", "section", "reason_id", "reason", "carc_group",
+    "carc", "rarc", "paid_amount", "amount_at_stake", "action", "crosswalk_source",
+    "crosswalk_verified")
+
+_DAY = ibis.interval(days=1)
+
+
+def episodes(coverage: ir.Table) -> ir.Table:
+    """Grain: member and ACT episode. An episode runs from its first authorization's start
+    through every renewal that starts the day after the previous one ends; its day 1 is its
+    start date. ``team`` lists (';a;b;') the billing providers and contributing agencies of
+    its authorizations."""
+    c = coverage
+    order = [c.effective_start, c.authorization_id]
+    prev_end = c.end_date.lag().over(ibis.window(group_by=c.member_id, order_by=order))
+    new = (prev_end.isnull() | (c.effective_start > prev_end + _DAY)).cast("int64")
+    c = c.mutate(_new=new)
+    c = c.mutate(_ep=c._new.sum().over(ibis.cumulative_window(
+        group_by=c.member_id, order_by=[c.effective_start, c.authorization_id])))
+    item = c.provider_id + ibis.literal(";") + c.contributing_provider_ids.fill_null("")
+    eps = c.group_by(["member_id", "_ep"]).aggregate(
+        policy_id=c.policy_id.argmin(c.effective_start),
+        episode_start=c.effective_start.min(), episode_end=c.end_date.max(),
+        team=item.group_concat(";"), authorizations=c.count())
+    return eps.select(
+        "member_id", "policy_id", "episode_start", "episode_end", "authorizations",
+        episode_id=eps.member_id + ibis.literal("#") + eps.episode_start.cast("string"),
+        team=ibis.literal(";") + eps.team + ibis.literal(";"))
+
+
+def _keys(claims: ir.Table) -> ir.Table:
+    """Match keys: HCPCS upper-cased, revenue code as 4 digits, bill type as type of facility
+    plus classification (0211 and 211 both give 21), modifiers as ';A;B;'."""
+    tob = claims.bill_type.strip()
+    tob_key = ibis.ifelse((tob.length() == 4) & tob.startswith("0"), tob.substr(1, 2),
+                          tob.substr(0, 2))
+    mods = claims.modifiers.upper().re_replace(r"[\s,:;]+", ";").fill_null("")
+    return claims.mutate(
+        k_hcpcs=claims.hcpcs.upper().strip(), k_rev=claims.revenue_code.strip().lpad(4, "0"),
+        k_tob=tob_key, k_pos=claims.pos,
+        k_mods=ibis.literal(";") + mods + ibis.literal(";"))
+
+
+def categorize(claims: ir.Table, matches: ir.Table) -> ir.Table:
+    """Grain: claim line and pack whose crosswalk has a row for it. The most specific row
+    wins (lowest match_id). Lines no crosswalk row names do not appear."""
+    keyed = _keys(claims)
+    parts = []
+    for kind, key in (("hcpcs", "k_hcpcs"), ("revenue_code", "k_rev"),
+                      ("bill_type", "k_tob"), ("pos", "k_pos")):
+        m = matches.filter(matches.kind == kind).select("policy_id", "match_id", "code",
+                                                        "modifier")
+        j = keyed.select("_line", key, "k_mods").join(m, keyed[key] == m.code)
+        j = j.filter(j.modifier.isnull() |
+                     j.k_mods.contains(ibis.literal(";") + j.modifier + ibis.literal(";")))
+        parts.append(j.select("_line", "policy_id", "match_id"))
+    hits = ibis.union(*parts)
+    best = hits.group_by(["_line", "policy_id"]).aggregate(match_id=hits.match_id.min())
+    out = claims.join(best, "_line")
+    info = matches.select("policy_id", "match_id", "category", "crosswalk_source",
+                          "crosswalk_verified")
+    return out.join(info, ["policy_id", "match_id"])
+
+
+def _numbers(table: ir.Table, numbers: ir.Table, name_col: ir.Value | str,
+             on_date: ir.Value, prefix: str) -> ir.Table:
+    """Left-join the value of a dated parameter in force on ``on_date``."""
+    n = numbers.select(**{f"{prefix}_policy": numbers.policy_id, f"{prefix}_name": numbers.name,
+                          f"{prefix}_since": numbers.since, f"{prefix}_until": numbers.until,
+                          f"{prefix}_number": numbers.number, f"{prefix}_text": numbers.text})
+    name = ibis.literal(name_col) if isinstance(name_col, str) else name_col
+    return table.left_join(n, [
+        table.policy_id == n[f"{prefix}_policy"], name == n[f"{prefix}_name"],
+        on_date >= n[f"{prefix}_since"],
+        n[f"{prefix}_until"].isnull() | (on_date < n[f"{prefix}_until"])])
+
+
+def _days_between(later: ir.Value, earlier: ir.Value) -> ir.IntegerValue:
+    return later.delta(earlier, unit="day").cast("int64")
+
+
+def concurrent(claims: ir.Table, eps: ir.Table, matches: ir.Table, categories: ir.Table,
+               numbers: ir.Table) -> ir.Table:
+    """Grain: claim line in a category x ACT episode it overlaps (same pack), with the
+    category's rule applied: ``flagged``, the flagged dates and the money on them."""
+    mapped = categorize(claims, matches)
+    mapped = mapped.filter(mapped.category != "act")
+    e = eps.select(e_member=eps.member_id, e_policy=eps.policy_id, episode_id=eps.episode_id,
+                   episode_start=eps.episode_start, episode_end=eps.episode_end, team=eps.team)
+    j = mapped.join(e, [mapped.member_id == e.e_member, mapped.policy_id == e.e_policy,
+                        mapped.from_date <= e.episode_end, mapped.to_date >= e.episode_start])
+    j = j.drop("e_member", "e_policy")
+    j = j.join(categories, ["policy_id", "category"])
+    j = _numbers(j, numbers, j.parameter, j.episode_start, "p")
+
+    start = ibis.greatest(j.from_date, j.episode_start)
+    end = ibis.least(j.to_date, j.episode_end)
+    # allowed_first_days: days 1..N of the episode are allowed, day N+1 on is flagged
+    first_flagged_day = j.episode_start + j.p_number.cast("int64") * _DAY
+    month = j.from_date.truncate("M")
+    in_team = _listed(j.team, j.provider_id)
+    authorized = j.authorization_id.notnull()
+    flag_from = ibis.ifelse(j.rule == "allowed_first_days",
+                            ibis.greatest(start, first_flagged_day), start)
+    flagged = ibis.cases(
+        (j.rule == "not_allowed", True),
+        (j.rule == "allowed_first_days", flag_from <= end),
+        (j.rule == "needs_authorization", ~authorized),
+        (j.rule == "needs_authorization_outside_admission_discharge_month",
+         ~authorized & (month != j.episode_start.truncate("M")) &
+         (month != j.episode_end.truncate("M"))),
+        (j.rule == "not_allowed_from_act_team", in_team),
+        else_=False)
+    claim_days = _days_between(j.to_date, j.from_date) + 1
+    flagged_days = ibis.ifelse(flagged, _days_between(end, flag_from) + 1, 0)
+    return j.mutate(
+        flagged=flagged, flagged_from=ibis.ifelse(flagged, flag_from, ibis.null("date")),
+        flagged_to=ibis.ifelse(flagged, end, ibis.null("date")), flagged_days=flagged_days,
+        day_of_episode=_days_between(flag_from, j.episode_start) + 1,
+        amount_at_stake=ibis.ifelse(
+            flagged, (j.paid_amount.fill_null(0) * flagged_days / claim_days).round(2),
+            ibis.literal(0)).cast("decimal(18, 2)"))
+
+
+def concurrent_findings(evaluated: ir.Table, reasons: ir.Table) -> ir.Table:
+    f = evaluated.filter(evaluated.flagged)
+    f = f.left_join(reasons, [f.policy_id == reasons.policy_id,
+                              f.reason_id == reasons.reason_id])
+    return _finding(f, claim_source=ibis.literal("other_claims"),
+                    rule_id=ibis.literal("concurrent.") + f.category)
+
+
+def _finding(f: ir.Table, claim_source: ir.Value, rule_id: ir.Value) -> ir.Table:
+    key = (rule_id + "|" + f.claim_id + "|" + f._line.cast("string") + "|" +
+           f.flagged_from.cast("string"))
+    return f.select(
+        finding_id=ibis.literal("F") + key.hexdigest("md5").substr(0, 16),
+        policy_id=f.policy_id, policy_revision=f.policy_revision, member_id=f.member_id,
+        claim_id=f.claim_id, claim_row=f._line, claim_source=claim_source, hcpcs=f.hcpcs,
+        provider_id=f.provider_id, from_date=f.from_date, to_date=f.to_date,
+        flagged_from=f.flagged_from, flagged_to=f.flagged_to, flagged_days=f.flagged_days,
+        episode_id=f.episode_id, day_of_episode=f.day_of_episode, category=f.category,
+        category_label=f.category_label, rule_id=rule_id, severity=f.severity,
+        section=f.section, reason_id=f.reason_id, reason=f.reason_summary,
+        carc_group=f.carc_group, carc=f.carc, rarc=f.rarc, paid_amount=f.paid_amount,
+        amount_at_stake=f.amount_at_stake, action=f.action,
+        crosswalk_source=f.crosswalk_source, crosswalk_verified=f.crosswalk_verified)
+
+
+def inpatient_days(evaluated: ir.Table) -> ir.Table:
+    """Grain: member-day inside a claim of a category marked ``inpatient_stay``."""
+    stays = evaluated.filter(evaluated.inpatient_stay)
+    days = stays.mutate(day=ibis.range(
+        stays.from_date.cast("timestamp"), (stays.to_date + _DAY).cast("timestamp"),
+        ibis.interval(days=1)).unnest().cast("date"))
+    return days.select(i_member=days.member_id, i_day=days.day).distinct()
+
+
+def per_diem(act: ir.Table, eps: ir.Table, act_codes: ir.Table, numbers: ir.Table,
+             qualifying: ir.Table | None, inpatient: ir.Table) -> ir.Table:
+    """Grain: ACT claim line and date. One reason per line-day, in this order: outside every
+    episode, a duplicate of the same provider, another provider's day, no qualifying contact
+    in the log, over the monthly cap, an inpatient day without the inpatient POS."""
+    codes = act_codes.select(code=act_codes.code).distinct()
+    a = act.filter(act.hcpcs.upper().strip().isin(codes.code))
+    a = a.mutate(day=ibis.range(a.from_date.cast("timestamp"),
+                                (a.to_date + _DAY).cast("timestamp"),
+                                ibis.interval(days=1)).unnest().cast("date"),
+                 line_days=_days_between(a.to_date, a.from_date) + 1)
+    e = eps.select(e_member=eps.member_id, policy_id=eps.policy_id,
+                   episode_id=eps.episode_id, episode_start=eps.episode_start,
+                   episode_end=eps.episode_end, team=eps.team)
+    a = a.left_join(e, [a.member_id == e.e_member, a.day >= e.episode_start,
+                        a.day <= e.episode_end]).drop("e_member")
+    # a day outside every episode takes the pack of the member's latest episode
+    latest = eps.group_by(l_member=eps.member_id).aggregate(
+        l_policy=eps.policy_id.argmax(eps.episode_start))
+    a = a.left_join(latest, a.member_id == latest.l_member).drop("l_member")
+    a = a.mutate(policy_id=a.policy_id.fill_null(a.l_policy)).drop("l_policy")
+    a = a.filter(a.policy_id.notnull())
+    outside = a.episode_id.isnull()
+
+    same = ibis.window(group_by=[a.member_id, a.day, a.provider_id],
+                       order_by=[a.claim_id, a._line])
+    in_team = _listed(a.team.fill_null(";"), a.provider_id)
+    preference = ibis.ifelse(in_team, 0, 1)
+    per_day = ibis.window(group_by=[a.member_id, a.day], order_by=[preference, a.provider_id])
+    a = a.mutate(_dup=ibis.row_number().over(same) > 0,
+                 _keep=a.provider_id.first().over(per_day), _outside=outside)
+    a = a.mutate(_other=a.provider_id != a._keep)
+    if qualifying is not None:
+        q = qualifying.select(q_member=qualifying.member_id, q_day=qualifying.contact_date,
+                              q_ok=qualifying.qualifying)
+        a = a.left_join(q, [a.member_id == q.q_member, a.day == q.q_day])
+        a = a.mutate(_no_contact=~a.q_ok.fill_null(False)).drop("q_member", "q_day", "q_ok")
+    else:
+        a = a.mutate(_no_contact=ibis.literal(False))
+    a = a.mutate(_counted=~a._outside & ~a._dup & ~a._other & ~a._no_contact,
+                 _month=a.day.truncate("M"))
+    rank_window = ibis.window(group_by=[a.member_id, a._month, a._counted], order_by=[a.day])
+    a = a.mutate(_rank=ibis.row_number().over(rank_window) + 1)
+    a = _numbers(a, numbers, "monthly_max_billed_days", a.day, "cap")
+    a = _numbers(a, numbers, "inpatient_pos", a.day, "ip")
+    i = inpatient
+    a = a.left_join(i, [a.member_id == i.i_member, a.day == i.i_day])
+    inpatient_wrong = (a.i_member.notnull() & a.ip_text.notnull() &
+                       (a.pos.isnull() | (a.pos != a.ip_text)))
+    reason = ibis.cases(
+        (a._outside, "outside_authorization"), (a._dup, "duplicate_per_diem"),
+        (a._other, "per_diem_other_provider"), (a._no_contact, "per_diem_without_contact"),
+        (a._counted & a.cap_number.notnull() & (a._rank > a.cap_number), "over_monthly_cap"),
+        (inpatient_wrong, "inpatient_pos_missing"), else_=ibis.null().cast("string"))
+    return a.mutate(reason_id=reason, flagged=reason.notnull(), flagged_from=a.day,
+                    flagged_to=a.day, flagged_days=ibis.literal(1, "int64"),
+                    day_of_episode=_days_between(a.day, a.episode_start) + 1,
+                    amount_at_stake=(a.paid_amount.fill_null(0) / a.line_days).round(2)
+                    .cast("decimal(18, 2)"))
+
+
+def per_diem_findings(evaluated: ir.Table, reasons: ir.Table, revisions: ir.Table
+                      ) -> ir.Table:
+    f = evaluated.filter(evaluated.flagged)
+    f = f.left_join(reasons, [f.policy_id == reasons.policy_id,
+                              f.reason_id == reasons.reason_id]).drop("policy_id_right")
+    f = f.left_join(revisions, f.policy_id == revisions.r_policy).drop("r_policy")
+    f = f.mutate(category=ibis.literal("act"), category_label=ibis.literal("ACT per diem"),
+                 severity=ibis.literal("deny"), section=f.reason_section,
+                 action=f.reason_action.fill_null(f.reason_summary), crosswalk_source=ibis.null("string"),
+                 crosswalk_verified=ibis.null("boolean"))
+    return _finding(f, claim_source=ibis.literal("act_claims"),
+                    rule_id=ibis.literal("per_diem.") + f.reason_id)

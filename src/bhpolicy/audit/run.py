@@ -1,0 +1,200 @@
+"""Run the audit on input files and write findings, a summary and the errors file.
+
+Same engine settings as billing (memory limit, spill directory, no insertion order), and
+results go from DuckDB straight to files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from bhpolicy.audit import engine
+from bhpolicy.audit.tables import act_code_table, category_table, match_table, number_table
+from bhpolicy.billing import engine as billing
+from bhpolicy.billing.params import parameter_table, reason_table
+from bhpolicy.billing.run import BillSettings, _policy_keys, connect
+from bhpolicy.errors import BhpolicyError
+from bhpolicy.io.readers import (
+    AUTHORIZATIONS,
+    CLAIMS,
+    CONTACTS,
+    MEMBERS,
+    error_rows,
+    load_raw,
+    validate,
+)
+from bhpolicy.policy.registry import PolicyRegistry
+
+
+@dataclass
+class AuditInputs:
+    claims: Path
+    members: Path
+    authorizations: Path
+    contacts: Path | None = None
+    act_claims: Path | None = None
+
+
+@dataclass
+class AuditSummary:
+    out: Path
+    findings: int = 0
+    amount_at_stake: str = "0.00"
+    rejected_rows: int = 0
+    by_rule: list[dict[str, Any]] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+def run_audit(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
+              step: Callable[[str], None] = lambda _: None) -> AuditSummary:
+    stage = ["starting"]
+
+    def tracked(text: str) -> None:
+        stage[0] = text
+        step(text)
+
+    try:
+        return _run(inputs, settings, registry, tracked)
+    except duckdb.OutOfMemoryException:
+        raise BhpolicyError(
+            f"out of memory while {stage[0]} (DuckDB memory limit {settings.memory_limit}); "
+            "give more with --memory-limit or use fewer --threads") from None
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise BhpolicyError(f"DuckDB failed while {stage[0]}: {first}") from None
+
+
+def _claims(con: ibis.BaseBackend, path: Path, name: str, known: ir.Table
+            ) -> tuple[ir.Table, list[ir.Table]]:
+    claims, errors = validate(load_raw(con, path, name, CLAIMS), CLAIMS, (con, name))
+    bad_span = claims.to_date < claims.from_date
+    checked = claims.left_join(known, claims.member_id == known.known_member)
+    out = [errors,
+           error_rows(claims, bad_span, "to_date", "before from_date"),
+           error_rows(checked, ~bad_span & checked.known_member.isnull(), "member_id",
+                      "unknown member (not in the members file)")]
+    good = checked.filter(~bad_span & checked.known_member.notnull()).drop("known_member")
+    return good, out
+
+
+def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
+         step: Callable[[str], None]) -> AuditSummary:
+    con = connect(settings)
+    step("reading inputs")
+    members, member_errors = validate(load_raw(con, inputs.members, "members", MEMBERS),
+                                      MEMBERS, (con, "members"))
+    auths, auth_errors = validate(
+        load_raw(con, inputs.authorizations, "authorizations", AUTHORIZATIONS),
+        AUTHORIZATIONS, (con, "authorizations"))
+    known = members.select(known_member=members.member_id).distinct()
+    claims, claim_errors = _claims(con, inputs.claims, "claims", known)
+    errors: list[ir.Table] = [member_errors, auth_errors, *claim_errors]
+
+    step("building ACT episodes")
+    coverage, member_policy, coverage_errors = billing.prepare_authorizations(
+        auths, _policy_keys(registry))
+    errors.append(coverage_errors)
+    con.create_table("coverage", coverage, temp=True)
+    coverage = con.table("coverage")
+    con.create_table("episodes", engine.episodes(coverage), temp=True)
+    eps = con.table("episodes")
+
+    packs = list(registry.packs)
+    categories = category_table(packs)
+    matches = match_table(packs)
+    numbers = number_table(packs)
+    reasons = reason_table(packs)
+    revisions = ibis.memtable(pa.table({
+        "r_policy": [p.id for p in packs],
+        "policy_revision": [p.header.revision for p in packs]}))
+
+    step("checking concurrent services")
+    evaluated = engine.concurrent(claims, eps, matches, categories, numbers)
+    con.create_table("concurrent", evaluated, temp=True)
+    evaluated = con.table("concurrent")
+    findings = [engine.concurrent_findings(evaluated, reasons)]
+
+    if inputs.act_claims is not None:
+        step("auditing ACT per diems")
+        act, act_errors = _claims(con, inputs.act_claims, "act_claims", known)
+        errors += act_errors
+        qualifying = None
+        if inputs.contacts is not None:
+            qualifying = _qualifying_days(con, inputs.contacts, coverage, member_policy,
+                                          registry, errors)
+        per_day = engine.per_diem(act, eps, act_code_table(packs), numbers, qualifying,
+                                  engine.inpatient_days(evaluated))
+        findings.append(engine.per_diem_findings(per_day, reasons, revisions))
+
+    step("writing findings")
+    all_findings = ibis.union(*findings)
+    settings.out.mkdir(parents=True, exist_ok=True)
+    summary = AuditSummary(settings.out)
+    for form in settings.formats:
+        path = settings.out / f"findings.{form}"
+        if form == "parquet":
+            con.to_parquet(all_findings, path)
+        else:
+            con.to_csv(all_findings.order_by(["member_id", "flagged_from", "claim_id",
+                                              "rule_id"]), path)
+        summary.files.append(path)
+    error_table = ibis.union(*[e.select("file", "row", "field", "reason", "value")
+                               for e in errors]).order_by(["file", "row"])
+    error_path = settings.out / "errors.csv"
+    con.to_csv(error_table, error_path)
+    summary.files.append(error_path)
+
+    step("summarizing")
+    written = (con.read_parquet(settings.out / "findings.parquet")
+               if "parquet" in settings.formats else all_findings)
+    by_rule = written.group_by(["policy_id", "rule_id", "severity", "carc_group", "carc"]
+                               ).aggregate(findings=written.count(),
+                                           amount_at_stake=written.amount_at_stake.sum())
+    rows = con.to_pyarrow(by_rule.order_by(["policy_id", "rule_id"])).to_pylist()
+    summary.by_rule = [{**r, "amount_at_stake": f"{r['amount_at_stake']:.2f}"} for r in rows]
+    summary.findings = sum(int(r["findings"]) for r in rows)
+    total = sum((r["amount_at_stake"] for r in rows), start=_zero())
+    summary.amount_at_stake = f"{total:.2f}"
+    summary.rejected_rows = int(con.to_pyarrow(error_table.count().as_table()).column(0)[0]
+                                .as_py())
+    con.disconnect()
+    return summary
+
+
+def _zero() -> Any:
+    from decimal import Decimal
+    return Decimal("0.00")
+
+
+def _qualifying_days(con: ibis.BaseBackend, path: Path, coverage: ir.Table,
+                     member_policy: ir.Table, registry: PolicyRegistry,
+                     errors: list[ir.Table]) -> ir.Table:
+    """Grain: member-day in the contact log, with ``qualifying`` from the billing rules."""
+    contacts, contact_errors = validate(load_raw(con, path, "contacts", CONTACTS), CONTACTS,
+                                        (con, "contacts"))
+    errors.append(contact_errors)
+    span = contacts.aggregate(first=contacts.contact_date.min(),
+                              last=contacts.contact_date.max())
+    row = con.to_pyarrow(span).to_pylist()[0]
+    first: dt.date = row["first"] or dt.date.today()
+    last: dt.date = row["last"] or first
+    used = [registry.get(p) for p in
+            sorted(str(v) for v in con.to_pyarrow(coverage.select("policy_id").distinct())
+                   .column("policy_id").to_pylist())] or list(registry.packs)
+    params = parameter_table(used, first, last)
+    con.create_table("parameters", params, temp=True)
+    params = con.table("parameters")
+    qualified = billing.qualify_contacts(contacts, coverage, member_policy, params)
+    qualified = qualified.filter(qualified.not_in_force.isnull())
+    days = billing.member_days(qualified)
+    facts = billing.day_facts(days, coverage, params)
+    return facts.select("member_id", "contact_date", "qualifying")

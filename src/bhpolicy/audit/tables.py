@@ -1,0 +1,115 @@
+"""The audit's pack data as small tables the columnar engine joins (never numbers in code)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from bhpolicy.audit.model import concurrent_services, crosswalk, expand_codes
+from bhpolicy.policy.model import PolicyPack
+
+# A claim line takes its most specific crosswalk row: rows with modifiers first, then exact
+# codes, then ranges (a lower match_id wins; ids are numbered in that order).
+_PRECEDENCE = {"modifier": 0, "exact": 1, "range": 2}
+
+
+def _memtable(rows: list[dict[str, Any]], schema: dict[str, str]) -> ir.Table:
+    arrow = ibis.schema(schema).to_pyarrow()
+    return ibis.memtable(pa.table({k: [r.get(k) for r in rows] for k in schema},
+                                  schema=arrow))
+
+
+CATEGORY_SCHEMA = {
+    "policy_id": "string", "policy_revision": "string", "category": "string",
+    "category_label": "string", "rule": "string", "section": "string", "severity": "string",
+    "reason_id": "string", "action": "string", "parameter": "string",
+    "inpatient_stay": "boolean",
+}
+
+
+def category_table(packs: list[PolicyPack]) -> ir.Table:
+    rows: list[dict[str, Any]] = []
+    for pack in packs:
+        data = concurrent_services(pack)
+        for name, cat in data.categories.items():
+            cites = "; ".join([cat.section, *cat.also_cites])
+            rows.append({
+                "policy_id": pack.id, "policy_revision": pack.header.revision,
+                "category": name, "category_label": cat.label, "rule": cat.rule,
+                "section": cites, "severity": cat.severity, "reason_id": cat.reason,
+                "action": " ".join(cat.action.split()) if cat.action else None,
+                "parameter": cat.parameter, "inpatient_stay": cat.inpatient_stay})
+    return _memtable(rows, CATEGORY_SCHEMA)
+
+
+MATCH_SCHEMA = {
+    "policy_id": "string", "match_id": "int64", "kind": "string", "code": "string",
+    "modifier": "string", "category": "string", "crosswalk_source": "string",
+    "crosswalk_verified": "boolean",
+}
+
+
+def match_rows(pack: PolicyPack) -> list[dict[str, Any]]:
+    data = crosswalk(pack)
+    rows: list[dict[str, Any]] = []
+    for row in data.rows:
+        title = " ".join(data.sources[row.source].title.split())
+        for written in row.codes:
+            codes = expand_codes(written)
+            level = "range" if len(codes) > 1 or written != codes[0] else "exact"
+            for code in codes:
+                for modifier in row.modifiers or [None]:
+                    rows.append({
+                        "policy_id": pack.id, "kind": row.match, "code": code.upper(),
+                        "modifier": modifier.upper() if modifier else None,
+                        "category": row.category, "crosswalk_source": title,
+                        "crosswalk_verified": row.verified,
+                        "_rank": _PRECEDENCE["modifier" if modifier else level]})
+    rows.sort(key=lambda r: r["_rank"])  # stable: file order within a level
+    for i, r in enumerate(rows):
+        r["match_id"] = i
+    return rows
+
+
+def match_table(packs: list[PolicyPack]) -> ir.Table:
+    rows: list[dict[str, Any]] = []
+    for pack in packs:
+        rows += match_rows(pack)
+    return _memtable(rows, MATCH_SCHEMA)
+
+
+NUMBER_SCHEMA = {"policy_id": "string", "name": "string", "since": "date", "until": "date",
+                 "number": "int64", "text": "string", "section": "string"}
+
+# Parameters the per diem audit reads, when a pack has them.
+PER_DIEM_PARAMETERS = ("monthly_max_billed_days", "inpatient_pos")
+
+
+def number_table(packs: list[PolicyPack]) -> ir.Table:
+    """Dated values of the parameters the audit reads, one row per value and its span."""
+    rows: list[dict[str, Any]] = []
+    for pack in packs:
+        names = {c.parameter for c in concurrent_services(pack).categories.values()
+                 if c.parameter} | {p for p in PER_DIEM_PARAMETERS if p in pack.parameters}
+        for name in sorted(names):
+            parameter = pack.parameters[name]
+            for i, dated in enumerate(parameter.values):
+                nxt = parameter.values[i + 1].since if i + 1 < len(parameter.values) else None
+                value = dated.value
+                rows.append({
+                    "policy_id": pack.id, "name": name, "since": dated.since,
+                    "until": nxt, "section": dated.section or parameter.section,
+                    "number": value if isinstance(value, int) and not isinstance(
+                        value, bool) else None,
+                    "text": value if isinstance(value, str) else None})
+    return _memtable(rows, NUMBER_SCHEMA)
+
+
+def act_code_table(packs: list[PolicyPack]) -> ir.Table:
+    """The ACT codes of each pack (crosswalk category ``act``), for the per diem audit."""
+    rows = [{"policy_id": r["policy_id"], "code": r["code"]}
+            for pack in packs for r in match_rows(pack) if r["category"] == "act"]
+    return _memtable(rows, {"policy_id": "string", "code": "string"})

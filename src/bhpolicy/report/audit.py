@@ -1,0 +1,33 @@
+"""The HTML report of an audit run: totals by rule and the findings a reviewer works through.
+Formats what the run wrote; decides nothing. At most ``limit`` findings are listed (largest
+amount first); the findings file has them all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from bhpolicy.report.determination import _environment
+
+if TYPE_CHECKING:
+    from bhpolicy.audit.run import AuditSummary
+
+
+def audit_data(out: Path, summary: AuditSummary, limit: int = 500) -> dict[str, Any]:
+    con = duckdb.connect()
+    path = str(out / "findings.parquet").replace("'", "''")
+    rows = con.execute(
+        f"SELECT * FROM read_parquet('{path}') ORDER BY amount_at_stake DESC, member_id, "
+        f"flagged_from, claim_id, rule_id LIMIT {int(limit)}").to_arrow_table().to_pylist()
+    unverified = con.execute(
+        f"SELECT count(*) FROM read_parquet('{path}') WHERE crosswalk_verified = false"
+    ).fetchone()
+    con.close()
+    return {"summary": summary, "findings": rows, "limit": limit,
+            "unverified": int(unverified[0]) if unverified else 0}
+
+
+def render_audit(out: Path, summary: AuditSummary) -> str:
+    return _environment(True).get_template("audit.html.j2").render(**audit_data(out, summary))
