@@ -576,3 +576,49 @@ def audit(
                    f"{out}")
     if summary.rejected_rows:
         raise typer.Exit(1)
+
+
+team_app = typer.Typer(help="ACT team roster against a pack's required roles.",
+                       no_args_is_help=True)
+app.add_typer(team_app, name="team")
+
+
+@team_app.command("check")
+@user_errors
+def team_check(
+    roster: Annotated[Path, typer.Argument(help="Roster CSV: staff_id, name, role, "
+                                           "credentials, degree, degree_field, experience.")],
+    policy: Annotated[str, typer.Option(help="Pack id or alias.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Report which required roles the roster covers and which are missing. This says
+    "roles covered", never "may bill": fidelity and state approval are decided elsewhere."""
+    from dataclasses import asdict
+
+    from bhpolicy.audit.roster import NOT_APPROVAL, check_roster
+
+    result = check_roster(_registry().get(policy), roster)
+    if as_json:
+        _print_json({"policy_id": result.policy_id, "policy_revision": result.policy_revision,
+                     "section": result.section, "roles": [asdict(r) for r in result.roles],
+                     "missing": result.missing, "unknown_roles": result.unknown_roles,
+                     "row_errors": result.row_errors, "note": NOT_APPROVAL})
+    else:
+        typer.echo(f"{result.policy_id} rev {result.policy_revision}, {result.section}")
+        for r in result.roles:
+            mark = "covered" if r.covered else "MISSING"
+            who = f" by {', '.join(r.covered_by)}" if r.covered_by else ""
+            typer.echo(f"  {mark:<8} {r.label}{who}")
+            for note in r.notes:
+                typer.echo(f"           note: {note}")
+            for u in r.unmet:
+                typer.echo(f"           {u['staff_id']} (row {u['row']}) lacks "
+                           + "; ".join(u["lacks"]))
+        for u in result.unknown_roles:
+            typer.echo(f"  unknown role {u['role']!r} for {u['staff_id']} (row {u['row']})")
+        covered = sum(r.covered for r in result.roles)
+        typer.echo(f"roles covered: {covered} of {len(result.roles)}. {NOT_APPROVAL}")
+        for line in result.row_errors:
+            typer.echo(f"error: {line}", err=True)
+    if result.row_errors:
+        raise typer.Exit(1)

@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 def audit_data(out: Path, summary: AuditSummary, limit: int = 500) -> dict[str, Any]:
     con = duckdb.connect()
     path = str(out / "findings.parquet").replace("'", "''")
-    rows = con.execute(
+    rows = con.sql(
         f"SELECT * FROM read_parquet('{path}') ORDER BY amount_at_stake DESC, member_id, "
         f"flagged_from, claim_id, rule_id LIMIT {int(limit)}").to_arrow_table().to_pylist()
-    unverified = con.execute(
+    unverified = con.sql(
         f"SELECT count(*) FROM read_parquet('{path}') WHERE crosswalk_verified = false"
     ).fetchone()
     con.close()
