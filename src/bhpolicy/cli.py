@@ -510,14 +510,6 @@ def claims_validate(
         raise typer.Exit(1)
 
 
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
-
-
 @app.command("audit")
 @user_errors
 def audit(
@@ -622,3 +614,11 @@ def team_check(
             typer.echo(f"error: {line}", err=True)
     if result.row_errors:
         raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -31,7 +31,7 @@ def episodes(coverage: ir.Table) -> ir.Table:
     """Grain: member and ACT episode. An episode runs from its first authorization's start
     through every renewal that starts the day after the previous one ends; its day 1 is its
     start date. ``team`` lists (';a;b;') the billing providers and contributing agencies of
-    its authorizations."""
+    its authorizations, ``billers`` the billing providers only."""
     c = coverage
     order = [c.effective_start, c.authorization_id]
     prev_end = c.end_date.lag().over(ibis.window(group_by=c.member_id, order_by=order))
@@ -43,11 +43,13 @@ def episodes(coverage: ir.Table) -> ir.Table:
     eps = c.group_by(["member_id", "_ep"]).aggregate(
         policy_id=c.policy_id.argmin(c.effective_start),
         episode_start=c.effective_start.min(), episode_end=c.end_date.max(),
-        team=item.group_concat(";"), authorizations=c.count())
+        team=item.group_concat(";"), billers=c.provider_id.group_concat(";"),
+        authorizations=c.count())
     return eps.select(
         "member_id", "policy_id", "episode_start", "episode_end", "authorizations",
         episode_id=eps.member_id + ibis.literal("#") + eps.episode_start.cast("string"),
-        team=ibis.literal(";") + eps.team + ibis.literal(";"))
+        team=ibis.literal(";") + eps.team + ibis.literal(";"),
+        billers=ibis.literal(";") + eps.billers + ibis.literal(";"))
 
 
 def _keys(claims: ir.Table) -> ir.Table:
@@ -191,7 +193,7 @@ def per_diem(act: ir.Table, eps: ir.Table, act_codes: ir.Table, numbers: ir.Tabl
                  line_days=_days_between(a.to_date, a.from_date) + 1)
     e = eps.select(e_member=eps.member_id, policy_id=eps.policy_id,
                    episode_id=eps.episode_id, episode_start=eps.episode_start,
-                   episode_end=eps.episode_end, team=eps.team)
+                   episode_end=eps.episode_end, team=eps.team, billers=eps.billers)
     a = a.left_join(e, [a.member_id == e.e_member, a.day >= e.episode_start,
                         a.day <= e.episode_end]).drop("e_member")
     # a day outside every episode takes the pack of the member's latest episode
@@ -204,8 +206,10 @@ def per_diem(act: ir.Table, eps: ir.Table, act_codes: ir.Table, numbers: ir.Tabl
 
     same = ibis.window(group_by=[a.member_id, a.day, a.provider_id],
                        order_by=[a.claim_id, a._line])
-    in_team = _listed(a.team.fill_null(";"), a.provider_id)
-    preference = ibis.ifelse(in_team, 0, 1)
+    # the day goes to the authorization's billing provider, then a contributing agency
+    # (Minnesota: the billing provider bills and reimburses the others), then anyone else
+    preference = ibis.cases((_listed(a.billers.fill_null(";"), a.provider_id), 0),
+                            (_listed(a.team.fill_null(";"), a.provider_id), 1), else_=2)
     per_day = ibis.window(group_by=[a.member_id, a.day], order_by=[preference, a.provider_id])
     a = a.mutate(_dup=ibis.row_number().over(same) > 0,
                  _keep=a.provider_id.first().over(per_day), _outside=outside)
@@ -247,7 +251,7 @@ def per_diem_findings(evaluated: ir.Table, reasons: ir.Table, revisions: ir.Tabl
     f = f.left_join(revisions, f.policy_id == revisions.r_policy).drop("r_policy")
     f = f.mutate(category=ibis.literal("act"), category_label=ibis.literal("ACT per diem"),
                  severity=ibis.literal("deny"), section=f.reason_section,
-                 action=f.reason_action.fill_null(f.reason_summary), crosswalk_source=ibis.null("string"),
-                 crosswalk_verified=ibis.null("boolean"))
+                 action=f.reason_action.fill_null(f.reason_summary),
+                 crosswalk_source=ibis.null("string"), crosswalk_verified=ibis.null("boolean"))
     return _finding(f, claim_source=ibis.literal("act_claims"),
                     rule_id=ibis.literal("per_diem.") + f.reason_id)

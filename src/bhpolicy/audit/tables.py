@@ -61,7 +61,8 @@ def match_rows(pack: PolicyPack) -> list[dict[str, Any]]:
             codes = expand_codes(written)
             level = "range" if len(codes) > 1 or written != codes[0] else "exact"
             for code in codes:
-                for modifier in row.modifiers or [None]:
+                modifiers: list[str | None] = [*row.modifiers] or [None]
+                for modifier in modifiers:
                     rows.append({
                         "policy_id": pack.id, "kind": row.match, "code": code.upper(),
                         "modifier": modifier.upper() if modifier else None,

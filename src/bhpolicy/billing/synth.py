@@ -32,6 +32,7 @@ class SynthSpec:
     contacts_per_month: int = 20
     seed: int = 7
     form: str = "csv"
+    claims_per_member: int = 6  # other services' claim lines, for the audit
 
 
 def _copy(con: duckdb.DuckDBPyConnection, sql: str, path: Path, form: str) -> None:
@@ -57,7 +58,7 @@ def synthesize(spec: SynthSpec) -> dict[str, Path]:
     start = spec.start.replace(day=1).isoformat()
     ext = spec.form
     paths = {name: spec.out / f"{name}.{ext}" for name in
-             ("members", "authorizations", "contacts")}
+             ("members", "authorizations", "contacts", "other_claims", "act_claims")}
     # A member is Minnesota when i % 5 == 0, else South Carolina.
     members_sql = f"""
         SELECT 'M' || lpad(i::VARCHAR, 7, '0') AS member_id,
@@ -141,8 +142,75 @@ def synthesize(spec: SynthSpec) -> dict[str, Path]:
                     WHEN (h // 11) % 9 = 0 THEN NULL
                     ELSE (['12','12','12','11','99','04'])[1 + (h // 11) % 6] END AS pos
         FROM d"""
+    days = f"(date_diff('day', DATE '{start}', {last}) + 1)"
+    claims = spec.members * spec.claims_per_member
+    # Other services' claim lines for the audit: a mix of codes the crosswalks place
+    # (allowed and conflicting), codes they do not (medical), institutional stays by bill
+    # type; for 1 in 3 SC members a psychosocial rehabilitation claim around episode day 30.
+    other_sql = f"""
+        WITH c AS (
+          SELECT i, i // {spec.claims_per_member} AS m, i % {spec.claims_per_member} AS j,
+                 rnd(i, {s}, 21) AS h
+          FROM range({claims}) t(i)),
+        d AS (
+          SELECT *, CASE WHEN m % 3 = 1 AND m % 5 <> 0 AND j = 0 THEN 'H2017'
+                    ELSE (['99213','H2017','90834','H0020','H2011','T2023','H2012','T1019',
+                           '90791','H0035','80053','NF','IP','90853','H2023','S9484'])
+                         [1 + h % 16] END AS kind,
+                 CASE WHEN m % 3 = 1 AND m % 5 <> 0 AND j = 0
+                      THEN DATE '{start}' + (24 + h % 10)::INTEGER
+                      ELSE DATE '{start}' + (h % {days})::INTEGER END AS from_date
+          FROM c)
+        SELECT 'X' || lpad(i::VARCHAR, 10, '0') AS claim_id,
+               'M' || lpad(m::VARCHAR, 7, '0') AS member_id, from_date,
+               CASE WHEN kind IN ('NF', 'IP') THEN from_date + (1 + h % 6)::INTEGER
+                    WHEN kind = 'H2017' AND j = 0 THEN from_date + (h % 8)::INTEGER
+                    ELSE from_date END AS to_date,
+               CASE WHEN kind IN ('NF', 'IP') THEN NULL ELSE kind END AS hcpcs,
+               CASE WHEN kind = '90834' AND h % 4 = 0 THEN 'HE' ELSE NULL END AS modifiers,
+               CASE WHEN kind = 'NF' THEN '0120' WHEN kind = 'IP' THEN '0114' ELSE NULL END
+                   AS revenue_code,
+               CASE WHEN kind = 'NF' THEN '0211' WHEN kind = 'IP' THEN '0111' ELSE NULL END
+                   AS bill_type,
+               CASE WHEN m % 5 = 0 AND kind IN ('H2011', '90834') AND h % 3 = 0
+                    THEN '0000000555' ELSE (['1003000126','1003000134','1003000142'])
+                    [1 + h % 3] END AS provider_id,
+               CASE WHEN kind IN ('NF', 'IP') THEN NULL WHEN kind = 'H2011' THEN '12'
+                    ELSE '11' END AS pos,
+               1 + h % 4 AS units,
+               round(((h // 7) % 40000) / 100.0 + 20, 2) AS paid_amount,
+               CASE WHEN (h // 13) % 3 = 0 THEN 'PA' || lpad(i::VARCHAR, 8, '0')
+                    ELSE NULL END AS authorization_id
+        FROM d"""
+    # ACT per diems already billed: one line a day over the first `spread` days of each month
+    # (1 in 8 members past the SC cap), with a duplicate line now and then and, for 1 in 50
+    # members, a second provider's line the same day. Minnesota inpatient days are at POS 12.
+    act_sql = f"""
+        WITH mm AS (
+          SELECT m, k, CASE WHEN m % 8 = 0 THEN 24 ELSE 12 END AS spread
+          FROM range({spec.members}) a(m), range({spec.months}) b(k)),
+        l AS (
+          SELECT m, k, x, rnd(m * 1000 + k * 40 + x, {s}, 31) AS h
+          FROM mm, range(40) r(x) WHERE x < spread)
+        SELECT 'K' || lpad(m::VARCHAR, 7, '0') || '-' || k::VARCHAR || '-' || x::VARCHAR
+                   || CASE WHEN dup THEN 'd' ELSE '' END AS claim_id,
+               'M' || lpad(m::VARCHAR, 7, '0') AS member_id,
+               ((DATE '{start}' + to_months(k::INTEGER))::DATE + x::INTEGER) AS from_date,
+               ((DATE '{start}' + to_months(k::INTEGER))::DATE + x::INTEGER) AS to_date,
+               'H0040' AS hcpcs,
+               CASE WHEN m % 5 = 0 THEN NULL WHEN m % 2 = 0 THEN 'U1' ELSE 'U3' END
+                   AS modifiers, NULL AS revenue_code, NULL AS bill_type,
+               CASE WHEN dup AND m % 50 = 3 THEN '1111111116'
+                    WHEN m % 5 = 0 THEN '1999999984'
+                    ELSE (['1234567893','1245319599','1679576722'])[1 + m % 3] END
+                   AS provider_id,
+               '12' AS pos, 1 AS units, 180.00 AS paid_amount, NULL AS authorization_id
+        FROM (SELECT *, false AS dup FROM l
+              UNION ALL SELECT *, true AS dup FROM l WHERE h % 97 = 0 OR (m % 50 = 3 AND x = 2))"""
     _copy(con, members_sql, paths["members"], spec.form)
     _copy(con, auth_sql, paths["authorizations"], spec.form)
     _copy(con, contacts_sql, paths["contacts"], spec.form)
+    _copy(con, other_sql, paths["other_claims"], spec.form)
+    _copy(con, act_sql, paths["act_claims"], spec.form)
     con.close()
     return paths

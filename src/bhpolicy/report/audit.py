@@ -23,7 +23,7 @@ def audit_data(out: Path, summary: AuditSummary, limit: int = 500) -> dict[str, 
         f"flagged_from, claim_id, rule_id LIMIT {int(limit)}").to_arrow_table().to_pylist()
     unverified = con.sql(
         f"SELECT count(*) FROM read_parquet('{path}') WHERE crosswalk_verified = false"
-    ).fetchone()
+    ).fetchall()[0]
     con.close()
     return {"summary": summary, "findings": rows, "limit": limit,
             "unverified": int(unverified[0]) if unverified else 0}

@@ -1,0 +1,120 @@
+"""The audit's pack data: every category, crosswalk row and reason reference resolves; bad
+files are refused naming file and key; the PSR transition edge against a plain reference."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bhpolicy.audit.model import concurrent_services, crosswalk, expand_codes
+from bhpolicy.audit.tables import match_rows
+from bhpolicy.errors import DataFileError
+from bhpolicy.policy import load_registry
+from bhpolicy.policy.registry import load_registry as load_with
+from tests.audit_helpers import claim, run
+from tests.billing_helpers import auth, member
+from tests.conftest import REPO
+
+PACKS = REPO / "src" / "bhpolicy" / "policies"
+
+
+def test_ranges_expand_within_one_letter_and_width() -> None:
+    assert expand_codes("H0010-H0014") == ["H0010", "H0011", "H0012", "H0013", "H0014"]
+    assert len(expand_codes("90785-90899")) == 115
+    assert expand_codes("T1019") == ["T1019"]
+    with pytest.raises(ValueError):
+        expand_codes("H0010-G0014")
+
+
+@pytest.mark.parametrize("alias", ["sc-act", "mn-act"])
+def test_every_crosswalk_row_cites_a_source(alias: str) -> None:
+    pack = load_registry().get(alias)
+    data = crosswalk(pack)
+    assert data.rows and all(row.source in data.sources for row in data.rows)
+    categories = set(concurrent_services(pack).categories)
+    assert {row.category for row in data.rows} - {"act"} <= categories
+
+
+def test_specific_rows_win_over_ranges() -> None:
+    """H2017 is PSR in the SC crosswalk, though the H-series range also covers it."""
+    rows = [r for r in match_rows(load_registry().get("sc-act")) if r["code"] == "H2017"]
+    best = min(rows, key=lambda r: r["match_id"])
+    assert best["category"] == "psychosocial_rehabilitation"
+    assert {r["category"] for r in rows} == {"psychosocial_rehabilitation",
+                                            "other_behavioral_health"}
+
+
+def _copy_pack(tmp_path: Path) -> Path:
+    folder = tmp_path / "sc-copy"
+    shutil.copytree(PACKS / "sc-act", folder)
+    policy = folder / "policy.yaml"
+    policy.write_text(policy.read_text().replace("id: SC.CP.BH.500", "id: SC.COPY")
+                      .replace("alias: sc-act", "alias: sc-copy"))
+    return folder
+
+
+@pytest.mark.parametrize(("file", "old", "new", "key"), [
+    ("service_crosswalk.yaml", "category: mobile_crisis", "category: mobile_crisiss",
+     "category"),
+    ("service_crosswalk.yaml", "source: selecthealth-sc-sbmh", "source: nowhere", "source"),
+    ("concurrent_services.yaml", "reason: psr_after_transition", "reason: nope", "reason"),
+    ("concurrent_services.yaml", "parameter: psr_transition_days", "parameter: nope",
+     "parameter"),
+])
+def test_bad_references_name_file_and_key(tmp_path: Path, file: str, old: str, new: str,
+                                          key: str) -> None:
+    folder = _copy_pack(tmp_path)
+    path = folder / file
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+    pack = load_with([tmp_path]).get("sc-copy")
+    with pytest.raises(DataFileError) as caught:
+        crosswalk(pack)
+    assert file in str(caught.value) and key in str(caught.value)
+
+
+START = dt.date(2026, 3, 1)
+END = dt.date(2026, 6, 30)
+TRANSITION = 30  # the SC pack's psr_transition_days; read back below so a change shows
+
+
+def test_reference_uses_the_pack_value() -> None:
+    pack = load_registry().get("sc-act")
+    assert pack.value("psr_transition_days", START).value == TRANSITION
+
+
+spans = st.tuples(st.integers(-10, 130), st.integers(0, 20))
+
+
+@settings(deadline=None, max_examples=4,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(spans, min_size=1, max_size=40))
+def test_psr_flagged_days_match_a_plain_reference(tmp_path: Path,
+                                                  claims: list[tuple[int, int]]) -> None:
+    """Days after the transition and inside the episode are flagged, money prorated."""
+    rows = []
+    for i, (offset, length) in enumerate(claims):
+        first = START + dt.timedelta(days=offset)
+        last = first + dt.timedelta(days=length)
+        rows.append(claim(f"c{i}", "S1", first.isoformat(), last.isoformat(), hcpcs="H2017",
+                          paid="100.00"))
+    folder = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+    audited = run(folder, [member("S1")], [auth("A1", "S1", start=START.isoformat(),
+                                                end=END.isoformat())], rows)
+    got = {f["claim_id"]: (f["flagged_days"], f["amount_at_stake"]) for f in audited.findings}
+    want = {}
+    for i, (offset, length) in enumerate(claims):
+        first = START + dt.timedelta(days=offset)
+        last = first + dt.timedelta(days=length)
+        lo = max(first, START + dt.timedelta(days=TRANSITION))
+        hi = min(last, END)
+        if lo <= hi and last >= START and first <= END:
+            n = (hi - lo).days + 1
+            want[f"c{i}"] = (n, (Decimal(100) * n / (length + 1)).quantize(Decimal("0.01")))
+    assert got == want

@@ -1,0 +1,208 @@
+"""SC.CP.BH.500 audit: "General Guidelines for Other Services Provided Concurrently with ACT"
+(the allowable and not-allowable lists) read against "Other General Guidelines" (no other
+behavioral health service; ACT claims supersede), and the per diem audit of ACT claims.
+
+One audit run builds every case below (a claim per list item); each test reads its claim."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.audit_helpers import Audited, claim, run
+from tests.billing_helpers import SC_NPI, auth, contact, member
+
+OTHER = "1003000126"
+ALLOWED = {  # Allowable list: each item with a code the SC crosswalk places in it
+    "opioid_treatment": "H0020", "withdrawal_management": "H0014",
+    "facility_based_crisis": "S9485", "residential_treatment": "H0019",
+}
+NOT_ALLOWED = {  # Not Allowable list
+    "outpatient_therapy": "90834", "outpatient_medication_management": "H0034",
+    "outpatient_psychiatric": "90791", "partial_hospitalization": "H0035",
+    "medicaid_supported_employment": "H2023", "mobile_crisis": "H2011",
+}
+
+
+@pytest.fixture(scope="module")
+def sc(tmp_path_factory: pytest.TempPathFactory) -> Audited:
+    tmp = tmp_path_factory.mktemp("audit-sc")
+    members = [member("S1"), member("S2"), member("S3")]
+    # S1: one episode from 2026-03-01 through a contiguous renewal (04-01 .. 06-30)
+    # S2: a gap between authorizations -> two episodes; S3: one episode from 03-16
+    auths = [auth("A1", "S1", end="2026-03-31"), auth("A2", "S1", start="2026-04-01",
+                                                      end="2026-06-30"),
+             auth("B1", "S2", end="2026-03-31"), auth("B2", "S2", start="2026-04-05",
+                                                      end="2026-06-30"),
+             auth("C1", "S3", start="2026-03-16", end="2026-06-30")]
+    claims = [claim(f"ok-{k}", "S1", "2026-04-10", hcpcs=code) for k, code in ALLOWED.items()]
+    claims += [claim(f"no-{k}", "S1", "2026-04-10", hcpcs=code)
+               for k, code in NOT_ALLOWED.items()]
+    claims += [
+        claim("nf", "S1", "2026-05-01", "2026-05-05", revenue_code="0120", bill_type="0211",
+              paid="500.00"),
+        claim("psr-30", "S1", "2026-03-30", hcpcs="H2017"),
+        claim("psr-31", "S1", "2026-03-31", hcpcs="H2017"),
+        # days 29..33 of the episode, across the renewal: 3 of 5 days after day 30
+        claim("psr-span", "S1", "2026-03-29", "2026-04-02", hcpcs="H2017", paid="100.00"),
+        # S2's second episode starts 04-05: 04-10 is its day 6
+        claim("psr-new-episode", "S2", "2026-04-10", hcpcs="H2017"),
+        # S3's episode starts mid-month: day 30 is 04-14, day 31 is 04-15
+        claim("psr-s3-30", "S3", "2026-04-14", hcpcs="H2017"),
+        claim("psr-s3-31", "S3", "2026-04-15", hcpcs="H2017"),
+        claim("other-bh", "S1", "2026-04-12", hcpcs="H0031"),
+        claim("group-op", "S1", "2026-04-12", hcpcs="90853"),
+        claim("medical", "S1", "2026-04-12", hcpcs="99213"),
+        claim("before", "S1", "2026-02-20", hcpcs="90834"),
+        claim("half-in", "S1", "2026-06-29", "2026-07-02", hcpcs="H0035", paid="40.00"),
+        claim("inpatient", "S1", "2026-05-20", "2026-05-22", bill_type="0111"),
+    ]
+    act = [claim("K-dup-1", "S1", "2026-05-06", hcpcs="H0040", provider_id=SC_NPI,
+                 modifiers="U1", paid="180.00"),
+           claim("K-dup-2", "S1", "2026-05-06", hcpcs="H0040", provider_id=SC_NPI,
+                 modifiers="U1", paid="180.00"),
+           claim("K-other", "S1", "2026-05-07", hcpcs="H0040", provider_id=OTHER,
+                 paid="180.00"),
+           claim("K-team", "S1", "2026-05-07", hcpcs="H0040", provider_id=SC_NPI,
+                 paid="180.00"),
+           claim("K-outside", "S1", "2026-07-03", hcpcs="H0040", provider_id=SC_NPI,
+                 paid="180.00"),
+           claim("K-short", "S1", "2026-05-08", hcpcs="H0040", provider_id=SC_NPI,
+                 paid="180.00"),
+           claim("K-inpatient", "S1", "2026-05-21", hcpcs="H0040", provider_id=SC_NPI,
+                 pos="12", paid="180.00")]
+    # June: 16 per diems on days with a qualifying contact -> the 16th is over the cap
+    act += [claim(f"K-jun-{d:02d}", "S1", f"2026-06-{d:02d}", hcpcs="H0040",
+                  provider_id=SC_NPI, paid="180.00") for d in range(1, 17)]
+    contacts = [contact(d, member_id="S1") for d in
+                ("2026-05-06", "2026-05-07", "2026-05-21", "2026-07-03")]
+    contacts += [contact("2026-05-08", minutes=7, member_id="S1")]  # under 8 minutes
+    contacts += [contact(f"2026-06-{d:02d}", member_id="S1") for d in range(1, 17)]
+    return run(tmp, members, auths, claims, act, contacts)
+
+
+@pytest.mark.parametrize("category", sorted(ALLOWED))
+def test_allowable_list_is_an_exception_to_the_general_rule(sc: Audited, category: str
+                                                            ) -> None:
+    """Allowable list, citing both passages in the data: no finding."""
+    assert sc.of(f"ok-{category}") == []
+
+
+@pytest.mark.parametrize("category", sorted(NOT_ALLOWED))
+def test_not_allowable_list_is_flagged(sc: Audited, category: str) -> None:
+    f = sc.one(f"no-{category}")
+    assert f["rule_id"] == f"concurrent.{category}"
+    assert f["section"].startswith("General Guidelines for Other Services Provided "
+                                   "Concurrently with ACT (Not Allowable)")
+    assert (f["carc_group"], f["carc"], f["rarc"]) == ("CO", "97", "N20")
+    assert f["severity"] == "deny" and f["amount_at_stake"] == Decimal("100.00")
+    assert f["policy_id"] == "SC.CP.BH.500" and f["policy_revision"] == "02/26"
+    assert f["action"]
+
+
+def test_nursing_facility_recognized_by_bill_type(sc: Audited) -> None:
+    """Not Allowable: nursing home facility, from the institutional bill type 021x."""
+    f = sc.one("nf")
+    assert f["category"] == "nursing_facility" and f["flagged_days"] == 5
+    assert f["amount_at_stake"] == Decimal("500.00")
+
+
+def test_psr_day_30_allowed_day_31_flagged(sc: Audited) -> None:
+    """Allowable: PSR for a 30-day transition; Not Allowable: PSR after it."""
+    assert sc.of("psr-30") == []
+    f = sc.one("psr-31")
+    assert f["day_of_episode"] == 31 and f["reason_id"] == "psr_after_transition"
+
+
+def test_psr_claim_spanning_day_31_prorates_the_money_outside(sc: Audited) -> None:
+    f = sc.one("psr-span")
+    assert (str(f["flagged_from"]), str(f["flagged_to"])) == ("2026-03-31", "2026-04-02")
+    assert f["flagged_days"] == 3 and f["amount_at_stake"] == Decimal("60.00")
+
+
+def test_contiguous_authorizations_form_one_episode(sc: Audited) -> None:
+    """Day 31 of S1's episode falls in its second authorization (renewed 04-01): the count
+    runs on; a gap (S2) starts a new episode, whose day 6 is inside the transition."""
+    assert sc.one("psr-span")["episode_id"] == "S1#2026-03-01"
+    assert sc.of("psr-new-episode") == []
+
+
+def test_episode_day_one_is_the_start_date(sc: Audited) -> None:
+    assert sc.of("psr-s3-30") == []
+    assert sc.one("psr-s3-31")["day_of_episode"] == 31
+
+
+def test_general_rule_flags_other_behavioral_health_for_review(sc: Audited) -> None:
+    """Other General Guidelines: no other behavioral health service beside ACT."""
+    f = sc.one("other-bh")
+    assert f["category"] == "other_behavioral_health" and f["severity"] == "review"
+    assert f["section"] == "Other General Guidelines"
+
+
+def test_finding_on_an_unverified_crosswalk_row_says_so(sc: Audited) -> None:
+    f = sc.one("group-op")
+    assert f["category"] == "outpatient_therapy" and f["crosswalk_verified"] is False
+    assert sc.one("no-outpatient_therapy")["crosswalk_verified"] is True
+
+
+def test_unmapped_and_out_of_episode_claims_are_not_findings(sc: Audited) -> None:
+    assert sc.of("medical") == [] and sc.of("before") == []
+
+
+def test_claim_partly_inside_the_episode_counts_days_inside(sc: Audited) -> None:
+    f = sc.one("half-in")
+    assert f["flagged_days"] == 2 and f["amount_at_stake"] == Decimal("20.00")
+
+
+def test_sc_sets_no_place_of_service_limit(sc: Audited) -> None:
+    """Other General Guidelines: no POS restriction, so inpatient days need no POS 21."""
+    assert sc.of("inpatient") == [] and sc.of("K-inpatient") == []
+
+
+def test_per_diem_duplicate_same_provider(sc: Audited) -> None:
+    """Other General Guidelines: one per diem per member per day (CARC 18)."""
+    assert sc.of("K-dup-1") == []
+    f = sc.one("K-dup-2")
+    assert (f["rule_id"], f["carc"], f["rarc"]) == ("per_diem.duplicate_per_diem", "18", "M86")
+
+
+def test_per_diem_by_another_provider(sc: Audited) -> None:
+    assert sc.of("K-team") == []
+    assert sc.one("K-other")["carc"] == "B20"
+
+
+def test_per_diem_outside_every_episode(sc: Audited) -> None:
+    assert sc.one("K-outside")["reason_id"] == "outside_authorization"
+
+
+def test_per_diem_without_qualifying_contact(sc: Audited) -> None:
+    """A 7-minute contact is not a qualifying contact (8 minutes; Prior Authorization ...)."""
+    f = sc.one("K-short")
+    assert f["reason_id"] == "per_diem_without_contact" and f["carc"] == "272"
+
+
+def test_per_diem_over_the_monthly_cap(sc: Audited) -> None:
+    """I.F: not billed for more than 15 days a month; the 16th is flagged (CARC 119)."""
+    assert all(sc.of(f"K-jun-{d:02d}") == [] for d in range(1, 16))
+    f = sc.one("K-jun-16")
+    assert (f["reason_id"], f["carc"], f["section"]) == ("over_monthly_cap", "119", "I.F")
+
+
+def test_summary_totals_match_the_findings(sc: Audited) -> None:
+    assert sc.summary.findings == len(sc.findings)
+    total = sum((f["amount_at_stake"] for f in sc.findings), Decimal("0"))
+    assert Decimal(sc.summary.amount_at_stake) == total
+    assert sc.summary.rejected_rows == 0
+
+
+def test_bad_claim_rows_go_to_the_errors_file(tmp_path: Path) -> None:
+    claims = [claim("good", "S1", "2026-04-10", hcpcs="90834"),
+              claim("backwards", "S1", "2026-04-10", "2026-04-01", hcpcs="90834"),
+              claim("stranger", "ZZ", "2026-04-10", hcpcs="90834"),
+              claim("bad-money", "S1", "2026-04-10", hcpcs="90834", paid="12,50")]
+    audited = run(tmp_path, [member("S1")], [auth("A1", "S1")], claims)
+    assert [f["claim_id"] for f in audited.findings] == ["good"]
+    reasons = {(e["row"], e["field"]) for e in audited.errors}
+    assert reasons == {("3", "to_date"), ("4", "member_id"), ("5", "paid_amount")}
