@@ -52,9 +52,14 @@ def episodes(coverage: ir.Table) -> ir.Table:
         billers=ibis.literal(";") + eps.billers + ibis.literal(";"))
 
 
+MAX_MODIFIERS = 4  # an 837P service line carries at most four procedure modifiers
+KINDS = (("hcpcs", "k_hcpcs"), ("revenue_code", "k_rev"), ("bill_type", "k_tob"),
+         ("pos", "k_pos"))
+
+
 def _keys(claims: ir.Table) -> ir.Table:
     """Match keys: HCPCS upper-cased, revenue code as 4 digits, bill type as type of facility
-    plus classification (0211 and 211 both give 21), modifiers as ';A;B;'."""
+    plus classification (0211 and 211 both give 21), and up to four modifiers."""
     tob = claims.bill_type.strip()
     tob_key = ibis.ifelse((tob.length() == 4) & tob.startswith("0"), tob.substr(1, 2),
                           tob.substr(0, 2))
@@ -62,28 +67,34 @@ def _keys(claims: ir.Table) -> ir.Table:
     return claims.mutate(
         k_hcpcs=claims.hcpcs.upper().strip(), k_rev=claims.revenue_code.strip().lpad(4, "0"),
         k_tob=tob_key, k_pos=claims.pos,
-        k_mods=ibis.literal(";") + mods + ibis.literal(";"))
+        **{f"k_mod{i}": mods.split(";")[i] for i in range(MAX_MODIFIERS)})
 
 
-def categorize(claims: ir.Table, matches: ir.Table) -> ir.Table:
-    """Grain: claim line and pack whose crosswalk has a row for it. The most specific row
-    wins (lowest match_id). Lines no crosswalk row names do not appear."""
-    keyed = _keys(claims)
-    parts = []
-    for kind, key in (("hcpcs", "k_hcpcs"), ("revenue_code", "k_rev"),
-                      ("bill_type", "k_tob"), ("pos", "k_pos")):
-        m = matches.filter(matches.kind == kind).select("policy_id", "match_id", "code",
-                                                        "modifier")
-        j = keyed.select("_line", key, "k_mods").join(m, keyed[key] == m.code)
-        j = j.filter(j.modifier.isnull() |
-                     j.k_mods.contains(ibis.literal(";") + j.modifier + ibis.literal(";")))
-        parts.append(j.select("_line", "policy_id", "match_id"))
-    hits = ibis.union(*parts)
-    best = hits.group_by(["_line", "policy_id"]).aggregate(match_id=hits.match_id.min())
-    out = claims.join(best, "_line")
-    info = matches.select("policy_id", "match_id", "category", "crosswalk_source",
-                          "crosswalk_verified")
-    return out.join(info, ["policy_id", "match_id"])
+def categorize(table: ir.Table, lookup: ir.Table, matches: ir.Table) -> ir.Table:
+    """Grain unchanged (``table`` has ``policy_id``). Adds the category of the most specific
+    crosswalk row of the pack (lowest match_id over the four kinds of key); rows no crosswalk
+    row names are dropped. One left join a kind against a small lookup table, no grouping."""
+    t = _keys(table)
+    ids = []
+    for kind, key in KINDS:
+        lk = lookup.filter(lookup.kind == kind)
+        lk = lk.select(**{f"{key}_p": lk.policy_id, f"{key}_c": lk.code,
+                          f"{key}_plain": lk.plain_id, f"{key}_mods": lk.mods,
+                          f"{key}_mid": lk.mod_id})
+        t = t.left_join(lk, [t.policy_id == lk[f"{key}_p"], t[key] == lk[f"{key}_c"]])
+        t = t.drop(f"{key}_p", f"{key}_c")
+        hit = ibis.or_(*[_listed(t[f"{key}_mods"], t[f"k_mod{i}"])
+                         for i in range(MAX_MODIFIERS)])
+        ids.append(ibis.ifelse(t[f"{key}_mods"].notnull() & hit.fill_null(False),
+                               t[f"{key}_mid"], t[f"{key}_plain"]))
+    t = t.mutate(match_id=ibis.least(*ids))
+    t = t.filter(t.match_id.notnull())
+    t = t.drop(*[c for c in t.columns if c.startswith("k_")])
+    info = matches.select(i_policy=matches.policy_id, i_match=matches.match_id,
+                          category=matches.category, crosswalk_source=matches.crosswalk_source,
+                          crosswalk_verified=matches.crosswalk_verified)
+    t = t.join(info, [t.policy_id == info.i_policy, t.match_id == info.i_match])
+    return t.drop("i_policy", "i_match")
 
 
 def _numbers(table: ir.Table, numbers: ir.Table, name_col: ir.Value | str,
@@ -103,17 +114,16 @@ def _days_between(later: ir.Value, earlier: ir.Value) -> ir.IntegerValue:
     return later.delta(earlier, unit="day").cast("int64")
 
 
-def concurrent(claims: ir.Table, eps: ir.Table, matches: ir.Table, categories: ir.Table,
-               numbers: ir.Table) -> ir.Table:
+def concurrent(claims: ir.Table, eps: ir.Table, lookup: ir.Table, matches: ir.Table,
+               categories: ir.Table, numbers: ir.Table) -> ir.Table:
     """Grain: claim line in a category x ACT episode it overlaps (same pack), with the
     category's rule applied: ``flagged``, the flagged dates and the money on them."""
-    mapped = categorize(claims, matches)
-    mapped = mapped.filter(mapped.category != "act")
-    e = eps.select(e_member=eps.member_id, e_policy=eps.policy_id, episode_id=eps.episode_id,
+    e = eps.select(e_member=eps.member_id, policy_id=eps.policy_id, episode_id=eps.episode_id,
                    episode_start=eps.episode_start, episode_end=eps.episode_end, team=eps.team)
-    j = mapped.join(e, [mapped.member_id == e.e_member, mapped.policy_id == e.e_policy,
-                        mapped.from_date <= e.episode_end, mapped.to_date >= e.episode_start])
-    j = j.drop("e_member", "e_policy")
+    j = claims.join(e, [claims.member_id == e.e_member, claims.from_date <= e.episode_end,
+                        claims.to_date >= e.episode_start]).drop("e_member")
+    j = categorize(j, lookup, matches)
+    j = j.filter(j.category != "act")
     j = j.join(categories, ["policy_id", "category"])
     j = _numbers(j, numbers, j.parameter, j.episode_start, "p")
 

@@ -18,7 +18,13 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from bhpolicy.audit import engine
-from bhpolicy.audit.tables import act_code_table, category_table, match_table, number_table
+from bhpolicy.audit.tables import (
+    act_code_table,
+    category_table,
+    lookup_table,
+    match_table,
+    number_table,
+)
 from bhpolicy.billing import engine as billing
 from bhpolicy.billing.params import parameter_table, reason_table
 from bhpolicy.billing.run import BillSettings, _policy_keys, connect
@@ -28,9 +34,8 @@ from bhpolicy.io.readers import (
     CLAIMS,
     CONTACTS,
     MEMBERS,
-    error_rows,
-    load_raw,
-    validate,
+    Check,
+    read_validated,
 )
 from bhpolicy.policy.registry import PolicyRegistry
 
@@ -75,26 +80,24 @@ def run_audit(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegis
 
 def _claims(con: ibis.BaseBackend, path: Path, name: str, known: ir.Table
             ) -> tuple[ir.Table, list[ir.Table]]:
-    claims, errors = validate(load_raw(con, path, name, CLAIMS), CLAIMS, (con, name))
-    bad_span = claims.to_date < claims.from_date
-    checked = claims.left_join(known, claims.member_id == known.known_member)
-    out = [errors,
-           error_rows(claims, bad_span, "to_date", "before from_date"),
-           error_rows(checked, ~bad_span & checked.known_member.isnull(), "member_id",
-                      "unknown member (not in the members file)")]
-    good = checked.filter(~bad_span & checked.known_member.notnull()).drop("known_member")
-    return good, out
+    """Claim lines, checked in one pass: fields, then the span, then the member."""
+    def extra(t: ir.Table) -> tuple[ir.Table, list[Check]]:
+        t = t.left_join(known, t.__typed_member_id == known.known_member)
+        return t, [(t.__typed_to_date < t.__typed_from_date, "to_date", "before from_date"),
+                   (t.known_member.isnull(), "member_id",
+                    "unknown member (not in the members file)")]
+
+    claims, errors = read_validated(con, path, name, CLAIMS, materialize=False, extra=extra)
+    return claims, [errors]
 
 
 def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
          step: Callable[[str], None]) -> AuditSummary:
     con = connect(settings)
     step("reading inputs")
-    members, member_errors = validate(load_raw(con, inputs.members, "members", MEMBERS),
-                                      MEMBERS, (con, "members"))
-    auths, auth_errors = validate(
-        load_raw(con, inputs.authorizations, "authorizations", AUTHORIZATIONS),
-        AUTHORIZATIONS, (con, "authorizations"))
+    members, member_errors = read_validated(con, inputs.members, "members", MEMBERS)
+    auths, auth_errors = read_validated(con, inputs.authorizations, "authorizations",
+                                        AUTHORIZATIONS)
     known = members.select(known_member=members.member_id).distinct()
     claims, claim_errors = _claims(con, inputs.claims, "claims", known)
     errors: list[ir.Table] = [member_errors, auth_errors, *claim_errors]
@@ -111,6 +114,7 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
     packs = list(registry.packs)
     categories = category_table(packs)
     matches = match_table(packs)
+    lookup = lookup_table(packs)
     numbers = number_table(packs)
     reasons = reason_table(packs)
     revisions = ibis.memtable(pa.table({
@@ -118,9 +122,8 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
         "policy_revision": [p.header.revision for p in packs]}))
 
     step("checking concurrent services")
-    evaluated = engine.concurrent(claims, eps, matches, categories, numbers)
-    con.create_table("concurrent", evaluated, temp=True)
-    evaluated = con.table("concurrent")
+    evaluated = engine.concurrent(claims, eps, lookup, matches, categories, numbers)
+    # streamed once into the findings file; only the (few) inpatient stays are kept
     findings = [engine.concurrent_findings(evaluated, reasons)]
 
     if inputs.act_claims is not None:
@@ -131,8 +134,9 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
         if inputs.contacts is not None:
             qualifying = _qualifying_days(con, inputs.contacts, coverage, member_policy,
                                           registry, errors)
+        con.create_table("inpatient_days", engine.inpatient_days(evaluated), temp=True)
         per_day = engine.per_diem(act, eps, act_code_table(packs), numbers, qualifying,
-                                  engine.inpatient_days(evaluated))
+                                  con.table("inpatient_days"))
         findings.append(engine.per_diem_findings(per_day, reasons, revisions))
 
     step("writing findings")
@@ -179,8 +183,7 @@ def _qualifying_days(con: ibis.BaseBackend, path: Path, coverage: ir.Table,
                      member_policy: ir.Table, registry: PolicyRegistry,
                      errors: list[ir.Table]) -> ir.Table:
     """Grain: member-day in the contact log, with ``qualifying`` from the billing rules."""
-    contacts, contact_errors = validate(load_raw(con, path, "contacts", CONTACTS), CONTACTS,
-                                        (con, "contacts"))
+    contacts, contact_errors = read_validated(con, path, "contacts", CONTACTS)
     errors.append(contact_errors)
     span = contacts.aggregate(first=contacts.contact_date.min(),
                               last=contacts.contact_date.max())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import ibis
@@ -9,6 +10,7 @@ import ibis.expr.types as ir
 import pyarrow as pa
 
 from bhpolicy.audit.model import concurrent_services, crosswalk, expand_codes
+from bhpolicy.errors import DataFileError
 from bhpolicy.policy.model import PolicyPack
 
 # A claim line takes its most specific crosswalk row: rows with modifiers first, then exact
@@ -55,7 +57,7 @@ MATCH_SCHEMA = {
 def match_rows(pack: PolicyPack) -> list[dict[str, Any]]:
     data = crosswalk(pack)
     rows: list[dict[str, Any]] = []
-    for row in data.rows:
+    for index, row in enumerate(data.rows):
         title = " ".join(data.sources[row.source].title.split())
         for written in row.codes:
             codes = expand_codes(written)
@@ -67,12 +69,46 @@ def match_rows(pack: PolicyPack) -> list[dict[str, Any]]:
                         "policy_id": pack.id, "kind": row.match, "code": code.upper(),
                         "modifier": modifier.upper() if modifier else None,
                         "category": row.category, "crosswalk_source": title,
-                        "crosswalk_verified": row.verified,
+                        "crosswalk_verified": row.verified, "_row": index,
                         "_rank": _PRECEDENCE["modifier" if modifier else level]})
     rows.sort(key=lambda r: r["_rank"])  # stable: file order within a level
     for i, r in enumerate(rows):
         r["match_id"] = i
     return rows
+
+
+LOOKUP_SCHEMA = {"policy_id": "string", "kind": "string", "code": "string",
+                 "plain_id": "int64", "mods": "string", "mod_id": "int64"}
+
+
+def lookup_rows(pack: PolicyPack) -> list[dict[str, Any]]:
+    """One row per (kind, code): the best row without modifiers (``plain_id``) and the row
+    that needs a modifier (``mods`` ';A;B;', ``mod_id``), so the engine resolves a claim line
+    with one join a kind and no grouping. One modifier row a code is allowed."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in match_rows(pack):
+        entry = found.setdefault((row["kind"], row["code"]), {
+            "policy_id": pack.id, "kind": row["kind"], "code": row["code"],
+            "plain_id": None, "mods": None, "mod_id": None, "_mod_row": None})
+        if row["modifier"] is None:
+            if entry["plain_id"] is None:
+                entry["plain_id"] = row["match_id"]
+            continue
+        if entry["_mod_row"] not in (None, row["_row"]):
+            raise DataFileError(
+                str(Path(pack.folder) / "service_crosswalk.yaml"), f"key rows.{row['_row']}",
+                f"{row['code']} already has a row with modifiers; put them in one row")
+        entry["_mod_row"] = row["_row"]
+        entry["mod_id"] = row["match_id"] if entry["mod_id"] is None else entry["mod_id"]
+        entry["mods"] = (entry["mods"] or ";") + row["modifier"] + ";"
+    return list(found.values())
+
+
+def lookup_table(packs: list[PolicyPack]) -> ir.Table:
+    rows: list[dict[str, Any]] = []
+    for pack in packs:
+        rows += lookup_rows(pack)
+    return _memtable(rows, LOOKUP_SCHEMA)
 
 
 def match_table(packs: list[PolicyPack]) -> ir.Table:

@@ -27,8 +27,7 @@ from bhpolicy.io.readers import (
     CONTACTS,
     MEMBERS,
     error_rows,
-    load_raw,
-    validate,
+    read_validated,
 )
 from bhpolicy.policy.registry import PolicyRegistry
 
@@ -112,18 +111,14 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
          step: Callable[[str], None]) -> BillSummary:
     con = connect(settings)
     step("reading inputs")
-    contacts, contact_errors = validate(load_raw(con, inputs.contacts, "contacts", CONTACTS),
-                                        CONTACTS, (con, "contacts"))
-    members, member_errors = validate(load_raw(con, inputs.members, "members", MEMBERS),
-                                      MEMBERS, (con, "members"))
-    auths, auth_errors = validate(
-        load_raw(con, inputs.authorizations, "authorizations", AUTHORIZATIONS), AUTHORIZATIONS,
-        (con, "authorizations"))
+    contacts, contact_errors = read_validated(con, inputs.contacts, "contacts", CONTACTS)
+    members, member_errors = read_validated(con, inputs.members, "members", MEMBERS)
+    auths, auth_errors = read_validated(con, inputs.authorizations, "authorizations",
+                                        AUTHORIZATIONS)
     errors: list[ir.Table] = [contact_errors, member_errors, auth_errors]
     if inputs.already_billed is not None:
-        billed, billed_errors = validate(
-            load_raw(con, inputs.already_billed, "already_billed", ALREADY_BILLED),
-            ALREADY_BILLED)
+        billed, billed_errors = read_validated(con, inputs.already_billed, "already_billed",
+                                               ALREADY_BILLED, materialize=False)
         errors.append(billed_errors)
         billed = billed.drop("_file", "_line")
     else:

@@ -8,6 +8,7 @@ row, field and reason; every other row goes on. Extra columns are kept and ignor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,71 +122,92 @@ def _native_ok(value: ir.Value, kind: str | None) -> bool:
             or (kind == "decimal" and (dtype.is_numeric() and not dtype.is_boolean())))
 
 
+Check = tuple[ir.BooleanValue, str, str]  # condition, field, reason
+# Checks across columns or tables, given the typed rows (``__typed_<column>``): may join a
+# lookup and returns the table with the conditions that refer to it.
+ExtraChecks = Callable[[ir.Table], tuple[ir.Table, list[Check]]]
+
+
+def read_validated(con: ibis.BaseBackend, path: Path, name: str, columns: tuple[Column, ...],
+                   materialize: bool = True, extra: ExtraChecks | None = None
+                   ) -> tuple[ir.Table, ir.Table]:
+    """:func:`load_raw` then :func:`validate`. CSV text is trimmed; Parquet strings are taken
+    as stored (an empty string is still missing), which spares a trim of every value."""
+    return validate(load_raw(con, path, name, columns), columns,
+                    (con, name) if materialize else None,
+                    trim_text=path.suffix.lower() != ".parquet", extra=extra)
+
+
 def validate(raw: ir.Table, columns: tuple[Column, ...],
-             materialize: tuple[ibis.BaseBackend, str] | None = None
+             materialize: tuple[ibis.BaseBackend, str] | None = None,
+             trim_text: bool = True, extra: ExtraChecks | None = None
              ) -> tuple[ir.Table, ir.Table]:
     """Split ``raw`` into typed good rows and error rows (file, row, field, reason, value).
 
     A row's first problem is reported, in column order. With ``materialize`` (connection,
-    name) the checked rows are stored once in a temp table, so the file is read once."""
-    checks: list[tuple[ir.BooleanValue, str, str]] = []
-    typed: dict[str, ir.Value] = {}
-    for column in columns:
-        if _native_ok(raw[column.name], column.kind):  # typed Parquet: no text round trip
-            value = raw[column.name]
-            if column.required:
-                checks.append((value.isnull(), column.name, "missing"))
-            if column.kind == "decimal":
-                value = value.cast(DECIMAL)
-            if column.kind == "int":
-                value = value.cast("int64")
-                if column.minimum is not None:
-                    checks.append((value.notnull() & (value < column.minimum), column.name,
-                                   f"below {column.minimum}"))
-            typed[column.name] = value
-            continue
-        value = raw[column.name].strip()
-        empty = value.isnull() | (value == "")
-        if column.required:
-            checks.append((empty, column.name, "missing"))
-        if column.kind == "date":
-            converted = value.try_cast("date")
-            checks.append((~empty & converted.isnull(), column.name,
-                           "not a date (YYYY-MM-DD)"))
-            typed[column.name] = converted
-        elif column.kind == "int":
-            converted = value.try_cast("int64")
-            checks.append((~empty & converted.isnull(), column.name, "not a whole number"))
-            if column.minimum is not None:
-                checks.append((converted.notnull() & (converted < column.minimum),
-                               column.name, f"below {column.minimum}"))
-            typed[column.name] = converted
-        elif column.kind == "decimal":
-            converted = value.try_cast(DECIMAL)
-            checks.append((~empty & converted.isnull(), column.name,
-                           "not a number (digits and an optional decimal point)"))
-            typed[column.name] = converted
-        elif column.kind == "bool":
-            lowered = value.lower()
-            checks.append((~empty & ~lowered.isin(["true", "false"]), column.name,
-                           "not true or false"))
-            typed[column.name] = lowered == "true"
-        elif column.kind == "enum":
-            checks.append((~empty & ~value.isin(list(column.values)), column.name,
-                           "not one of " + ", ".join(column.values)))
-            typed[column.name] = ibis.ifelse(empty, ibis.null().cast("string"), value)
-        elif column.kind == "pos":
-            checks.append((~empty & ~value.re_search(r"^[0-9]{2}$"), column.name,
-                           "not a two-digit place-of-service code"))
-            typed[column.name] = ibis.ifelse(empty, ibis.null().cast("string"), value)
+    name) the checked rows are stored once in a temp table, so the file is read once.
+
+    Three projections, each reading the one before: text cleaned once (trimmed, empty as
+    null), then converted once, then checked. Written as one expression, every check and
+    every CASE branch would trim and convert the same value again."""
+    native = {c.name for c in columns if _native_ok(raw[c.name], c.kind)}
+    cleaned = raw.mutate(**{
+        f"__v_{c.name}": raw[c.name] if c.name in native else
+        (raw[c.name].strip() if trim_text else raw[c.name]).nullif("") for c in columns})
+    converted: dict[str, ir.Value] = {}
+    for c in columns:
+        v = cleaned[f"__v_{c.name}"]
+        if c.name in native:
+            converted[c.name] = (v.cast(DECIMAL) if c.kind == "decimal" else
+                                 v.cast("int64") if c.kind == "int" else v)
+        elif c.kind == "date":
+            converted[c.name] = v.try_cast("date")
+        elif c.kind == "int":
+            converted[c.name] = v.try_cast("int64")
+        elif c.kind == "decimal":
+            converted[c.name] = v.try_cast(DECIMAL)
+        elif c.kind == "bool":
+            converted[c.name] = v.lower() == "true"
         else:
-            typed[column.name] = ibis.ifelse(empty, ibis.null().cast("string"), value)
-    flagged = raw.mutate(
+            converted[c.name] = v
+    typed_table = cleaned.mutate(**{f"__typed_{n}": e for n, e in converted.items()})
+
+    checks: list[Check] = []
+    for c in columns:
+        v, t = typed_table[f"__v_{c.name}"], typed_table[f"__typed_{c.name}"]
+        empty = v.isnull()
+        if c.required:
+            checks.append((empty, c.name, "missing"))
+        if c.name in native:
+            if c.kind == "int" and c.minimum is not None:
+                checks.append((t.notnull() & (t < c.minimum), c.name, f"below {c.minimum}"))
+            continue
+        if c.kind == "date":
+            checks.append((~empty & t.isnull(), c.name, "not a date (YYYY-MM-DD)"))
+        elif c.kind == "int":
+            checks.append((~empty & t.isnull(), c.name, "not a whole number"))
+            if c.minimum is not None:
+                checks.append((t.notnull() & (t < c.minimum), c.name, f"below {c.minimum}"))
+        elif c.kind == "decimal":
+            checks.append((~empty & t.isnull(), c.name,
+                           "not a number (digits and an optional decimal point)"))
+        elif c.kind == "bool":
+            checks.append((~empty & ~v.lower().isin(["true", "false"]), c.name,
+                           "not true or false"))
+        elif c.kind == "enum":
+            checks.append((~empty & ~v.isin(list(c.values)), c.name,
+                           "not one of " + ", ".join(c.values)))
+        elif c.kind == "pos":
+            checks.append((~empty & ~v.re_search(r"^[0-9]{2}$"), c.name,
+                           "not a two-digit place-of-service code"))
+    if extra is not None:  # checked after the row's own fields, in the same pass
+        typed_table, more = extra(typed_table)
+        checks += more
+    flagged = typed_table.mutate(
         _field=ibis.cases(*[(cond.fill_null(False), name) for cond, name, _ in checks],
                           else_=ibis.null().cast("string")),
         _reason=ibis.cases(*[(cond.fill_null(False), why) for cond, _, why in checks],
-                           else_=ibis.null().cast("string")),
-        **{f"__typed_{name}": expr for name, expr in typed.items()})
+                           else_=ibis.null().cast("string")))
     if materialize is not None:  # one scan of the file; errors and good rows are filters
         con, name = materialize
         con.create_table(f"{name}_checked", flagged, temp=True)
@@ -197,7 +219,7 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
                            for c in columns], else_=ibis.null().cast("string")))
     good = flagged.filter(flagged._field.isnull())
     good = good.select(_file=good._file, _line=good._line,
-                       **{name: good[f"__typed_{name}"] for name in typed})
+                       **{c.name: good[f"__typed_{c.name}"] for c in columns})
     return good, errors
 
 
