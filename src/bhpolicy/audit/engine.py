@@ -130,7 +130,9 @@ def concurrent(claims: ir.Table, eps: ir.Table, lookup: ir.Table, matches: ir.Ta
     start = ibis.greatest(j.from_date, j.episode_start)
     end = ibis.least(j.to_date, j.episode_end)
     # allowed_first_days: days 1..N of the episode are allowed, day N+1 on is flagged
-    first_flagged_day = j.episode_start + j.p_number.cast("int64") * _DAY
+    # (through a timestamp: Ibis types date + interval as a date, DuckDB returns a timestamp)
+    first_flagged_day = (j.episode_start.cast("timestamp") +
+                         j.p_number.cast("int64") * _DAY).date()
     month = j.from_date.truncate("M")
     in_team = _listed(j.team, j.provider_id)
     authorized = j.authorization_id.notnull()
