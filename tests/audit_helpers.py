@@ -57,8 +57,10 @@ def run(tmp: Path, members: list[dict[str, Any]], auths: list[dict[str, Any]],
     summary = run_audit(inputs, BillSettings(out=out, formats=("parquet", "csv")),
                         load_registry())
     con = duckdb.connect()
-    findings = con.sql(f"SELECT * FROM read_parquet('{out / 'findings.parquet'}') "
-                       "ORDER BY claim_id, flagged_from").to_arrow_table().to_pylist()
+    findings = con.sql(
+        f"SELECT f.*, r.category_label, r.action FROM read_parquet('{out / 'findings.parquet'}')"
+        f" f LEFT JOIN read_parquet('{out / 'rules.parquet'}') r USING (policy_id, rule_id) "
+        "ORDER BY claim_id, flagged_from").to_arrow_table().to_pylist()
     errors = con.sql(f"SELECT * FROM read_csv('{out / 'errors.csv'}', all_varchar=true)"
                      ).to_arrow_table().to_pylist()
     con.close()

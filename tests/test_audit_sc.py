@@ -125,7 +125,7 @@ def test_psr_claim_spanning_day_31_prorates_the_money_outside(sc: Audited) -> No
 def test_contiguous_authorizations_form_one_episode(sc: Audited) -> None:
     """Day 31 of S1's episode falls in its second authorization (renewed 04-01): the count
     runs on; a gap (S2) starts a new episode, whose day 6 is inside the transition."""
-    assert sc.one("psr-span")["episode_id"] == "S1#2026-03-01"
+    assert str(sc.one("psr-span")["episode_start"]) == "2026-03-01"
     assert sc.of("psr-new-episode") == []
 
 

@@ -16,13 +16,15 @@ import ibis.expr.types as ir
 
 from bhpolicy.billing.engine import _listed
 
+# A finding is keyed by (claim_source, claim_row, rule_id, flagged_from). Long texts (the
+# category's label, the reason's wording, the action, the crosswalk row's source) live in the
+# rules and crosswalk tables (audit/tables.py), joined by rule_id and crosswalk_row.
 FINDING_COLUMNS = (
-    "finding_id", "policy_id", "policy_revision", "member_id", "claim_id", "claim_row",
-    "claim_source", "hcpcs", "provider_id", "from_date", "to_date", "flagged_from",
-    "flagged_to", "flagged_days", "episode_id", "day_of_episode", "category",
-    "category_label", "rule_id", "severity", "section", "reason_id", "reason", "carc_group",
-    "carc", "rarc", "paid_amount", "amount_at_stake", "action", "crosswalk_source",
-    "crosswalk_verified")
+    "policy_id", "policy_revision", "member_id", "claim_id", "claim_row", "claim_source",
+    "hcpcs", "provider_id", "from_date", "to_date", "flagged_from", "flagged_to",
+    "flagged_days", "episode_start", "day_of_episode", "category", "rule_id", "severity",
+    "section", "reason_id", "carc_group", "carc", "rarc", "paid_amount", "amount_at_stake",
+    "crosswalk_row", "crosswalk_verified")
 
 _DAY = ibis.interval(days=1)
 
@@ -91,7 +93,7 @@ def categorize(table: ir.Table, lookup: ir.Table, matches: ir.Table) -> ir.Table
     t = t.filter(t.match_id.notnull())
     t = t.drop(*[c for c in t.columns if c.startswith("k_")])
     info = matches.select(i_policy=matches.policy_id, i_match=matches.match_id,
-                          category=matches.category, crosswalk_source=matches.crosswalk_source,
+                          category=matches.category, crosswalk_row=matches.crosswalk_row,
                           crosswalk_verified=matches.crosswalk_verified)
     t = t.join(info, [t.policy_id == info.i_policy, t.match_id == info.i_match])
     return t.drop("i_policy", "i_match")
@@ -167,20 +169,16 @@ def concurrent_findings(evaluated: ir.Table, reasons: ir.Table) -> ir.Table:
 
 
 def _finding(f: ir.Table, claim_source: ir.Value, rule_id: ir.Value) -> ir.Table:
-    key = (rule_id + "|" + f.claim_id + "|" + f._line.cast("string") + "|" +
-           f.flagged_from.cast("string"))
     return f.select(
-        finding_id=ibis.literal("F") + key.hexdigest("md5").substr(0, 16),
         policy_id=f.policy_id, policy_revision=f.policy_revision, member_id=f.member_id,
         claim_id=f.claim_id, claim_row=f._line, claim_source=claim_source, hcpcs=f.hcpcs,
         provider_id=f.provider_id, from_date=f.from_date, to_date=f.to_date,
         flagged_from=f.flagged_from, flagged_to=f.flagged_to, flagged_days=f.flagged_days,
-        episode_id=f.episode_id, day_of_episode=f.day_of_episode, category=f.category,
-        category_label=f.category_label, rule_id=rule_id, severity=f.severity,
-        section=f.section, reason_id=f.reason_id, reason=f.reason_summary,
+        episode_start=f.episode_start, day_of_episode=f.day_of_episode, category=f.category,
+        rule_id=rule_id, severity=f.severity, section=f.section, reason_id=f.reason_id,
         carc_group=f.carc_group, carc=f.carc, rarc=f.rarc, paid_amount=f.paid_amount,
-        amount_at_stake=f.amount_at_stake, action=f.action,
-        crosswalk_source=f.crosswalk_source, crosswalk_verified=f.crosswalk_verified)
+        amount_at_stake=f.amount_at_stake, crosswalk_row=f.crosswalk_row,
+        crosswalk_verified=f.crosswalk_verified)
 
 
 def inpatient_days(evaluated: ir.Table) -> ir.Table:
@@ -261,9 +259,8 @@ def per_diem_findings(evaluated: ir.Table, reasons: ir.Table, revisions: ir.Tabl
     f = f.left_join(reasons, [f.policy_id == reasons.policy_id,
                               f.reason_id == reasons.reason_id]).drop("policy_id_right")
     f = f.left_join(revisions, f.policy_id == revisions.r_policy).drop("r_policy")
-    f = f.mutate(category=ibis.literal("act"), category_label=ibis.literal("ACT per diem"),
-                 severity=ibis.literal("deny"), section=f.reason_section,
-                 action=f.reason_action.fill_null(f.reason_summary),
-                 crosswalk_source=ibis.null("string"), crosswalk_verified=ibis.null("boolean"))
+    f = f.mutate(category=ibis.literal("act"), severity=ibis.literal("deny"),
+                 section=f.reason_section, crosswalk_row=ibis.null("int64"),
+                 crosswalk_verified=ibis.null("boolean"))
     return _finding(f, claim_source=ibis.literal("act_claims"),
                     rule_id=ibis.literal("per_diem.") + f.reason_id)

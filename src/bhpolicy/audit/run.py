@@ -21,9 +21,11 @@ from bhpolicy.audit import engine
 from bhpolicy.audit.tables import (
     act_code_table,
     category_table,
+    crosswalk_table,
     lookup_table,
     match_table,
     number_table,
+    rule_table,
 )
 from bhpolicy.billing import engine as billing
 from bhpolicy.billing.params import parameter_table, reason_table
@@ -143,13 +145,18 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
     all_findings = ibis.union(*findings)
     settings.out.mkdir(parents=True, exist_ok=True)
     summary = AuditSummary(settings.out)
+    rules, walk = rule_table(packs), crosswalk_table(packs)
     for form in settings.formats:
+        for name, table in (("rules", rules), ("crosswalk", walk)):
+            path = settings.out / f"{name}.{form}"
+            (con.to_parquet if form == "parquet" else con.to_csv)(table, path)
+            summary.files.append(path)
         path = settings.out / f"findings.{form}"
-        if form == "parquet":
+        if form == "parquet":  # for machines: ids and codes; texts are in rules/crosswalk
             con.to_parquet(all_findings, path)
-        else:
-            con.to_csv(all_findings.order_by(["member_id", "flagged_from", "claim_id",
-                                              "rule_id"]), path)
+        else:  # for people: with the rule's label, reason and action, and the code source
+            con.to_csv(readable(all_findings, rules, walk).order_by(
+                ["member_id", "flagged_from", "claim_id", "rule_id"]), path)
         summary.files.append(path)
     error_table = ibis.union(*[e.select("file", "row", "field", "reason", "value")
                                for e in errors]).order_by(["file", "row"])
@@ -172,6 +179,20 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
                                 .as_py())
     con.disconnect()
     return summary
+
+
+def readable(findings: ir.Table, rules: ir.Table, walk: ir.Table) -> ir.Table:
+    """Findings with the texts a person reads beside them."""
+    r = rules.select(r_policy=rules.policy_id, r_rule=rules.rule_id,
+                     category_label=rules.category_label, reason=rules.reason,
+                     action=rules.action)
+    w = walk.select(w_policy=walk.policy_id, w_row=walk.crosswalk_row,
+                    crosswalk_source=walk.source)
+    # view(): a select over a join is still a join chain in Ibis; joining it again would
+    # extend that chain instead of joining its result
+    out = findings.view().left_join(r, [("policy_id", "r_policy"), ("rule_id", "r_rule")])
+    out = out.left_join(w, [("policy_id", "w_policy"), ("crosswalk_row", "w_row")])
+    return out.drop("r_policy", "r_rule", "w_policy", "w_row")
 
 
 def _zero() -> Any:

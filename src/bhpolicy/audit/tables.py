@@ -9,7 +9,8 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from bhpolicy.audit.model import concurrent_services, crosswalk, expand_codes
+from bhpolicy.audit.model import PER_DIEM_REASONS, concurrent_services, crosswalk, expand_codes
+from bhpolicy.billing.params import load_reasons
 from bhpolicy.errors import DataFileError
 from bhpolicy.policy.model import PolicyPack
 
@@ -49,7 +50,7 @@ def category_table(packs: list[PolicyPack]) -> ir.Table:
 
 MATCH_SCHEMA = {
     "policy_id": "string", "match_id": "int64", "kind": "string", "code": "string",
-    "modifier": "string", "category": "string", "crosswalk_source": "string",
+    "modifier": "string", "category": "string", "crosswalk_row": "int64",
     "crosswalk_verified": "boolean",
 }
 
@@ -58,7 +59,6 @@ def match_rows(pack: PolicyPack) -> list[dict[str, Any]]:
     data = crosswalk(pack)
     rows: list[dict[str, Any]] = []
     for index, row in enumerate(data.rows):
-        title = " ".join(data.sources[row.source].title.split())
         for written in row.codes:
             codes = expand_codes(written)
             level = "range" if len(codes) > 1 or written != codes[0] else "exact"
@@ -68,7 +68,7 @@ def match_rows(pack: PolicyPack) -> list[dict[str, Any]]:
                     rows.append({
                         "policy_id": pack.id, "kind": row.match, "code": code.upper(),
                         "modifier": modifier.upper() if modifier else None,
-                        "category": row.category, "crosswalk_source": title,
+                        "category": row.category, "crosswalk_row": index,
                         "crosswalk_verified": row.verified, "_row": index,
                         "_rank": _PRECEDENCE["modifier" if modifier else level]})
     rows.sort(key=lambda r: r["_rank"])  # stable: file order within a level
@@ -150,3 +150,68 @@ def act_code_table(packs: list[PolicyPack]) -> ir.Table:
     rows = [{"policy_id": r["policy_id"], "code": r["code"]}
             for pack in packs for r in match_rows(pack) if r["category"] == "act"]
     return _memtable(rows, {"policy_id": "string", "code": "string"})
+
+
+RULE_SCHEMA = {
+    "policy_id": "string", "policy_revision": "string", "rule_id": "string",
+    "category": "string", "category_label": "string", "rule": "string", "severity": "string",
+    "section": "string", "reason_id": "string", "reason": "string", "carc_group": "string",
+    "carc": "string", "rarc": "string", "action": "string", "parameter": "string"}
+
+
+def rule_rows(pack: PolicyPack) -> list[dict[str, Any]]:
+    """One row per rule an audit finding can carry: the texts findings refer to by id."""
+    reasons = load_reasons(pack)
+    rows: list[dict[str, Any]] = []
+
+    def text(value: str | None) -> str | None:
+        return " ".join(value.split()) if value else None
+
+    base = {"policy_id": pack.id, "policy_revision": pack.header.revision}
+    for name, cat in concurrent_services(pack).categories.items():
+        reason = reasons.get(cat.reason) if cat.reason else None
+        rows.append({**base, "rule_id": f"concurrent.{name}", "category": name,
+                     "category_label": cat.label, "rule": cat.rule, "severity": cat.severity,
+                     "section": "; ".join([cat.section, *cat.also_cites]),
+                     "reason_id": cat.reason, "reason": text(reason.summary if reason else None),
+                     "carc_group": reason.group if reason else None,
+                     "carc": reason.carc if reason else None,
+                     "rarc": ";".join(reason.rarc) if reason else None,
+                     "action": text(cat.action), "parameter": cat.parameter})
+    for reason_id in (*PER_DIEM_REASONS, "outside_authorization", "over_monthly_cap",
+                      "inpatient_pos_missing"):
+        reason = reasons.get(reason_id)
+        if reason is None:
+            continue
+        rows.append({**base, "rule_id": f"per_diem.{reason_id}", "category": "act",
+                     "category_label": "ACT per diem", "rule": "per_diem",
+                     "severity": "deny", "section": reason.section, "reason_id": reason_id,
+                     "reason": text(reason.summary), "carc_group": reason.group,
+                     "carc": reason.carc, "rarc": ";".join(reason.rarc),
+                     "action": text(reason.action or reason.summary), "parameter": None})
+    return rows
+
+
+def rule_table(packs: list[PolicyPack]) -> ir.Table:
+    return _memtable([r for pack in packs for r in rule_rows(pack)], RULE_SCHEMA)
+
+
+CROSSWALK_SCHEMA = {
+    "policy_id": "string", "crosswalk_row": "int64", "category": "string", "match": "string",
+    "codes": "string", "modifiers": "string", "source": "string", "verified": "boolean",
+    "note": "string"}
+
+
+def crosswalk_table(packs: list[PolicyPack]) -> ir.Table:
+    rows: list[dict[str, Any]] = []
+    for pack in packs:
+        data = crosswalk(pack)
+        for index, row in enumerate(data.rows):
+            rows.append({
+                "policy_id": pack.id, "crosswalk_row": index, "category": row.category,
+                "match": row.match, "codes": ";".join(row.codes),
+                "modifiers": ";".join(row.modifiers) or None,
+                "source": " ".join(data.sources[row.source].title.split()),
+                "verified": row.verified,
+                "note": " ".join(row.note.split()) if row.note else None})
+    return _memtable(rows, CROSSWALK_SCHEMA)

@@ -171,6 +171,9 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
         else:
             converted[c.name] = v
     typed_table = cleaned.mutate(**{f"__typed_{n}": e for n, e in converted.items()})
+    more: list[Check] = []
+    if extra is not None:  # checked after the row's own fields, in the same pass
+        typed_table, more = extra(typed_table)
 
     checks: list[Check] = []
     for c in columns:
@@ -200,9 +203,7 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
         elif c.kind == "pos":
             checks.append((~empty & ~v.re_search(r"^[0-9]{2}$"), c.name,
                            "not a two-digit place-of-service code"))
-    if extra is not None:  # checked after the row's own fields, in the same pass
-        typed_table, more = extra(typed_table)
-        checks += more
+    checks += more
     flagged = typed_table.mutate(
         _field=ibis.cases(*[(cond.fill_null(False), name) for cond, name, _ in checks],
                           else_=ibis.null().cast("string")),

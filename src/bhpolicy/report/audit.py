@@ -18,9 +18,12 @@ if TYPE_CHECKING:
 def audit_data(out: Path, summary: AuditSummary, limit: int = 500) -> dict[str, Any]:
     con = duckdb.connect()
     path = str(out / "findings.parquet").replace("'", "''")
+    rules = str(out / "rules.parquet").replace("'", "''")
     rows = con.sql(
-        f"SELECT * FROM read_parquet('{path}') ORDER BY amount_at_stake DESC, member_id, "
-        f"flagged_from, claim_id, rule_id LIMIT {int(limit)}").to_arrow_table().to_pylist()
+        f"SELECT f.*, r.category_label, r.action FROM read_parquet('{path}') f "
+        f"LEFT JOIN read_parquet('{rules}') r USING (policy_id, rule_id) "
+        f"ORDER BY amount_at_stake DESC, member_id, flagged_from, claim_id, rule_id "
+        f"LIMIT {int(limit)}").to_arrow_table().to_pylist()
     unverified = con.sql(
         f"SELECT count(*) FROM read_parquet('{path}') WHERE crosswalk_verified = false"
     ).fetchall()[0]
