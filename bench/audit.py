@@ -25,7 +25,7 @@ import duckdb
 from bhpolicy.billing.synth import SynthSpec, synthesize
 
 sys.path.insert(0, str(Path(__file__).parent))
-from billing import duckdb_command, measure  # noqa: E402
+from billing import duckdb_command, measure
 
 MONTHS = 3
 
