@@ -20,9 +20,10 @@ def test_each_pack_maps_every_reason_to_codes() -> None:
 def test_reasons_check_against_user_lists(tmp_path: Path) -> None:
     carc = tmp_path / "carc.csv"
     carc.write_text("code,description,stop_date\n119,our text,\n197,x,\n4,x,\n181,x,\n"
-                    "97,x,\n272,x,\n96,x,\n15,x,2020-01-01\n")
+                    "97,x,\n272,x,\n96,x,\n18,x,\nB20,x,\n5,x,\n15,x,2020-01-01\n")
     rarc = tmp_path / "rarc.csv"
-    rarc.write_text("code,description\nN362,x\nN54,x\nM15,x\nN130,x\n")
+    rarc.write_text("code,description\nN362,x\nN54,x\nM15,x\nN130,x\nN20,x\nM62,x\nM86,x\n"
+                    "M77,x\n")
     result = run("reasons", "check", "--policy", "sc-act", "--carc", str(carc), "--rarc",
                  str(rarc), "--on", "2026-03-01")
     assert result.returncode == 1  # CARC 15 stopped in this list
