@@ -26,6 +26,7 @@ from bhpolicy.io.readers import (
     AUTHORIZATIONS,
     CONTACTS,
     MEMBERS,
+    Check,
     error_rows,
     read_validated,
 )
@@ -111,10 +112,23 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
          step: Callable[[str], None]) -> BillSummary:
     con = connect(settings)
     step("reading inputs")
-    contacts, contact_errors = read_validated(con, inputs.contacts, "contacts", CONTACTS)
     members, member_errors = read_validated(con, inputs.members, "members", MEMBERS)
     auths, auth_errors = read_validated(con, inputs.authorizations, "authorizations",
                                         AUTHORIZATIONS)
+    known = members.select(known_member=members.member_id).distinct()
+    authorized = auths.select(auth_member=auths.member_id).distinct()
+
+    def member_checks(t: ir.Table) -> tuple[ir.Table, list[Check]]:
+        t = t.left_join(known, t.__typed_member_id == known.known_member)
+        t = t.left_join(authorized, t.__typed_member_id == authorized.auth_member)
+        return t, [(t.known_member.isnull(), "member_id",
+                    "unknown member (not in the members file)"),
+                   (t.auth_member.isnull(), "member_id", "member has no authorization")]
+
+    # Not materialized: the good rows and the error rows are two filtered scans of the file,
+    # each checking fields and members in one pass (cheaper than copying every contact).
+    contacts, contact_errors = read_validated(con, inputs.contacts, "contacts", CONTACTS,
+                                              materialize=False, extra=member_checks)
     errors: list[ir.Table] = [contact_errors, member_errors, auth_errors]
     if inputs.already_billed is not None:
         billed, billed_errors = read_validated(con, inputs.already_billed, "already_billed",
@@ -131,18 +145,6 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     con.create_table("coverage", coverage, temp=True)
     coverage = con.table("coverage")
 
-    known = members.select(known_member=members.member_id).distinct()
-    authorized = auths.select(auth_member=auths.member_id).distinct()
-    checked = contacts.left_join(known, contacts.member_id == known.known_member)
-    checked = checked.left_join(authorized, checked.member_id == authorized.auth_member)
-    errors.append(error_rows(checked, checked.known_member.isnull(), "member_id",
-                             "unknown member (not in the members file)"))
-    errors.append(error_rows(checked, checked.known_member.notnull() &
-                             checked.auth_member.isnull(), "member_id",
-                             "member has no authorization"))
-    contacts = checked.filter(checked.known_member.notnull() & checked.auth_member.notnull()
-                              ).drop("known_member", "auth_member")
-
     step("building parameter tables")
     # the packs the authorizations use (all packs when none is usable, so outputs and errors
     # are still written)
@@ -154,14 +156,9 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     reasons = reason_table(used)
 
     step("qualifying contacts and days")
+    # streamed, not stored: the member-day totals, the other-provider contacts and the
+    # not-in-force errors are each one scan of the contacts
     qualified = engine.qualify_contacts(contacts, coverage, member_policy, params)
-    # one pass over the contacts: keep what the later steps read
-    qualified = qualified.select(
-        "_file", "_line", "contact_id", "member_id", "provider_id", "contact_date",
-        "minutes", "mode", "participant", "pos", "authorization_id", "auth_provider",
-        "policy_id", "level", "at_inpatient", "not_in_force")
-    con.create_table("qualified", qualified, temp=True)
-    qualified = con.table("qualified")
     step("member-days")
     errors.append(error_rows(qualified, qualified.not_in_force.notnull(), "contact_date",
                              qualified.not_in_force))
