@@ -59,7 +59,10 @@ def test_synth_then_bill(tmp_path: Path) -> None:
     with (out / "lines.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert {r["status"] for r in rows} >= {"billable", "held"}
-    assert all(len(r["medicaid_id"]) == 10 for r in rows)  # leading zeros kept
+    with (out / "subscribers.csv").open() as handle:
+        subscribers = list(csv.DictReader(handle))
+    assert {r["member_id"] for r in rows} <= {s["member_id"] for s in subscribers}
+    assert all(len(s["medicaid_id"]) == 10 for s in subscribers)  # leading zeros kept
 
 
 def test_bad_rows_exit_non_zero_with_errors_file(tmp_path: Path) -> None:

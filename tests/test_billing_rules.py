@@ -263,9 +263,14 @@ def test_member_without_authorization_is_an_error(tmp_path: Path) -> None:
 
 
 def test_lines_carry_claim_fields_and_citation(tmp_path: Path) -> None:
+    """Lines carry ids and the citation; the subscriber fields are written once a member."""
+    import duckdb
+
     billed = run(tmp_path, [contact("2026-03-02")])
     line = billed.line("2026-03-02")
-    assert line["medicaid_id"] == "0012345678" and line["zip"] == "292010001"
+    subscriber = duckdb.sql(f"SELECT * FROM '{billed.out / 'subscribers.parquet'}' "
+                            f"WHERE member_id = '{line['member_id']}'").fetchall()
+    assert subscriber and "0012345678" in subscriber[0] and "292010001" in subscriber[0]
     assert line["policy_id"] == "SC.CP.BH.500" and line["policy_revision"] == "02/26"
     assert line["rule_id"] == "per_diem_day"
     assert line["section"] == "Prior Authorization, Continuity of Care, and Reimbursement"

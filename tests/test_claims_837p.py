@@ -151,22 +151,23 @@ def test_replacement_and_void(tmp_path: Path) -> None:
 
 
 def _lines_csv(tmp_path: Path, **changes: str) -> Path:
-    """A run folder holding a hand-edited lines.csv."""
+    """A run folder holding hand-edited lines.csv and subscribers.csv."""
     source = sc_run(tmp_path)
     folder = tmp_path / "edited"
     folder.mkdir()
     import duckdb
 
-    duckdb.execute(f"COPY (SELECT * FROM '{source / 'lines.parquet'}') TO "
-                   f"'{folder / 'lines.csv'}' (HEADER)")
-    with (folder / "lines.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
-    for row in rows:
-        row.update(changes)
-    with (folder / "lines.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    for name in ("lines", "subscribers"):
+        duckdb.execute(f"COPY (SELECT * FROM '{source / (name + '.parquet')}') TO "
+                       f"'{folder / (name + '.csv')}' (HEADER)")
+        with (folder / f"{name}.csv").open() as handle:
+            rows = list(csv.DictReader(handle))
+        for row in rows:
+            row.update({k: v for k, v in changes.items() if k in row})
+        with (folder / f"{name}.csv").open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
     return folder
 
 

@@ -32,7 +32,10 @@ from bhpolicy.io.readers import (
 )
 from bhpolicy.policy.registry import PolicyRegistry
 
-OUTPUTS = ("lines", "member_months", "unbilled_days", "other_provider_contacts")
+OUTPUTS = ("lines", "member_months", "unbilled_days", "other_provider_contacts",
+           "subscribers")
+SUBSCRIBER_COLUMNS = ("member_id", "medicaid_id", "last_name", "first_name", "birth_date",
+                      "sex", "address_line", "city", "state", "zip", "primary_dx")
 
 
 @dataclass
@@ -160,9 +163,10 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     # not-in-force errors are each one scan of the contacts
     qualified = engine.qualify_contacts(contacts, coverage, member_policy, params)
     step("member-days")
-    errors.append(error_rows(qualified, qualified.not_in_force.notnull(), "contact_date",
-                             qualified.not_in_force))
-    qualified = qualified.filter(qualified.not_in_force.isnull())
+    if _count(con, params.filter(params.not_in_force.notnull())):  # else skip the scan
+        errors.append(error_rows(qualified, qualified.not_in_force.notnull(), "contact_date",
+                                 qualified.not_in_force))
+        qualified = qualified.filter(qualified.not_in_force.isnull())
     other_provider = qualified.filter(qualified.level == 1).select(
         "contact_id", "member_id", "provider_id", "contact_date", "minutes", "mode",
         "participant", authorized_provider=qualified.auth_provider,
@@ -180,7 +184,9 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     classified = con.table("member_days")
 
     step("writing outputs")
-    line_table = _with_claim_fields(engine.lines(classified, reasons), members, coverage)
+    # lines carry ids; the member (subscriber) fields an 837P needs are written once a member
+    # in `subscribers`, not repeated on every line
+    line_table = engine.lines(classified, reasons)
     tables = {
         "lines": (line_table, ["member_id", "service_date"]),
         "member_months": (engine.member_months(classified, coverage, params),
@@ -188,10 +194,12 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
         "unbilled_days": (engine.unbilled_days(classified, reasons),
                           ["member_id", "service_date"]),
         "other_provider_contacts": (other_provider, ["member_id", "contact_date"]),
+        "subscribers": (members.select(*SUBSCRIBER_COLUMNS), ["member_id"]),
     }
     settings.out.mkdir(parents=True, exist_ok=True)
     summary = BillSummary(settings.out)
     for name, (table, order) in tables.items():
+        step(f"writing {name.replace('_', ' ')}")
         for form in settings.formats:
             path = settings.out / f"{name}.{form}"
             if form == "parquet":  # unsorted: sorting a state's lines costs more than it gives
@@ -199,6 +207,7 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
             else:  # CSV is for people: sorted by member and date
                 con.to_csv(table.order_by(order), path)
             summary.files.append(path)
+    step("writing errors")
     error_table = ibis.union(*[e.select("file", "row", "field", "reason", "value")
                                for e in errors]).order_by(["file", "row"])
     error_path = settings.out / "errors.csv"
@@ -211,24 +220,13 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     by_status = written.group_by("status").aggregate(n=written.count())
     for row in con.to_pyarrow(by_status).to_pylist():
         summary.counts[f"lines_{row['status']}"] = int(row["n"])
-    summary.rejected_rows = int(con.to_pyarrow(error_table.count().as_table()).column(0)[0]
-                                .as_py())
+    summary.rejected_rows = _count(con, con.read_csv(error_path, all_varchar=True))
     con.disconnect()
     return summary
 
 
-def _with_claim_fields(lines: ir.Table, members: ir.Table, coverage: ir.Table) -> ir.Table:
-    """Carry what an 837P needs: the member (subscriber) and the authorization."""
-    member = members.select(
-        m_member=members.member_id, medicaid_id=members.medicaid_id,
-        last_name=members.last_name, first_name=members.first_name,
-        birth_date=members.birth_date, sex=members.sex, address_line=members.address_line,
-        city=members.city, state=members.state, zip=members.zip,
-        primary_dx=members.primary_dx)
-    auth = coverage.select(a_id=coverage.authorization_id, team_size=coverage.team_size)
-    out = lines.left_join(member, lines.member_id == member.m_member).drop("m_member")
-    out = out.left_join(auth, out.authorization_id == auth.a_id).drop("a_id")
-    return out
+def _count(con: ibis.BaseBackend, table: ir.Table) -> int:
+    return int(con.to_pyarrow(table.count().as_table()).column(0)[0].as_py())
 
 
 def _distinct(con: ibis.BaseBackend, column: ir.Column) -> list[str]:

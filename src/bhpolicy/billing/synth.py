@@ -53,6 +53,7 @@ def synthesize(spec: SynthSpec) -> dict[str, Path]:
                             f"{free / 1e9:.1f} GB free")
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = false")
+    con.execute("SET enable_progress_bar = false")
     con.execute("CREATE MACRO rnd(a, b, c) AS (hash(a, b, c) % 2147483647)::BIGINT")
     s = int(spec.seed)
     start = spec.start.replace(day=1).isoformat()

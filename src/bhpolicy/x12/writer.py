@@ -74,11 +74,21 @@ def read_lines(run: Path) -> list[dict[str, Any]]:
     if not source.exists():
         raise DataFileError(str(run), "folder", "no lines.parquet or lines.csv: run "
                             "'bhpolicy bill' first")
-    reader = (f"read_csv('{source}', all_varchar=true)" if source.suffix == ".csv"
-              else f"'{source}'")
+    def reader(path: Path) -> str:
+        quoted = str(path).replace("'", "''")
+        return (f"read_csv('{quoted}', all_varchar=true)" if path.suffix == ".csv"
+                else f"'{quoted}'")
+
+    # the subscriber fields come from the run's subscribers file (one row a member)
+    members = next((run / f"subscribers.{ext}" for ext in ("parquet", "csv")
+                    if (run / f"subscribers.{ext}").exists()), None)
+    if members is None:
+        raise DataFileError(str(run), "folder", "no subscribers.parquet or subscribers.csv: "
+                            "run 'bhpolicy bill' again")
     columns = ", ".join(f'"{c}"::VARCHAR AS "{c}"' for c in LINE_COLUMNS)
     cursor = duckdb.connect().execute(
-        f"SELECT {columns} FROM {reader} WHERE status = 'billable' "
+        f"SELECT {columns} FROM {reader(source)} l "
+        f"LEFT JOIN {reader(members)} s USING (member_id) WHERE status = 'billable' "
         "ORDER BY provider_id, member_id, authorization_id, service_date")
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
