@@ -186,12 +186,19 @@ def day_facts(days: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Table:
     return d.select(*DAY_COLUMNS)
 
 
+@ibis.udf.scalar.builtin(name="bit_count")  # type: ignore[untyped-decorator]
+def _bit_count(value: int) -> int:  # type: ignore[empty-body]
+    """Set bits of an integer (DuckDB and Spark both have bit_count)."""
+
+
 def classify_days(d: ir.Table, billed: ir.Table) -> ir.Table:
     """Grain: member-day. Applies the month-level rules to :func:`day_facts`: lines already
     billed, one ACT code a member-month, and the monthly cap.
 
-    Each rule is computed on a narrow table derived from ``d`` and joined back once, so the
-    wide member-day rows are read a few times but never sorted or re-joined."""
+    No sort: the open days of a member-month (qualifying, not held, not billed before) are
+    aggregated into one bitmap per code (bit n-1 for day n), so a day's rank in its month is
+    the number of bits below its own. The month-level facts are one narrow table (member,
+    month, code) joined back once."""
     billed_days = billed.select(b_member=billed.member_id, b_date=billed.service_date,
                                 billed_line_id=billed.line_id
                                 ).distinct(on=["b_member", "b_date"], keep="first")
@@ -200,44 +207,45 @@ def classify_days(d: ir.Table, billed: ir.Table) -> ir.Table:
         billed_in_month=billed.service_date.nunique(),
         billed_month_code=billed.hcpcs.min())
 
-    # days that could bill: qualifying, not held yet, not billed before
     open_days = d.filter(d.qualifying & d.hold.isnull()).select(
         o_member=d.member_id, o_date=d.contact_date, o_month=d.month, o_code=d.code)
     open_days = open_days.anti_join(billed_days, [open_days.o_member == billed_days.b_member,
                                                   open_days.o_date == billed_days.b_date])
+    one = ibis.literal(1, "int64")
+    bit = one << (open_days.o_date.day().cast("int64") - 1)
+    per_code = open_days.group_by(c_member=open_days.o_member, c_month=open_days.o_month,
+                                  c_code=open_days.o_code).aggregate(
+        days_bits=bit.bit_or(), first_day=open_days.o_date.min())
     # One ACT code a member-month: the code already billed, else the first open day's.
-    firsts = open_days.group_by(f_member=open_days.o_member, f_month=open_days.o_month
-                                ).aggregate(first_code=open_days.o_code.argmin(open_days.o_date))
+    firsts = per_code.group_by(f_member=per_code.c_member, f_month=per_code.c_month
+                               ).aggregate(first_code=per_code.c_code.argmin(
+                                   per_code.first_day))
     firsts = firsts.left_join(month_billed, [firsts.f_member == month_billed.mb_member,
                                              firsts.f_month == month_billed.mb_month])
-    firsts = firsts.select("f_member", "f_month",
-                           month_code=firsts.billed_month_code.fill_null(firsts.first_code))
-    coded = open_days.join(firsts, [open_days.o_member == firsts.f_member,
-                                    open_days.o_month == firsts.f_month])
-    coded = coded.mutate(mixed=coded.o_code != coded.month_code)
-    # I.F: the first otherwise-billable days of the month bill, up to the cap less the days
-    # already billed; later days are held. Held days do not use the cap.
-    fits = coded.filter(~coded.mixed)
-    ranked = fits.select(r_member=fits.o_member, r_date=fits.o_date, day_rank=(
-        ibis.row_number().over(ibis.window(group_by=[fits.o_member, fits.o_month],
-                                           order_by=fits.o_date)) + 1))
-    mixed = coded.filter(coded.mixed).select(x_member=coded.o_member, x_date=coded.o_date)
+    firsts = firsts.select(
+        "f_member", "f_month", month_code=firsts.billed_month_code.fill_null(
+            firsts.first_code), billed_in_month=firsts.billed_in_month.fill_null(0))
+    info = per_code.join(firsts, [per_code.c_member == firsts.f_member,
+                                  per_code.c_month == firsts.f_month])
+    info = info.select("c_member", "c_month", "c_code", "days_bits", "month_code",
+                       "billed_in_month")
 
     out = d.left_join(billed_days, [d.member_id == billed_days.b_member,
                                     d.contact_date == billed_days.b_date])
-    out = out.left_join(month_billed, [out.member_id == month_billed.mb_member,
-                                       out.month == month_billed.mb_month])
-    out = out.left_join(ranked, [out.member_id == ranked.r_member,
-                                 out.contact_date == ranked.r_date])
-    out = out.left_join(mixed, [out.member_id == mixed.x_member,
-                                out.contact_date == mixed.x_date])
-    room = out.cap - out.billed_in_month.fill_null(0)
-    over = out.day_rank.notnull() & out.cap.notnull() & (out.day_rank > room)
-    hold = ibis.cases((out.x_member.notnull(), "mixed_codes_in_month"),
+    out = out.left_join(info, [d.member_id == info.c_member, d.month == info.c_month,
+                               d.code == info.c_code])
+    is_open = out.qualifying & out.hold.isnull() & out.billed_line_id.isnull()
+    mixed = is_open & (out.code != out.month_code)
+    below = out.days_bits & ((one << (out.contact_date.day().cast("int64") - 1)) - 1)
+    day_rank = _bit_count(below).cast("int64") + 1
+    # I.F: the first otherwise-billable days of the month bill, up to the cap less the days
+    # already billed; later days are held. Held days do not use the cap.
+    over = (is_open & ~mixed & out.cap.notnull() &
+            (day_rank > out.cap - out.billed_in_month.fill_null(0)))
+    hold = ibis.cases((mixed, "mixed_codes_in_month"),
                       (over, "over_monthly_cap"), else_=out.hold)
-    return out.mutate(hold=hold).drop("b_member", "b_date", "mb_member", "mb_month",
-                                      "r_member", "r_date", "x_member", "x_date",
-                                      "billed_month_code")
+    return out.mutate(hold=hold).drop("b_member", "b_date", "c_member", "c_month", "c_code",
+                                      "days_bits", "month_code", "billed_in_month")
 
 
 def lines(days: ir.Table, reasons: ir.Table) -> ir.Table:
