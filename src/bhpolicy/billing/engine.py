@@ -145,10 +145,10 @@ def member_days(qualified: ir.Table) -> ir.Table:
 
 
 DAY_COLUMNS = (
-    "member_id", "contact_date", "month", "authorization_id", "policy_id", "policy_revision",
+    "member_id", "contact_date", "month", "authorization_id", "policy_id",
     "provider_id", "team_size", "code", "timed", "qualifying", "covered", "no_line_reason",
-    "hold", "units", "cap", "qualifying_minutes", "contacts", "longest_pos", "at_inpatient",
-    "inpatient_pos", "default_pos", "mod_small", "mod_large", "contact_section")
+    "hold", "units", "qualifying_minutes", "contacts", "longest_pos", "at_inpatient",
+)  # what depends only on (policy, day) is joined from the parameter table when needed
 
 
 def day_facts(days: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Table:
@@ -191,7 +191,15 @@ def _bit_count(value: int) -> int:  # type: ignore[empty-body]
     """Set bits of an integer (DuckDB and Spark both have bit_count)."""
 
 
-def classify_days(d: ir.Table, billed: ir.Table) -> ir.Table:
+def _day_parameters(table: ir.Table, date: str, params: ir.Table, *names: str) -> ir.Table:
+    """Add parameters of the row's (policy, day) from the parameter table (a small join)."""
+    p = params.select(p_policy=params.policy_id, p_day=params.day,
+                      **{n: params[n] for n in names})
+    joined = table.left_join(p, [table.policy_id == p.p_policy, table[date] == p.p_day])
+    return joined.drop("p_policy", "p_day")
+
+
+def classify_days(d: ir.Table, billed: ir.Table, params: ir.Table) -> ir.Table:
     """Grain: member-day. Applies the month-level rules to :func:`day_facts`: lines already
     billed, one ACT code a member-month, and the monthly cap.
 
@@ -230,6 +238,7 @@ def classify_days(d: ir.Table, billed: ir.Table) -> ir.Table:
     info = info.select("c_member", "c_month", "c_code", "days_bits", "month_code",
                        "billed_in_month")
 
+    d = _day_parameters(d, "contact_date", params, "cap")
     out = d.left_join(billed_days, [d.member_id == billed_days.b_member,
                                     d.contact_date == billed_days.b_date])
     out = out.left_join(info, [d.member_id == info.c_member, d.month == info.c_month,
@@ -245,12 +254,14 @@ def classify_days(d: ir.Table, billed: ir.Table) -> ir.Table:
     hold = ibis.cases((mixed, "mixed_codes_in_month"),
                       (over, "over_monthly_cap"), else_=out.hold)
     return out.mutate(hold=hold).drop("b_member", "b_date", "c_member", "c_month", "c_code",
-                                      "days_bits", "month_code", "billed_in_month")
+                                      "days_bits", "month_code", "billed_in_month", "cap")
 
 
-def lines(days: ir.Table, reasons: ir.Table) -> ir.Table:
+def lines(days: ir.Table, reasons: ir.Table, params: ir.Table) -> ir.Table:
     """Grain: claim line, one per member-day with a qualifying contact."""
-    d = days.filter(days.qualifying)
+    d = _day_parameters(days.filter(days.qualifying), "contact_date", params, "mod_small",
+                        "mod_large", "inpatient_pos", "default_pos", "policy_revision",
+                        "contact_section")
     status = ibis.cases((d.billed_line_id.notnull(), "already_billed"),
                         (d.hold.notnull(), "held"), else_="billable")
     key = (d.member_id + "|" + d.contact_date.cast("string") + "|" + d.code + "|" +

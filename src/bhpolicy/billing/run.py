@@ -179,14 +179,14 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     facts = engine.day_facts(days, coverage, params)
     con.create_table("day_facts", facts, temp=True)
     step("month rules")
-    classified = engine.classify_days(con.table("day_facts"), billed)
+    classified = engine.classify_days(con.table("day_facts"), billed, params)
     con.create_table("member_days", classified, temp=True)
     classified = con.table("member_days")
 
     step("writing outputs")
     # lines carry ids; the member (subscriber) fields an 837P needs are written once a member
     # in `subscribers`, not repeated on every line
-    line_table = engine.lines(classified, reasons)
+    line_table = engine.lines(classified, reasons, params)
     tables = {
         "lines": (line_table, ["member_id", "service_date"]),
         "member_months": (engine.member_months(classified, coverage, params),
