@@ -152,7 +152,7 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     # the packs the authorizations use (all packs when none is usable, so outputs and errors
     # are still written)
     used = [registry.get(p) for p in _distinct(con, coverage.policy_id)] or list(registry.packs)
-    first, last = _date_range(con, contacts, coverage)
+    first, last = _date_range(con, con.table("contacts_raw"), coverage)
     params = parameter_table(used, first, last)
     con.create_table("parameters", params, temp=True)
     params = con.table("parameters")
@@ -234,10 +234,15 @@ def _distinct(con: ibis.BaseBackend, column: ir.Column) -> list[str]:
     return sorted(str(v) for v in con.to_pyarrow(table).column("value").to_pylist())
 
 
-def _date_range(con: ibis.BaseBackend, contacts: ir.Table, coverage: ir.Table
+def _date_range(con: ibis.BaseBackend, raw: ir.Table, coverage: ir.Table
                 ) -> tuple[dt.date, dt.date]:
+    """First and last date of the contacts file (read as stored: Parquet answers from its
+    statistics; unreadable dates are left to the checks) and of the authorizations."""
+    date = raw.contact_date
+    if not date.type().is_date():
+        date = date.cast("string").strip().try_cast("date")
     span = ibis.union(
-        contacts.select(first=contacts.contact_date.min(), last=contacts.contact_date.max()),
+        raw.select(first=date.min(), last=date.max()),
         coverage.select(first=coverage.effective_start.truncate("M").min(),
                         last=coverage.end_date.max()))
     row = con.to_pyarrow(span.aggregate(first=span["first"].min(), last=span["last"].max())
