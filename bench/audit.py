@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
-
-import duckdb
-
-from bhpolicy.billing.synth import SynthSpec, synthesize
 
 sys.path.insert(0, str(Path(__file__).parent))
 from billing import duckdb_command, measure
@@ -66,12 +63,17 @@ def main() -> int:
     print(f"== {members * per_member:,} claim lines, {members:,} members; free disk "
           f"{shutil.disk_usage(args.work).free / 1e9:.0f} GB", flush=True)
     start = time.perf_counter()
-    synthesize(SynthSpec(members=members, months=MONTHS, out=data, form="parquet",
-                         contacts_per_month=1, claims_per_member=per_member))
-    duckdb.execute(EPISODES_SQL.format(data=data))
+    bhpolicy = str(Path(sys.executable).with_name("bhpolicy"))
+    # generated in child processes: a child forked from a big parent would report the
+    # parent's memory as its own peak RSS
+    subprocess.run([bhpolicy, "synth", "--members", str(members), "--months", str(MONTHS),
+                    "--contacts-per-month", "1", "--claims-per-member", str(per_member),
+                    "--format", "parquet", "--out", str(data)], check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run(duckdb_command(EPISODES_SQL.format(data=data), args.memory_limit, temp),
+                   check=True)
     print(f"generated in {time.perf_counter() - start:.1f} s", flush=True)
     rows = members * per_member
-    bhpolicy = str(Path(sys.executable).with_name("bhpolicy"))
     runs = {
         "floor": duckdb_command(FLOOR_SQL.format(data=data), args.memory_limit, temp),
         "bhpolicy": [bhpolicy, "audit", "--claims", str(data / "other_claims.parquet"),

@@ -23,7 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-from bhpolicy.billing.synth import SynthSpec, synthesize
 from bhpolicy.policy import load_registry
 
 MONTHS, PER_MONTH = 3, 20
@@ -94,6 +93,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
     args = parser.parse_args()
     bhpolicy = str(Path(sys.executable).with_name("bhpolicy"))
+    args.work.mkdir(parents=True, exist_ok=True)
     for size in (int(float(s)) for s in args.sizes.split(",")):
         members = max(1, size // (MONTHS * PER_MONTH))
         data = args.work / f"n{size}"
@@ -103,8 +103,11 @@ def main() -> int:
               f"{MONTHS} months); free disk {shutil.disk_usage(args.work).free / 1e9:.0f} GB",
               flush=True)
         start = time.perf_counter()
-        synthesize(SynthSpec(members=members, months=MONTHS, out=data, form="parquet",
-                             contacts_per_month=PER_MONTH))
+        # generated in a child process: a child forked from a big parent would report the
+        # parent's memory as its own peak RSS
+        subprocess.run([bhpolicy, "synth", "--members", str(members), "--months",
+                        str(MONTHS), "--contacts-per-month", str(PER_MONTH), "--format",
+                        "parquet", "--out", str(data)], check=True, stdout=subprocess.DEVNULL)
         print(f"generated in {time.perf_counter() - start:.1f} s", flush=True)
         rows = members * MONTHS * PER_MONTH
         runs = {

@@ -134,3 +134,28 @@ def test_out_of_memory_is_one_line(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert "memory" in lines[0].lower()
+
+
+def test_disk_store_bills_like_memory(tmp_path: Path) -> None:
+    """--store disk keeps the work tables in a temp database file (for runs larger than
+    memory); the outputs are the same and the file is removed."""
+    args = fixed_inputs(tmp_path / "in")
+    temp = tmp_path / "duckdb-temp"
+    runs = {}
+    for store in ("memory", "disk"):
+        out = tmp_path / store
+        result = run("bill", *args, "--out", str(out), "--store", store, "--no-html",
+                     env={"TMPDIR": str(temp)})
+        assert result.returncode == 0, result.stderr
+        runs[store] = sorted((out / "lines.csv").read_text().splitlines())
+    assert runs["memory"] == runs["disk"]
+    assert not list((temp / "bhpolicy-duckdb").glob("run-*.duckdb*"))
+
+
+def test_memory_limit_parsing() -> None:
+    from bhpolicy.billing.run import memory_bytes
+    from bhpolicy.errors import BhpolicyError
+
+    assert memory_bytes("2GB") == 2 * 10**9 and memory_bytes("512MiB") == 512 * 2**20
+    with pytest.raises(BhpolicyError):
+        memory_bytes("lots")

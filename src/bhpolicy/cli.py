@@ -300,6 +300,10 @@ def bill(
     html: Annotated[bool, typer.Option(help="Write report.html.")] = True,
     memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit.")] = "2GB",
     threads: Annotated[int | None, typer.Option(help="DuckDB threads.")] = None,
+    store: Annotated[str, typer.Option(
+        help="Where the run keeps its work tables: memory, disk (a temp database file that "
+        "can leave memory) or auto (disk when the contacts would fill half the memory "
+        "limit).")] = "auto",
     as_json: JsonFlag = False,
 ) -> None:
     """Turn a log of ACT team contacts into per diem claim lines: billable, held (with the
@@ -313,9 +317,11 @@ def bill(
         raise BhpolicyError(f"--formats {formats!r}: choose parquet, csv or both")
     if html and "parquet" not in wanted:
         wanted = ("parquet", *wanted)
+    if store not in ("memory", "disk", "auto"):
+        raise BhpolicyError(f"--store {store!r}: choose memory, disk or auto")
     inputs = BillInputs(contacts, members, authorizations, already_billed)
     settings_ = BillSettings(out=out, formats=wanted, memory_limit=memory_limit,
-                             threads=threads)
+                             threads=threads, store=store)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   transient=True, disable=as_json or not sys.stderr.isatty()) as progress:
         task = progress.add_task("billing", total=None)
@@ -351,6 +357,8 @@ def synth(
     contacts_per_month: Annotated[int, typer.Option(help="Contacts a member a month.")] = 20,
     seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 7,
     form: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
+    claims_per_member: Annotated[int, typer.Option(
+        help="Other services' claim lines a member (for the audit).")] = 6,
 ) -> None:
     """Write synthetic members, authorizations and contacts (no PHI) with every billing edge."""
     from bhpolicy.billing.synth import SynthSpec, synthesize
@@ -360,7 +368,8 @@ def synth(
     first = _date(f"{start}-01")
     assert first is not None
     paths = synthesize(SynthSpec(members=members, months=months, out=out, start=first,
-                                 contacts_per_month=contacts_per_month, seed=seed, form=form))
+                                 contacts_per_month=contacts_per_month, seed=seed, form=form,
+                                 claims_per_member=claims_per_member))
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 

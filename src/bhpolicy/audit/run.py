@@ -29,7 +29,7 @@ from bhpolicy.audit.tables import (
 )
 from bhpolicy.billing import engine as billing
 from bhpolicy.billing.params import parameter_table, reason_table
-from bhpolicy.billing.run import BillSettings, _policy_keys, connect
+from bhpolicy.billing.run import BillSettings, _policy_keys, connect, store
 from bhpolicy.errors import BhpolicyError
 from bhpolicy.io.readers import (
     AUTHORIZATIONS,
@@ -95,7 +95,7 @@ def _claims(con: ibis.BaseBackend, path: Path, name: str, known: ir.Table
 
 def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
          step: Callable[[str], None]) -> AuditSummary:
-    con = connect(settings)
+    con = connect(settings)  # the audit stores only small tables (coverage, episodes)
     step("reading inputs")
     members, member_errors = read_validated(con, inputs.members, "members", MEMBERS)
     auths, auth_errors = read_validated(con, inputs.authorizations, "authorizations",
@@ -108,10 +108,8 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
     coverage, member_policy, coverage_errors = billing.prepare_authorizations(
         auths, _policy_keys(registry))
     errors.append(coverage_errors)
-    con.create_table("coverage", coverage, temp=True)
-    coverage = con.table("coverage")
-    con.create_table("episodes", engine.episodes(coverage), temp=True)
-    eps = con.table("episodes")
+    coverage = store(con, "coverage", coverage)
+    eps = store(con, "episodes", engine.episodes(coverage))
 
     packs = list(registry.packs)
     categories = category_table(packs)
@@ -136,9 +134,9 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
         if inputs.contacts is not None:
             qualifying = _qualifying_days(con, inputs.contacts, coverage, member_policy,
                                           registry, errors)
-        con.create_table("inpatient_days", engine.inpatient_days(evaluated), temp=True)
         per_day = engine.per_diem(act, eps, act_code_table(packs), numbers, qualifying,
-                                  con.table("inpatient_days"))
+                                  store(con, "inpatient_days",
+                                        engine.inpatient_days(evaluated)))
         findings.append(engine.per_diem_findings(per_day, reasons, revisions))
 
     step("writing findings")
@@ -215,8 +213,7 @@ def _qualifying_days(con: ibis.BaseBackend, path: Path, coverage: ir.Table,
             sorted(str(v) for v in con.to_pyarrow(coverage.select("policy_id").distinct())
                    .column("policy_id").to_pylist())] or list(registry.packs)
     params = parameter_table(used, first, last)
-    con.create_table("parameters", params, temp=True)
-    params = con.table("parameters")
+    params = store(con, "parameters", params)
     qualified = billing.qualify_contacts(contacts, coverage, member_policy, params)
     qualified = qualified.filter(qualified.not_in_force.isnull())
     days = billing.member_days(qualified)

@@ -8,8 +8,12 @@ memory work.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 import tempfile
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +57,7 @@ class BillSettings:
     memory_limit: str = "2GB"
     threads: int | None = None
     temp_directory: Path | None = None
+    store: str = "auto"  # memory | disk | auto (see working_database)
 
 
 @dataclass
@@ -63,8 +68,11 @@ class BillSummary:
     files: list[Path] = field(default_factory=list)
 
 
-def connect(settings: BillSettings) -> ibis.BaseBackend:
-    con = ibis.duckdb.connect()
+def connect(settings: BillSettings, database: Path | None = None) -> ibis.BaseBackend:
+    """A DuckDB connection with the run's limits. With ``database`` (a file that
+    :func:`working_database` names) the tables a run stores are kept compressed in that file
+    and can leave memory, so a run larger than the memory limit still finishes."""
+    con = ibis.duckdb.connect(str(database) if database else ":memory:")
     temp = settings.temp_directory or Path(tempfile.gettempdir()) / "bhpolicy-duckdb"
     con.raw_sql(f"SET memory_limit = '{settings.memory_limit}'")
     con.raw_sql(f"SET temp_directory = '{temp}'")
@@ -73,6 +81,62 @@ def connect(settings: BillSettings) -> ibis.BaseBackend:
     if settings.threads:
         con.raw_sql(f"SET threads = {int(settings.threads)}")
     return con
+
+
+# Bytes a contact costs in the tables a billing run stores (member-day totals, day facts,
+# member-days), measured on synthetic runs with margin; used only to choose the store.
+STORED_BYTES_PER_ROW = 60
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def memory_bytes(limit: str) -> int:
+    found = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", limit)
+    if not found or found.group(2).upper() not in _UNITS:
+        raise BhpolicyError(f"--memory-limit {limit!r}: give a size such as 2GB or 500MB")
+    return int(float(found.group(1)) * _UNITS[found.group(2).upper()])
+
+
+def estimated_rows(path: Path) -> int:
+    """Rows of an input file: Parquet from its footer, CSV from its size (about 60 bytes a
+    contact line)."""
+    if path.suffix.lower() == ".parquet":
+        quoted = str(path).replace("'", "''")
+        try:
+            row = duckdb.connect().execute(
+                f"SELECT sum(num_rows) FROM parquet_file_metadata('{quoted}')").fetchall()
+        except duckdb.Error:  # unreadable: load_raw reports it with the file name
+            return 0
+        return int(row[0][0] or 0)
+    return path.stat().st_size // 60
+
+
+@contextmanager
+def working_database(settings: BillSettings, rows: int = 0) -> Iterator[Path | None]:
+    """Where a run stores its tables: memory (fastest), or a fresh database file in the temp
+    directory, removed afterwards, whose compressed tables can leave memory. ``auto`` takes
+    the file when the stored tables (``rows`` x STORED_BYTES_PER_ROW) would pass half the
+    memory limit."""
+    disk = settings.store == "disk" or (
+        settings.store == "auto" and
+        rows * STORED_BYTES_PER_ROW > memory_bytes(settings.memory_limit) // 2)
+    if not disk:
+        yield None
+        return
+    folder = settings.temp_directory or Path(tempfile.gettempdir()) / "bhpolicy-duckdb"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"run-{os.getpid()}-{uuid.uuid4().hex}.duckdb"
+    try:
+        yield path
+    finally:
+        for leftover in (path, path.with_name(path.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+
+
+def store(con: ibis.BaseBackend, name: str, table: ir.Table) -> ir.Table:
+    """Compute ``table`` once into the run's database and return it."""
+    con.create_table(name, table)
+    return con.table(name)
 
 
 def _policy_keys(registry: PolicyRegistry) -> ir.Table:
@@ -101,7 +165,9 @@ def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegi
         step(text)
 
     try:
-        return _run(inputs, settings, registry, tracked)
+        rows = estimated_rows(inputs.contacts) if inputs.contacts.is_file() else 0
+        with working_database(settings, rows) as database:
+            return _run(inputs, settings, registry, tracked, database)
     except duckdb.OutOfMemoryException:
         raise BhpolicyError(
             f"out of memory while {stage[0]} (DuckDB memory limit {settings.memory_limit}); "
@@ -112,8 +178,8 @@ def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegi
 
 
 def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
-         step: Callable[[str], None]) -> BillSummary:
-    con = connect(settings)
+         step: Callable[[str], None], database: Path | None) -> BillSummary:
+    con = connect(settings, database)
     step("reading inputs")
     members, member_errors = read_validated(con, inputs.members, "members", MEMBERS)
     auths, auth_errors = read_validated(con, inputs.authorizations, "authorizations",
@@ -145,8 +211,7 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     coverage, member_policy, coverage_errors = engine.prepare_authorizations(
         auths, _policy_keys(registry))
     errors.append(coverage_errors)
-    con.create_table("coverage", coverage, temp=True)
-    coverage = con.table("coverage")
+    coverage = store(con, "coverage", coverage)
 
     step("building parameter tables")
     # the packs the authorizations use (all packs when none is usable, so outputs and errors
@@ -154,8 +219,7 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     used = [registry.get(p) for p in _distinct(con, coverage.policy_id)] or list(registry.packs)
     first, last = _date_range(con, con.table("contacts_raw"), coverage)
     params = parameter_table(used, first, last)
-    con.create_table("parameters", params, temp=True)
-    params = con.table("parameters")
+    params = store(con, "parameters", params)
     reasons = reason_table(used)
 
     step("qualifying contacts and days")
@@ -173,15 +237,13 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
         authorization_id=qualified.authorization_id, row=qualified._line,
         file=qualified._file)
     days = engine.member_days(qualified)
-    con.create_table("member_day_totals", days, temp=True)
-    days = con.table("member_day_totals")
+    days = store(con, "member_day_totals", days)
     step("classifying days")
     facts = engine.day_facts(days, coverage, params)
-    con.create_table("day_facts", facts, temp=True)
+    facts = store(con, "day_facts", facts)
     step("month rules")
-    classified = engine.classify_days(con.table("day_facts"), billed, params)
-    con.create_table("member_days", classified, temp=True)
-    classified = con.table("member_days")
+    classified = engine.classify_days(facts, billed, params)
+    classified = store(con, "member_days", classified)
 
     step("writing outputs")
     # lines carry ids; the member (subscriber) fields an 837P needs are written once a member
