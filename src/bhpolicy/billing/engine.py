@@ -130,18 +130,23 @@ def qualify_contacts(contacts: ir.Table, coverage: ir.Table, member_policy: ir.T
 
 
 def member_days(qualified: ir.Table) -> ir.Table:
-    """Grain: member and date (days with any contact)."""
+    """Grain: member and date (days with any contact).
+
+    Every aggregate state has a fixed size, so DuckDB can spill this aggregate (the largest
+    of a run) to disk: the authorization and pack are group keys (a member-day has one of
+    each, coverage rows never overlap) and the POS, two digits, is aggregated as a number."""
     q = qualified
     qualifies = q.level == QUALIFIES
-    return q.group_by(["member_id", "contact_date"]).aggregate(
-        authorization_id=q.authorization_id.max(),
-        policy_id=q.policy_id.max(),
+    pos_number = q.pos.cast("int64")
+    days = q.group_by(["member_id", "contact_date", "authorization_id", "policy_id"]).aggregate(
         best_level=q.level.max(),
         contacts=q.count(),
         qualifying_minutes=q.minutes.sum(where=qualifies),
-        longest_pos=q.pos.argmax(q.minutes, where=qualifies & q.pos.notnull()),
+        longest_pos_number=pos_number.argmax(q.minutes, where=qualifies & q.pos.notnull()),
         at_inpatient=q.at_inpatient.any(),
     )
+    return days.mutate(longest_pos=days.longest_pos_number.cast("string").lpad(2, "0")
+                       ).drop("longest_pos_number")
 
 
 DAY_COLUMNS = (
