@@ -204,32 +204,30 @@ def _day_parameters(table: ir.Table, date: str, params: ir.Table, *names: str) -
     return joined.drop("p_policy", "p_day")
 
 
-def classify_days(d: ir.Table, billed: ir.Table, params: ir.Table) -> ir.Table:
-    """Grain: member-day. Applies the month-level rules to :func:`day_facts`: lines already
-    billed, one ACT code a member-month, and the monthly cap.
+def _billed_days(billed: ir.Table) -> ir.Table:
+    return billed.select(b_member=billed.member_id, b_date=billed.service_date,
+                         billed_line_id=billed.line_id
+                         ).distinct(on=["b_member", "b_date"], keep="first")
 
-    No sort: the open days of a member-month (qualifying, not held, not billed before) are
-    aggregated into one bitmap per code (bit n-1 for day n), so a day's rank in its month is
-    the number of bits below its own. The month-level facts are one narrow table (member,
-    month, code) joined back once."""
-    billed_days = billed.select(b_member=billed.member_id, b_date=billed.service_date,
-                                billed_line_id=billed.line_id
-                                ).distinct(on=["b_member", "b_date"], keep="first")
+
+def month_codes(d: ir.Table, billed: ir.Table) -> ir.Table:
+    """Grain: member, month and ACT code with open days (qualifying, not held, not billed
+    before). No sort: the open days are one bitmap (bit n-1 for day n), so a day's rank in
+    its month is the number of bits below its own. Also the month's one ACT code (the code
+    already billed, else the first open day's) and the days already billed."""
+    billed_days = _billed_days(billed)
     month_billed = billed.group_by(
         mb_member=billed.member_id, mb_month=billed.service_date.truncate("M")).aggregate(
         billed_in_month=billed.service_date.nunique(),
         billed_month_code=billed.hcpcs.min())
-
     open_days = d.filter(d.qualifying & d.hold.isnull()).select(
         o_member=d.member_id, o_date=d.contact_date, o_month=d.month, o_code=d.code)
     open_days = open_days.anti_join(billed_days, [open_days.o_member == billed_days.b_member,
                                                   open_days.o_date == billed_days.b_date])
-    one = ibis.literal(1, "int64")
-    bit = one << (open_days.o_date.day().cast("int64") - 1)
+    bit = ibis.literal(1, "int64") << (open_days.o_date.day().cast("int64") - 1)
     per_code = open_days.group_by(c_member=open_days.o_member, c_month=open_days.o_month,
                                   c_code=open_days.o_code).aggregate(
         days_bits=bit.bit_or(), first_day=open_days.o_date.min())
-    # One ACT code a member-month: the code already billed, else the first open day's.
     firsts = per_code.group_by(f_member=per_code.c_member, f_month=per_code.c_month
                                ).aggregate(first_code=per_code.c_code.argmin(
                                    per_code.first_day))
@@ -240,14 +238,23 @@ def classify_days(d: ir.Table, billed: ir.Table, params: ir.Table) -> ir.Table:
             firsts.first_code), billed_in_month=firsts.billed_in_month.fill_null(0))
     info = per_code.join(firsts, [per_code.c_member == firsts.f_member,
                                   per_code.c_month == firsts.f_month])
-    info = info.select("c_member", "c_month", "c_code", "days_bits", "month_code",
+    return info.select("c_member", "c_month", "c_code", "days_bits", "month_code",
                        "billed_in_month")
 
+
+def classify_days(d: ir.Table, billed: ir.Table, params: ir.Table,
+                  months: ir.Table | None = None) -> ir.Table:
+    """Grain: member-day. Applies the month-level rules to :func:`day_facts`: lines already
+    billed, one ACT code a member-month, and the monthly cap (I.F), from
+    :func:`month_codes` (computed here unless given, e.g. stored once for several uses)."""
+    months = month_codes(d, billed) if months is None else months
+    billed_days = _billed_days(billed)
+    one = ibis.literal(1, "int64")
     d = _day_parameters(d, "contact_date", params, "cap")
     out = d.left_join(billed_days, [d.member_id == billed_days.b_member,
                                     d.contact_date == billed_days.b_date])
-    out = out.left_join(info, [d.member_id == info.c_member, d.month == info.c_month,
-                               d.code == info.c_code])
+    out = out.left_join(months, [d.member_id == months.c_member, d.month == months.c_month,
+                                 d.code == months.c_code])
     is_open = out.qualifying & out.hold.isnull() & out.billed_line_id.isnull()
     mixed = is_open & (out.code != out.month_code)
     below = out.days_bits & ((one << (out.contact_date.day().cast("int64") - 1)) - 1)

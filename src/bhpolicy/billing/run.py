@@ -236,14 +236,14 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
         "participant", authorized_provider=qualified.auth_provider,
         authorization_id=qualified.authorization_id, row=qualified._line,
         file=qualified._file)
-    days = engine.member_days(qualified)
-    days = store(con, "member_day_totals", days)
-    step("classifying days")
-    facts = engine.day_facts(days, coverage, params)
-    facts = store(con, "day_facts", facts)
+    # the day facts are computed in the same pass as the member-day totals and stored once
+    facts = store(con, "day_facts", engine.day_facts(engine.member_days(qualified), coverage,
+                                                     params))
     step("month rules")
-    classified = engine.classify_days(facts, billed, params)
-    classified = store(con, "member_days", classified)
+    # only the per member-month bitmaps are stored; each output applies the month rules to
+    # the stored day facts as it is written (no second member-day table)
+    months = store(con, "month_codes", engine.month_codes(facts, billed))
+    classified = engine.classify_days(facts, billed, params, months)
 
     step("writing outputs")
     # lines carry ids; the member (subscriber) fields an 837P needs are written once a member
