@@ -90,7 +90,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="1e6")
     parser.add_argument("--work", type=Path, default=Path("out/bench-billing"))
     parser.add_argument("--memory-limit", default="2GB")
-    parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the generated data, and reuse data kept earlier")
     args = parser.parse_args()
     bhpolicy = str(Path(sys.executable).with_name("bhpolicy"))
     args.work.mkdir(parents=True, exist_ok=True)
@@ -103,12 +104,16 @@ def main() -> int:
               f"{MONTHS} months); free disk {shutil.disk_usage(args.work).free / 1e9:.0f} GB",
               flush=True)
         start = time.perf_counter()
-        # generated in a child process: a child forked from a big parent would report the
-        # parent's memory as its own peak RSS
-        subprocess.run([bhpolicy, "synth", "--members", str(members), "--months",
-                        str(MONTHS), "--contacts-per-month", str(PER_MONTH), "--format",
-                        "parquet", "--out", str(data)], check=True, stdout=subprocess.DEVNULL)
-        print(f"generated in {time.perf_counter() - start:.1f} s", flush=True)
+        if args.keep and (data / "contacts.parquet").exists():
+            print("reusing the data an earlier --keep run left", flush=True)
+        else:
+            # generated in a child process: a child forked from a big parent would report
+            # the parent's memory as its own peak RSS
+            subprocess.run([bhpolicy, "synth", "--members", str(members), "--months",
+                            str(MONTHS), "--contacts-per-month", str(PER_MONTH), "--format",
+                            "parquet", "--out", str(data)], check=True,
+                           stdout=subprocess.DEVNULL)
+            print(f"generated in {time.perf_counter() - start:.1f} s", flush=True)
         rows = members * MONTHS * PER_MONTH
         runs = {
             "floor": duckdb_command(floor_sql(data, data / "floor.parquet"),

@@ -236,9 +236,12 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
         "participant", authorized_provider=qualified.auth_provider,
         authorization_id=qualified.authorization_id, row=qualified._line,
         file=qualified._file)
-    # the day facts are computed in the same pass as the member-day totals and stored once
-    facts = store(con, "day_facts", engine.day_facts(engine.member_days(qualified), coverage,
-                                                     params))
+    # the member-day totals are stored on their own: the aggregate, the largest step of a
+    # run, then has the memory limit to itself (fused with the day facts it ran out of
+    # memory at 1e8 contacts in 2GB)
+    days = store(con, "member_day_totals", engine.member_days(qualified))
+    step("classifying days")
+    facts = store(con, "day_facts", engine.day_facts(days, coverage, params))
     step("month rules")
     # only the per member-month bitmaps are stored; each output applies the month rules to
     # the stored day facts as it is written (no second member-day table)
