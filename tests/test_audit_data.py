@@ -118,3 +118,26 @@ def test_psr_flagged_days_match_a_plain_reference(tmp_path: Path,
             n = (hi - lo).days + 1
             want[f"c{i}"] = (n, (Decimal(100) * n / (length + 1)).quantize(Decimal("0.01")))
     assert got == want
+
+
+def test_a_crosswalk_row_with_modifiers_wins_when_the_line_carries_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row with modifiers is more specific than the same code without them."""
+    folder = _copy_pack(tmp_path / "packs")
+    walk = folder / "service_crosswalk.yaml"
+    walk.write_text(walk.read_text() + """  - category: outpatient_psychiatric
+    match: hcpcs
+    codes: ["90834"]
+    modifiers: [HE, HF]
+    source: ama-cpt
+    verified: false
+""")
+    monkeypatch.setenv("BHPOLICY_POLICY_PATH", str(tmp_path / "packs"))
+    claims = [claim("plain", "S1", "2026-04-10", hcpcs="90834"),
+              claim("with-hf", "S1", "2026-04-10", hcpcs="90834", modifiers="GT:HF"),
+              claim("other-mod", "S1", "2026-04-10", hcpcs="90834", modifiers="GT")]
+    audited = run(tmp_path / "run", [member("S1")], [auth("A1", "S1", policy="sc-copy")],
+                  claims)
+    assert audited.one("plain")["category"] == "outpatient_therapy"
+    assert audited.one("with-hf")["category"] == "outpatient_psychiatric"
+    assert audited.one("other-mod")["category"] == "outpatient_therapy"
