@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import REPO
+from tests.support.browser import needs_chromium, open_page
 from tests.test_cli import check_golden, run
 
 EXAMPLES = REPO / "examples" / "audit"
 TEAM = REPO / "examples" / "team"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def example_args(out: Path) -> list[str]:
@@ -64,27 +60,16 @@ def test_report_golden(tmp_path: Path) -> None:
     check_golden("audit-report.html", (out / "report.html").read_text())
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-                    reason="Debian chromium not installed (CI installs it)")
+@needs_chromium
 def test_report_in_a_real_browser(tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     out = tmp_path / "out"
     assert run(*example_args(out)).returncode == 0
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
-        page = browser.new_page()
-        page.goto((out / "report.html").as_uri())
+    with open_page(out / "report.html") as page:
         assert page.inner_text("#total-findings") == "9"
         assert page.inner_text("#total-amount") == "1610.00"
         assert page.locator("#findings tr").count() == 10  # header + 9
         assert "unverified" in page.inner_text("#unverified")
         assert "concurrent.psychosocial_rehabilitation" in page.inner_text("#by-rule")
-        browser.close()
 
 
 def test_bad_rows_exit_1_and_good_rows_go_on(tmp_path: Path) -> None:

@@ -4,8 +4,6 @@ real browser)."""
 from __future__ import annotations
 
 import csv
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,9 +18,8 @@ from tests.billing_helpers import (
     member,
     write_csv,
 )
+from tests.support.browser import needs_chromium, open_page
 from tests.test_cli import check_golden, run
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def fixed_inputs(folder: Path) -> list[str]:
@@ -98,21 +95,11 @@ def test_report_golden(tmp_path: Path) -> None:
     check_golden("billing-report.html", (out / "report.html").read_text())
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
-                    reason="Debian chromium not installed (CI installs it)")
+@needs_chromium
 def test_report_in_a_real_browser(tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     out = tmp_path / "out"
     assert run("bill", *fixed_inputs(tmp_path / "in"), "--out", str(out)).returncode == 0
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"])
-        page = browser.new_page()
-        page.goto((out / "report.html").as_uri())
+    with open_page(out / "report.html") as page:
         totals = page.inner_text("#totals")
         assert "billable\t19" in totals and "held\t3" in totals
         assert page.inner_text("#rejected") == "0"
@@ -122,7 +109,6 @@ def test_report_in_a_real_browser(tmp_path: Path) -> None:
         assert march.locator("td.none").count() == 4
         assert "I.F" in page.inner_text("body")  # care continues past the cap
         page.screenshot(path=str(out / "report.png"), full_page=True)
-        browser.close()
 
 
 def test_out_of_memory_is_one_line(tmp_path: Path) -> None:

@@ -49,6 +49,26 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _output_formats(formats: str, html: bool) -> tuple[str, ...]:
+    """--formats as a tuple; the HTML report reads the Parquet files, so it adds Parquet."""
+    wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
+    if not wanted or any(f not in ("parquet", "csv") for f in wanted):
+        raise BhpolicyError(f"--formats {formats!r}: choose parquet, csv or both")
+    if html and "parquet" not in wanted:
+        wanted = ("parquet", *wanted)
+    return wanted
+
+
+def _with_progress(label: str, quiet: bool, work: Callable[[Callable[[str], None]], R]) -> R:
+    """Run ``work(step)`` under a spinner showing the current step (stderr, when a terminal)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  transient=True, disable=quiet or not sys.stderr.isatty()) as progress:
+        task = progress.add_task(label, total=None)
+        return work(lambda text: progress.update(task, description=text))
+
+
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
@@ -308,25 +328,16 @@ def bill(
 ) -> None:
     """Turn a log of ACT team contacts into per diem claim lines: billable, held (with the
     CARC/RARC a payer would use) or already billed, plus a member-month summary."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     from bhpolicy.billing.run import BillInputs, BillSettings, run_billing
 
-    wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
-    if not wanted or any(f not in ("parquet", "csv") for f in wanted):
-        raise BhpolicyError(f"--formats {formats!r}: choose parquet, csv or both")
-    if html and "parquet" not in wanted:
-        wanted = ("parquet", *wanted)
+    wanted = _output_formats(formats, html)
     if store not in ("memory", "disk", "auto"):
         raise BhpolicyError(f"--store {store!r}: choose memory, disk or auto")
     inputs = BillInputs(contacts, members, authorizations, already_billed)
     settings_ = BillSettings(out=out, formats=wanted, memory_limit=memory_limit,
                              threads=threads, store=store)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  transient=True, disable=as_json or not sys.stderr.isatty()) as progress:
-        task = progress.add_task("billing", total=None)
-        summary = run_billing(inputs, settings_, _registry(),
-                              lambda text: progress.update(task, description=text))
+    summary = _with_progress("billing", as_json,
+                             lambda step: run_billing(inputs, settings_, _registry(), step))
     if html:
         from bhpolicy.billing.report_data import report_data
         from bhpolicy.report.billing import render_billing
@@ -541,24 +552,15 @@ def audit(
 ) -> None:
     """Find services that conflict with ACT and ACT per diems billed wrongly, each finding
     with its section, the CARC/RARC a payer would use, the money at stake and the action."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     from bhpolicy.audit.run import AuditInputs, run_audit
     from bhpolicy.billing.run import BillSettings
 
-    wanted = tuple(f.strip() for f in formats.split(",") if f.strip())
-    if not wanted or any(f not in ("parquet", "csv") for f in wanted):
-        raise BhpolicyError(f"--formats {formats!r}: choose parquet, csv or both")
-    if html and "parquet" not in wanted:
-        wanted = ("parquet", *wanted)
+    wanted = _output_formats(formats, html)
     inputs = AuditInputs(claims, members, authorizations, contacts, act_claims)
     settings_ = BillSettings(out=out, formats=wanted, memory_limit=memory_limit,
                              threads=threads)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  transient=True, disable=as_json or not sys.stderr.isatty()) as progress:
-        task = progress.add_task("auditing", total=None)
-        summary = run_audit(inputs, settings_, _registry(),
-                            lambda text: progress.update(task, description=text))
+    summary = _with_progress("auditing", as_json,
+                             lambda step: run_audit(inputs, settings_, _registry(), step))
     if html:
         from bhpolicy.report.audit import render_audit
 

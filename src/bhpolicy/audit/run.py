@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
@@ -29,8 +29,7 @@ from bhpolicy.audit.tables import (
 )
 from bhpolicy.billing import engine as billing
 from bhpolicy.billing.params import parameter_table, reason_table
-from bhpolicy.billing.run import BillSettings, _policy_keys, connect, store
-from bhpolicy.errors import BhpolicyError
+from bhpolicy.billing.run import BillSettings, _policy_keys, connect, duckdb_failures, store
 from bhpolicy.io.readers import (
     AUTHORIZATIONS,
     CLAIMS,
@@ -63,21 +62,9 @@ class AuditSummary:
 
 def run_audit(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
               step: Callable[[str], None] = lambda _: None) -> AuditSummary:
-    stage = ["starting"]
-
-    def tracked(text: str) -> None:
-        stage[0] = text
-        step(text)
-
-    try:
+    """Run the audit; a DuckDB failure becomes one line naming the stage."""
+    with duckdb_failures(settings, step) as tracked:
         return _run(inputs, settings, registry, tracked)
-    except duckdb.OutOfMemoryException:
-        raise BhpolicyError(
-            f"out of memory while {stage[0]} (DuckDB memory limit {settings.memory_limit}); "
-            "give more with --memory-limit or use fewer --threads") from None
-    except duckdb.Error as exc:
-        first = str(exc).splitlines()[0]
-        raise BhpolicyError(f"DuckDB failed while {stage[0]}: {first}") from None
 
 
 def _claims(con: ibis.BaseBackend, path: Path, name: str, known: ir.Table
@@ -171,7 +158,7 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
     rows = con.to_pyarrow(by_rule.order_by(["policy_id", "rule_id"])).to_pylist()
     summary.by_rule = [{**r, "amount_at_stake": f"{r['amount_at_stake']:.2f}"} for r in rows]
     summary.findings = sum(int(r["findings"]) for r in rows)
-    total = sum((r["amount_at_stake"] for r in rows), start=_zero())
+    total = sum((r["amount_at_stake"] for r in rows), start=Decimal("0.00"))
     summary.amount_at_stake = f"{total:.2f}"
     summary.rejected_rows = int(con.to_pyarrow(error_table.count().as_table()).column(0)[0]
                                 .as_py())
@@ -191,11 +178,6 @@ def readable(findings: ir.Table, rules: ir.Table, walk: ir.Table) -> ir.Table:
     out = findings.view().left_join(r, [("policy_id", "r_policy"), ("rule_id", "r_rule")])
     out = out.left_join(w, [("policy_id", "w_policy"), ("crosswalk_row", "w_row")])
     return out.drop("r_policy", "r_rule", "w_policy", "w_row")
-
-
-def _zero() -> Any:
-    from decimal import Decimal
-    return Decimal("0.00")
 
 
 def _qualifying_days(con: ibis.BaseBackend, path: Path, coverage: ir.Table,

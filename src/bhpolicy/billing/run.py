@@ -155,9 +155,11 @@ def _empty_billed() -> ir.Table:
     return ibis.memtable(schema.to_pyarrow().empty_table())
 
 
-def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
-                step: Callable[[str], None] = lambda _: None) -> BillSummary:
-    """Run the rules; a DuckDB failure (out of memory, say) becomes one line naming the stage."""
+@contextmanager
+def duckdb_failures(settings: BillSettings, step: Callable[[str], None]
+                    ) -> Iterator[Callable[[str], None]]:
+    """Yield a step reporter that remembers the stage; a DuckDB failure (out of memory, say)
+    inside the block becomes one line naming that stage."""
     stage = ["starting"]
 
     def tracked(text: str) -> None:
@@ -165,9 +167,7 @@ def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegi
         step(text)
 
     try:
-        rows = estimated_rows(inputs.contacts) if inputs.contacts.is_file() else 0
-        with working_database(settings, rows) as database:
-            return _run(inputs, settings, registry, tracked, database)
+        yield tracked
     except duckdb.OutOfMemoryException:
         raise BhpolicyError(
             f"out of memory while {stage[0]} (DuckDB memory limit {settings.memory_limit}); "
@@ -175,6 +175,15 @@ def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegi
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0]
         raise BhpolicyError(f"DuckDB failed while {stage[0]}: {first}") from None
+
+
+def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
+                step: Callable[[str], None] = lambda _: None) -> BillSummary:
+    """Run the rules; a DuckDB failure (out of memory, say) becomes one line naming the stage."""
+    with duckdb_failures(settings, step) as tracked:
+        rows = estimated_rows(inputs.contacts) if inputs.contacts.is_file() else 0
+        with working_database(settings, rows) as database:
+            return _run(inputs, settings, registry, tracked, database)
 
 
 def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
