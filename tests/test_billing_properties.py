@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.billing_helpers import OTHER_NPI, SC_NPI, auth, contact, member, run
+from tests.billing_helpers import MN_NPI, OTHER_NPI, SC_NPI, auth, contact, member, run
 
 # Parameters as SC.CP.BH.500 states them (rev. 02/26), written out here on purpose: the
 # reference must not read the pack it is checking.
@@ -68,3 +68,54 @@ def test_engine_matches_reference(tmp_path: Path, drawn: list[dict[str, Any]]) -
         date = dt.date.fromisoformat(day)
         per_month[(member_id, date.year, date.month)] += 1
     assert max(per_month.values(), default=0) <= CAP
+
+
+# Minnesota "Billing": POS 21 on a day the recipient was an inpatient (a contact there);
+# otherwise the POS of the day's longest qualifying contact that has one; otherwise the
+# pack's default (99). Days 1-31, so every POS lane of the engine's day bitmaps is drawn.
+MN_INPATIENT, MN_DEFAULT = "21", "99"
+MN_MEMBER = member("N1", state="MN")
+MN_AUTH = auth("B1", "N1", "mn-act", MN_NPI, team_size="")
+pos_contact_strategy = st.fixed_dictionaries({
+    "day": st.integers(min_value=1, max_value=31),
+    "minutes": st.integers(min_value=1, max_value=20),
+    "mode": st.sampled_from(["in_person", "in_person", "phone"]),
+    "participant": st.sampled_from(["member", "member", "family"]),
+    "pos": st.sampled_from(["", "02", "11", "12", "12", "99", "04", "21"]),
+})
+
+
+def pos_reference(contacts: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Allowed POS values per billed day (a tie between longest contacts allows each)."""
+    allowed: dict[str, set[str]] = {}
+    for day in {c["day"] for c in contacts}:
+        that_day = [c for c in contacts if c["day"] == day]
+        qualifying = [c for c in that_day
+                      if c["mode"] == "in_person" and c["participant"] == "member"]
+        if not qualifying:
+            continue
+        key = f"2026-03-{day:02d}"
+        if any(c["pos"] == MN_INPATIENT for c in that_day):
+            allowed[key] = {MN_INPATIENT}
+            continue
+        with_pos = [c for c in qualifying if c["pos"]]
+        longest = max((c["minutes"] for c in with_pos), default=None)
+        allowed[key] = ({c["pos"] for c in with_pos if c["minutes"] == longest}
+                        if with_pos else {MN_DEFAULT})
+    return allowed
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(pos_contact_strategy, min_size=1, max_size=80))
+def test_line_pos_matches_reference(tmp_path: Path, drawn: list[dict[str, Any]]) -> None:
+    rows = [contact(f"2026-03-{c['day']:02d}", minutes=c["minutes"], mode=c["mode"],
+                    participant=c["participant"], pos=c["pos"], provider_id=MN_NPI,
+                    member_id="N1") for c in drawn]
+    folder = f"pos{abs(hash(str(drawn))) % 10**12}"
+    billed = run(tmp_path, rows, members=[MN_MEMBER], auths=[MN_AUTH], name=folder)
+    engine = {str(r["service_date"]): r["pos"] for r in billed.lines}
+    expected = pos_reference(drawn)
+    assert set(engine) == set(expected)
+    for day, pos in engine.items():
+        assert pos in expected[day], (day, pos, expected[day])

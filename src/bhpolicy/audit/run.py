@@ -29,7 +29,14 @@ from bhpolicy.audit.tables import (
 )
 from bhpolicy.billing import engine as billing
 from bhpolicy.billing.params import parameter_table, reason_table
-from bhpolicy.billing.run import BillSettings, _policy_keys, connect, duckdb_failures, store
+from bhpolicy.billing.run import (
+    BillSettings,
+    _policy_keys,
+    connect,
+    duckdb_failures,
+    empty_billed,
+    store,
+)
 from bhpolicy.io.readers import (
     AUTHORIZATIONS,
     CLAIMS,
@@ -198,6 +205,6 @@ def _qualifying_days(con: ibis.BaseBackend, path: Path, coverage: ir.Table,
     params = store(con, "parameters", params)
     qualified = billing.qualify_contacts(contacts, coverage, member_policy, params)
     qualified = qualified.filter(qualified.not_in_force.isnull())
-    days = billing.member_days(qualified)
-    facts = billing.day_facts(days, coverage, params)
-    return facts.select("member_id", "contact_date", "qualifying")
+    days, _ = billing.bill_days(qualified, coverage, params, empty_billed(),
+                                lambda name, table: store(con, f"contacts_{name}", table))
+    return days.select("member_id", "contact_date", "qualifying")

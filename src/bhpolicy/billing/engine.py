@@ -4,15 +4,21 @@ a contact, a day or a line, so one member and a whole state run the same code.
 contacts (one row per contact)
   -> qualified contacts: coverage by an authorization, pack parameters of the day, and how far
      the contact gets through the checks (provider, participant, mode, group, minutes)
-  -> member_days (one row per member and date with any contact)
-  -> lines (one row per member-day with a qualifying contact: billable, held or already
-     billed) and unbilled_days (member-days with contacts but none qualifying)
-  -> member_months (one row per member and calendar month of an authorization)
+  -> month_facts (one row per member, month, authorization, pack and parameter segment):
+     bitmaps of days, bit n-1 for day n, in one pass over the contacts; no member-day
+     aggregate (the largest cost of a straightforward version)
+  -> month_rows (what is constant in a row: code, provider, team size, holds) and
+     day_details (the few member-days whose POS or units need the contacts again)
+  -> month_rules (qualifying, open and already-billed days; the month's code and the open
+     days the monthly cap ranks, as bitmaps)
+  -> days (one row per member-day with any contact, unnested from the bitmaps)
+  -> lines (one per member-day with a qualifying contact: billable, held or already
+     billed), unbilled_days (days with contacts but none qualifying) and member_months
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import ibis
 import ibis.expr.types as ir
@@ -24,15 +30,6 @@ from bhpolicy.io.readers import error_rows
 LEVEL_REASONS = {1: "other_provider", 2: "not_member_or_family", 3: "not_face_to_face",
                  4: "group_only", 5: "under_min_minutes"}
 QUALIFIES = 6
-
-
-@dataclass
-class BillingTables:
-    lines: ir.Table
-    unbilled_days: ir.Table
-    member_months: ir.Table
-    other_provider_contacts: ir.Table
-    errors: ir.Table
 
 
 def _listed(joined: ir.StringValue, item: ir.StringValue) -> ir.BooleanValue:
@@ -129,66 +126,26 @@ def qualify_contacts(contacts: ir.Table, coverage: ir.Table, member_policy: ir.T
                          (joined.pos == joined.inpatient_pos))
 
 
-def member_days(qualified: ir.Table) -> ir.Table:
-    """Grain: member and date (days with any contact).
-
-    Every aggregate state has a fixed size, so DuckDB can spill this aggregate (the largest
-    of a run) to disk: the authorization and pack are group keys (a member-day has one of
-    each, coverage rows never overlap) and the POS, two digits, is aggregated as a number."""
-    q = qualified
-    qualifies = q.level == QUALIFIES
-    pos_number = q.pos.cast("int64")
-    days = q.group_by(["member_id", "contact_date", "authorization_id", "policy_id"]).aggregate(
-        best_level=q.level.max(),
-        contacts=q.count(),
-        qualifying_minutes=q.minutes.sum(where=qualifies),
-        longest_pos_number=pos_number.argmax(q.minutes, where=qualifies & q.pos.notnull()),
-        at_inpatient=q.at_inpatient.any(),
-    )
-    return days.mutate(longest_pos=days.longest_pos_number.cast("string").lpad(2, "0")
-                       ).drop("longest_pos_number")
+# Day bitmaps: bit n-1 of an int64 is day n of the month. The POS of each day is kept in
+# lanes: 4 int64 values of 9 days x 7 bits (a two-digit POS needs 7). Encoding constants, not
+# policy numbers.
+LANES, LANE_DAYS, LANE_BITS = 4, 9, 7
+MONTH_KEYS = ["member_id", "month", "authorization_id", "policy_id", "segment"]
+ONE = ibis.literal(1, "int64")
+NO_BITS = ibis.literal(0, "int64")
 
 
-DAY_COLUMNS = (
-    "member_id", "contact_date", "month", "authorization_id", "policy_id",
-    "provider_id", "team_size", "code", "timed", "qualifying", "covered", "no_line_reason",
-    "hold", "units", "qualifying_minutes", "contacts", "longest_pos", "at_inpatient",
-)  # what depends only on (policy, day) is joined from the parameter table when needed
+def _day_index(date: ir.DateValue) -> ir.IntegerValue:
+    return date.day().cast("int64") - 1
 
 
-def day_facts(days: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Table:
-    """Grain: member-day. What each day is, before the month-level rules: its code, whether a
-    contact qualifies, why it is held (outside authorization, code, team size) or why no line
-    is due. Only the columns later steps read are kept (DAY_COLUMNS)."""
-    auth = coverage.select(
-        authorization_id=coverage.authorization_id, provider_id=coverage.provider_id,
-        team_size=coverage.team_size, auth_code=coverage.billing_code)
-    d = days.left_join(auth, "authorization_id").drop("authorization_id_right")
-    d = d.join(params, [d.policy_id == params.policy_id, d.contact_date == params.day])
-    d = d.drop("day")
-    code = d.auth_code.fill_null(d.per_diem_code)
-    timed = d.timed_code.notnull() & (code == d.timed_code)
-    minutes = d.qualifying_minutes.fill_null(0)
-    short_timed = timed & d.h0039_first.notnull() & (minutes < d.h0039_first)
-    qualifying = (d.best_level == QUALIFIES) & ~short_timed
-    covered = d.authorization_id.notnull()
-    no_line_reason = ibis.cases(
-        *[(d.best_level == level, reason) for level, reason in LEVEL_REASONS.items()],
-        (short_timed, "under_min_minutes"), else_=ibis.null().cast("string"))
-    hold = ibis.cases(
-        (~covered, "outside_authorization"),
-        (~_listed(d.allowed_codes, code) | (timed & d.h0039_unit.isnull()), "code_not_listed"),
-        (~timed & d.mod_small.notnull() & d.team_size.isnull(), "team_size_unknown"),
-        else_=ibis.null().cast("string"))
-    units = ibis.ifelse(
-        timed, ((minutes - d.h0039_first) / d.h0039_unit).floor().cast("int64") + 1,
-        ibis.literal(1, "int64"))
-    d = d.mutate(code=code, timed=timed, qualifying=qualifying, covered=covered,
-                 no_line_reason=ibis.ifelse(qualifying, ibis.null().cast("string"),
-                                            no_line_reason),
-                 hold=ibis.ifelse(qualifying, hold, ibis.null().cast("string")),
-                 units=units, month=d.contact_date.truncate("M"))
-    return d.select(*DAY_COLUMNS)
+def _not(bits: ir.IntegerValue) -> ir.IntegerValue:
+    """Bitwise NOT (as XOR: Ibis prints ``~(a << b)`` without the parentheses)."""
+    return bits ^ ibis.literal(-1, "int64")
+
+
+def _has(bits: ir.IntegerValue, bit: ir.IntegerValue) -> ir.BooleanValue:
+    return (bits.fill_null(0) & bit) != 0
 
 
 @ibis.udf.scalar.builtin(name="bit_count")  # type: ignore[untyped-decorator]
@@ -196,12 +153,113 @@ def _bit_count(value: int) -> int:  # type: ignore[empty-body]
     """Set bits of an integer (DuckDB and Spark both have bit_count)."""
 
 
-def _day_parameters(table: ir.Table, date: str, params: ir.Table, *names: str) -> ir.Table:
-    """Add parameters of the row's (policy, day) from the parameter table (a small join)."""
-    p = params.select(p_policy=params.policy_id, p_day=params.day,
-                      **{n: params[n] for n in names})
-    joined = table.left_join(p, [table.policy_id == p.p_policy, table[date] == p.p_day])
-    return joined.drop("p_policy", "p_day")
+def month_facts(q: ir.Table) -> ir.Table:
+    """Grain: member, calendar month, authorization (null outside every one), pack and
+    parameter segment. One pass over the contacts into bitmaps of days: with any contact,
+    with a contact that passes the first k-1 checks (``reach<k>``, so a day's furthest step
+    is its highest k), at the inpatient POS, with a qualifying contact that has a POS; and
+    per day the OR and AND of those POS codes (equal when they agree, so the day's POS is
+    known without the contacts). No member-day aggregate: a month has ~15 contact days."""
+    d0 = _day_index(q.contact_date)
+    bit = ONE << d0
+    with_pos = (q.level == QUALIFIES) & q.pos.notnull()
+    shift = (d0 % LANE_DAYS) * LANE_BITS
+    lane = d0 // LANE_DAYS
+    field = q.pos.cast("int64") << shift
+    others = _not(ibis.literal(2**LANE_BITS - 1, "int64") << shift)
+    metrics: dict[str, ir.Value] = {
+        "any_bits": bit.bit_or(),
+        **{f"reach{k}": bit.bit_or(where=q.level >= k) for k in range(2, QUALIFIES + 1)},
+        "inpatient_bits": bit.bit_or(where=q.at_inpatient),
+        "pos_bits": bit.bit_or(where=with_pos),
+    }
+    for j in range(LANES):
+        metrics[f"pos_or{j}"] = field.bit_or(where=with_pos & (lane == j))
+        metrics[f"pos_and{j}"] = (field | others).bit_and(where=with_pos & (lane == j))
+    return q.group_by(member_id=q.member_id, month=q.contact_date.truncate("M"),
+                      authorization_id=q.authorization_id, policy_id=q.policy_id,
+                      segment=q.segment).aggregate(**metrics)
+
+
+def _lane_slot(row: ir.Table, prefix: str, d0: ir.IntegerValue) -> ir.IntegerValue:
+    """The 7-bit field of day index ``d0`` in the lanes ``<prefix>0..3``."""
+    lane = ibis.cases(*[(d0 // LANE_DAYS == j, row[f"{prefix}{j}"]) for j in range(LANES)])
+    return (lane >> ((d0 % LANE_DAYS) * LANE_BITS)) & (2**LANE_BITS - 1)
+
+
+def _disagreeing_days(row: ir.Table) -> ir.IntegerValue:
+    """Bitmap of days whose qualifying contacts have more than one POS (OR != AND): the
+    longest contact decides there, so those days are looked up in the contacts."""
+    out: ir.IntegerValue = NO_BITS
+    for j in range(LANES):
+        diff = row[f"pos_or{j}"].fill_null(0) ^ row[f"pos_and{j}"].fill_null(-1)
+        for k in range(LANE_DAYS):
+            slot = (diff >> (k * LANE_BITS)) & (2**LANE_BITS - 1)
+            out = out | ibis.ifelse(slot != 0, ibis.literal(1 << (j * LANE_DAYS + k), "int64"),
+                                    NO_BITS)
+    return out & row.pos_bits.fill_null(0)
+
+
+def _segments(params: ir.Table) -> ir.Table:
+    """One row per (pack, segment): the values every day of the segment shares."""
+    return params.drop("day").distinct(on=["policy_id", "segment"], keep="first")
+
+
+def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Table:
+    """Grain: as :func:`month_facts`, with what is constant in a row: the code, the team
+    size, the provider, the hold for its qualifying days (outside authorization, code not
+    listed, team size unknown), and ``detail_bits``: days whose POS (qualifying contacts at
+    different places) or units (a per-15-minute code) need the day's contacts."""
+    auth = coverage.select(
+        authorization_id=coverage.authorization_id, provider_id=coverage.provider_id,
+        team_size=coverage.team_size, auth_code=coverage.billing_code)
+    r = facts.left_join(auth, "authorization_id").drop("authorization_id_right")
+    seg = _segments(params).rename(seg_policy="policy_id", seg_segment="segment")
+    r = r.join(seg, [r.policy_id == seg.seg_policy, r.segment == seg.seg_segment])
+    r = r.drop("seg_policy", "seg_segment")
+    code = r.auth_code.fill_null(r.per_diem_code)
+    timed = r.timed_code.notnull() & (code == r.timed_code)
+    covered = r.authorization_id.notnull()
+    hold = ibis.cases(
+        (~covered, "outside_authorization"),
+        (~_listed(r.allowed_codes, code) | (timed & r.h0039_unit.isnull()), "code_not_listed"),
+        (~timed & r.mod_small.notnull() & r.team_size.isnull(), "team_size_unknown"),
+        else_=ibis.null().cast("string"))
+    qual = r.reach6.fill_null(0)
+    detail = _disagreeing_days(r) | ibis.ifelse(timed, qual, NO_BITS)
+    return r.mutate(code=code, timed=timed, covered=covered, group_hold=hold,
+                    detail_bits=detail).drop("auth_code")
+
+
+def _days_of(bits: ir.IntegerValue) -> ir.IntegerValue:
+    """Day indexes (0-30) whose bit is set, one row each (unnested)."""
+    return ibis.range(0, 31).filter(lambda i: ((bits >> i) & 1) == 1).unnest()
+
+
+def _date(month: ir.DateValue, d0: ir.IntegerValue) -> ir.DateValue:
+    return ibis.date(month.year(), month.month(), (d0 + 1).cast("int32"))
+
+
+def detail_days(rows: ir.Table) -> ir.Table:
+    """Grain: member-day whose contacts are needed (``detail_bits``)."""
+    r = rows.filter(rows.detail_bits != 0)
+    r = r.select(r.member_id, r.month, d0=_days_of(r.detail_bits))
+    return r.select(dd_member=r.member_id, dd_date=_date(r.month, r.d0))
+
+
+def day_details(q: ir.Table, wanted: ir.Table) -> ir.Table:
+    """Grain: member-day of :func:`detail_days`, from its qualifying contacts: the summed
+    minutes (units of a per-15-minute code, and whether the day reaches the first unit)
+    and the POS of the longest contact that has one."""
+    ok = q.filter(q.level == QUALIFIES)
+    ok = ok.semi_join(wanted, [ok.member_id == wanted.dd_member,
+                               ok.contact_date == wanted.dd_date])
+    g = ok.group_by(det_member=ok.member_id, det_date=ok.contact_date).aggregate(
+        det_minutes=ok.minutes.sum(),
+        det_pos=ok.pos.cast("int64").argmax(ok.minutes, where=ok.pos.notnull()),
+        det_first=ok.h0039_first.max(), det_timed=ok.timed.any())
+    short = g.det_timed & g.det_first.notnull() & (g.det_minutes < g.det_first)
+    return g.mutate(det_short=short).drop("det_first", "det_timed")
 
 
 def _billed_days(billed: ir.Table) -> ir.Table:
@@ -210,70 +268,104 @@ def _billed_days(billed: ir.Table) -> ir.Table:
                          ).distinct(on=["b_member", "b_date"], keep="first")
 
 
-def month_codes(d: ir.Table, billed: ir.Table) -> ir.Table:
-    """Grain: member, month and ACT code with open days (qualifying, not held, not billed
-    before). No sort: the open days are one bitmap (bit n-1 for day n), so a day's rank in
-    its month is the number of bits below its own. Also the month's one ACT code (the code
-    already billed, else the first open day's) and the days already billed."""
-    billed_days = _billed_days(billed)
-    month_billed = billed.group_by(
-        mb_member=billed.member_id, mb_month=billed.service_date.truncate("M")).aggregate(
-        billed_in_month=billed.service_date.nunique(),
+def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table) -> ir.Table:
+    """Grain: as :func:`month_rows`, with the month-level rules as bitmaps: ``qual_bits``
+    (qualifying days), ``open_bits`` (qualifying, not held, not billed before), the open
+    days of the member-month for the row's code (a day's rank is the number of bits below
+    it: no sort), the month's one ACT code (the code already billed, else the first open
+    day's) and the days already billed."""
+    short = details.filter(details.det_short)
+    short = short.group_by(s_member=short.det_member, s_month=short.det_date.truncate("M")
+                           ).aggregate(short_bits=(ONE << _day_index(short.det_date)).bit_or())
+    bd = _billed_days(billed)
+    month_billed = bd.group_by(mb_member=bd.b_member, mb_month=bd.b_date.truncate("M")
+                               ).aggregate(billed_bits=(ONE << _day_index(bd.b_date)).bit_or())
+    billed_codes = billed.group_by(
+        bc_member=billed.member_id, bc_month=billed.service_date.truncate("M")).aggregate(
         billed_month_code=billed.hcpcs.min())
-    open_days = d.filter(d.qualifying & d.hold.isnull()).select(
-        o_member=d.member_id, o_date=d.contact_date, o_month=d.month, o_code=d.code)
-    open_days = open_days.anti_join(billed_days, [open_days.o_member == billed_days.b_member,
-                                                  open_days.o_date == billed_days.b_date])
-    bit = ibis.literal(1, "int64") << (open_days.o_date.day().cast("int64") - 1)
-    per_code = open_days.group_by(c_member=open_days.o_member, c_month=open_days.o_month,
-                                  c_code=open_days.o_code).aggregate(
-        days_bits=bit.bit_or(), first_day=open_days.o_date.min())
-    firsts = per_code.group_by(f_member=per_code.c_member, f_month=per_code.c_month
-                               ).aggregate(first_code=per_code.c_code.argmin(
-                                   per_code.first_day))
-    firsts = firsts.left_join(month_billed, [firsts.f_member == month_billed.mb_member,
-                                             firsts.f_month == month_billed.mb_month])
-    firsts = firsts.select(
-        "f_member", "f_month", month_code=firsts.billed_month_code.fill_null(
-            firsts.first_code), billed_in_month=firsts.billed_in_month.fill_null(0))
-    info = per_code.join(firsts, [per_code.c_member == firsts.f_member,
-                                  per_code.c_month == firsts.f_month])
-    return info.select("c_member", "c_month", "c_code", "days_bits", "month_code",
-                       "billed_in_month")
+    r = rows.left_join(short, [rows.member_id == short.s_member,
+                               rows.month == short.s_month]).drop("s_member", "s_month")
+    r = r.left_join(month_billed, [r.member_id == month_billed.mb_member,
+                                   r.month == month_billed.mb_month])
+    r = r.drop("mb_member", "mb_month")
+    qual = r.reach6.fill_null(0) & _not(r.short_bits.fill_null(0))
+    billed_bits = r.billed_bits.fill_null(0)
+    open_bits = ibis.ifelse(r.group_hold.isnull(), qual & _not(billed_bits), NO_BITS)
+    r = r.mutate(qual_bits=qual, open_bits=open_bits, billed_bits=billed_bits,
+                 billed_in_month=_bit_count(billed_bits).cast("int64"))
+    per_code = r.group_by(c_member=r.member_id, c_month=r.month, c_code=r.code).aggregate(
+        code_open=r.open_bits.bit_or())
+    firsts = per_code.filter(per_code.code_open != 0)
+    lowest_bit = firsts.code_open & -firsts.code_open
+    firsts = firsts.group_by(f_member=firsts.c_member, f_month=firsts.c_month).aggregate(
+        first_code=firsts.c_code.argmin(lowest_bit))
+    firsts = firsts.left_join(billed_codes, [firsts.f_member == billed_codes.bc_member,
+                                             firsts.f_month == billed_codes.bc_month])
+    firsts = firsts.select("f_member", "f_month", month_code=firsts.billed_month_code
+                           .fill_null(firsts.first_code))
+    r = r.view()
+    r = r.left_join(per_code, [r.member_id == per_code.c_member, r.month == per_code.c_month,
+                               r.code == per_code.c_code])
+    r = r.left_join(firsts, [r.member_id == firsts.f_member, r.month == firsts.f_month])
+    return r.drop("c_member", "c_month", "c_code", "f_member", "f_month")
 
 
-def classify_days(d: ir.Table, billed: ir.Table, params: ir.Table,
-                  months: ir.Table | None = None) -> ir.Table:
-    """Grain: member-day. Applies the month-level rules to :func:`day_facts`: lines already
-    billed, one ACT code a member-month, and the monthly cap (I.F), from
-    :func:`month_codes` (computed here unless given, e.g. stored once for several uses)."""
-    months = month_codes(d, billed) if months is None else months
-    billed_days = _billed_days(billed)
-    one = ibis.literal(1, "int64")
-    d = _day_parameters(d, "contact_date", params, "cap")
-    out = d.left_join(billed_days, [d.member_id == billed_days.b_member,
-                                    d.contact_date == billed_days.b_date])
-    out = out.left_join(months, [d.member_id == months.c_member, d.month == months.c_month,
-                                 d.code == months.c_code])
-    is_open = out.qualifying & out.hold.isnull() & out.billed_line_id.isnull()
-    mixed = is_open & (out.code != out.month_code)
-    below = out.days_bits & ((one << (out.contact_date.day().cast("int64") - 1)) - 1)
-    day_rank = _bit_count(below).cast("int64") + 1
-    # I.F: the first otherwise-billable days of the month bill, up to the cap less the days
-    # already billed; later days are held. Held days do not use the cap.
-    over = (is_open & ~mixed & out.cap.notnull() &
-            (day_rank > out.cap - out.billed_in_month.fill_null(0)))
-    hold = ibis.cases((mixed, "mixed_codes_in_month"),
-                      (over, "over_monthly_cap"), else_=out.hold)
-    return out.mutate(hold=hold).drop("b_member", "b_date", "c_member", "c_month", "c_code",
-                                      "days_bits", "month_code", "billed_in_month", "cap")
+def days(rules: ir.Table, billed: ir.Table) -> ir.Table:
+    """Grain: member-day with any contact, unnested from :func:`month_rules`. Applies the
+    month rules to each day: already billed, one ACT code a member-month, and the monthly
+    cap (I.F: the first otherwise-billable days bill, up to the cap less the days already
+    billed; later days are held; held days do not use the cap)."""
+    r = rules.mutate(d0=_days_of(rules.any_bits))
+    bit = ONE << r.d0
+    date = _date(r.month, r.d0)
+    qualifying = _has(r.qual_bits, bit)
+    is_open = _has(r.open_bits, bit)
+    mixed = is_open & (r.code != r.month_code)
+    rank = _bit_count(r.code_open.fill_null(0) & (bit - 1)).cast("int64") + 1
+    over = (is_open & ~mixed & r.cap.notnull() & (rank > r.cap - r.billed_in_month))
+    hold = ibis.cases((mixed, "mixed_codes_in_month"), (over, "over_monthly_cap"),
+                      (qualifying, r.group_hold), else_=ibis.null().cast("string"))
+    level = ibis.cases(*[(_has(r[f"reach{k}"], bit), k)
+                         for k in range(QUALIFIES, 1, -1)], else_=1)
+    no_line = ibis.cases(
+        (qualifying, ibis.null().cast("string")),
+        *[(level == k, reason) for k, reason in LEVEL_REASONS.items()],
+        else_="under_min_minutes")  # qualifying contacts, short of a per-15-minute unit
+    d = r.mutate(contact_date=date, bit=bit, qualifying=qualifying, hold=hold,
+                 no_line_reason=no_line, at_inpatient=_has(r.inpatient_bits, bit),
+                 lane_pos=ibis.ifelse(
+                     _has(r.pos_bits, bit) & (_lane_slot(r, "pos_or", r.d0) ==
+                                              _lane_slot(r, "pos_and", r.d0)),
+                     _lane_slot(r, "pos_or", r.d0), ibis.null().cast("int64")),
+                 needs_detail=_has(r.detail_bits, bit))
+    bd = _billed_days(billed)
+    d = d.left_join(bd, [d.member_id == bd.b_member, d.contact_date == bd.b_date])
+    return d.drop("b_member", "b_date")
 
 
-def lines(days: ir.Table, reasons: ir.Table, params: ir.Table) -> ir.Table:
+Keep = Callable[[str, ir.Table], ir.Table]
+
+
+def bill_days(qualified: ir.Table, coverage: ir.Table, params: ir.Table, billed: ir.Table,
+              keep: Keep = lambda _, table: table,
+              step: Callable[[str], None] = lambda _: None) -> tuple[ir.Table, ir.Table]:
+    """(days, day details): the stages above in order. ``keep(name, table)`` may compute a
+    stage once and return it stored (all are small but days, which is never stored)."""
+    facts = keep("month_facts", month_facts(qualified))
+    step("month rules")
+    rows = keep("month_rows", month_rows(facts, coverage, params))
+    wanted = keep("detail_days", detail_days(rows))
+    step("days needing their contacts")
+    details = keep("day_details", day_details(qualified, wanted))
+    rules = keep("month_rules", month_rules(rows, details, billed))
+    return days(rules, billed), details
+
+
+def lines(days: ir.Table, details: ir.Table, reasons: ir.Table) -> ir.Table:
     """Grain: claim line, one per member-day with a qualifying contact."""
-    d = _day_parameters(days.filter(days.qualifying), "contact_date", params, "mod_small",
-                        "mod_large", "inpatient_pos", "default_pos", "policy_revision",
-                        "contact_section")
+    d = days.filter(days.qualifying)
+    d = d.left_join(details, [d.member_id == details.det_member,
+                              d.contact_date == details.det_date])
     status = ibis.cases((d.billed_line_id.notnull(), "already_billed"),
                         (d.hold.notnull(), "held"), else_="billable")
     key = (d.member_id + "|" + d.contact_date.cast("string") + "|" + d.code + "|" +
@@ -284,13 +376,21 @@ def lines(days: ir.Table, reasons: ir.Table, params: ir.Table) -> ir.Table:
                           (d.team_size == "small", d.mod_small),
                           (d.team_size == "large", d.mod_large),
                           else_=ibis.null().cast("string"))
-    pos = ibis.ifelse(d.at_inpatient, d.inpatient_pos, d.longest_pos.fill_null(d.default_pos))
+    # the inpatient POS where the pack has one and a contact was there; else the POS of
+    # the day's longest qualifying contact that has one; else the pack's default
+    longest = d.lane_pos.fill_null(d.det_pos)
+    pos = ibis.ifelse(d.at_inpatient, d.inpatient_pos,
+                      longest.cast("string").lpad(2, "0").fill_null(d.default_pos))
+    units = ibis.ifelse(
+        d.timed, ((d.det_minutes - d.h0039_first) / d.h0039_unit).floor().cast("int64") + 1,
+        ibis.literal(1, "int64"))
     out = d.select(
         line_id=line_id, member_id=d.member_id, service_date=d.contact_date, hcpcs=d.code,
-        modifier=modifier, pos=pos, units=d.units, provider_id=d.provider_id,
+        modifier=modifier, pos=pos, units=units, provider_id=d.provider_id,
         authorization_id=d.authorization_id, status=status, reason_id=d.hold,
         policy_id=d.policy_id, policy_revision=d.policy_revision,
-        contact_section=d.contact_section, qualifying_minutes=d.qualifying_minutes)
+        contact_section=d.contact_section,
+        qualifying_minutes=ibis.ifelse(d.timed, d.det_minutes, ibis.null().cast("int64")))
     out = out.left_join(reasons, [out.policy_id == reasons.policy_id,
                                   out.reason_id == reasons.reason_id])
     return out.select(
@@ -309,7 +409,7 @@ def unbilled_days(days: ir.Table, reasons: ir.Table) -> ir.Table:
     d = d.left_join(reasons, [d.policy_id == reasons.policy_id,
                               d.no_line_reason == reasons.reason_id])
     return d.select(
-        member_id=d.member_id, service_date=d.contact_date, contacts=d.contacts,
+        member_id=d.member_id, service_date=d.contact_date,
         reason_id=d.no_line_reason, reason=d.reason_summary, section=d.reason_section,
         carc_group=d.carc_group, carc=d.carc, rarc=d.rarc, policy_id=d.policy_id,
         authorization_id=d.authorization_id)

@@ -70,17 +70,24 @@ def _row(pack: PolicyPack, day: dt.date) -> dict[str, Any]:
 
 
 def parameter_rows(pack: PolicyPack, first: dt.date, last: dt.date) -> list[dict[str, Any]]:
-    """One row per day. A day on which a parameter the pack has holds no value gets a
-    ``not_in_force`` message instead of values; rows of that day are then rejected, naming
-    the parameter and the date (never a silent default)."""
+    """One row per day, numbered by ``segment``: consecutive days whose values are all the
+    same share one (the engine aggregates a month per segment, so a value that changes
+    mid-month still applies from its date). A day on which a parameter the pack has holds
+    no value gets a ``not_in_force`` message instead of values; rows of that day are then
+    rejected, naming the parameter and the date (never a silent default)."""
     rows: list[dict[str, Any]] = []
     day = first
+    segment, previous = 0, None
     while day <= last:
         base = {"policy_id": pack.id, "policy_revision": pack.header.revision, "day": day}
         try:
-            rows.append({**base, **_row(pack, day), "not_in_force": None})
+            values = {**_row(pack, day), "not_in_force": None}
         except ParameterNotInForce as exc:
-            rows.append({**base, "not_in_force": str(exc)})
+            values = {"not_in_force": str(exc)}
+        if previous is not None and values != previous:
+            segment += 1  # a run of days with the same values is one segment
+        previous = values
+        rows.append({**base, **values, "segment": segment})
         day += dt.timedelta(days=1)
     return rows
 
@@ -92,7 +99,7 @@ PARAMETER_SCHEMA = {
     "per_diem_code": "string", "allowed_codes": "string", "timed_code": "string",
     "h0039_unit": "int64",
     "h0039_first": "int64", "inpatient_pos": "string", "default_pos": "string",
-    "contact_section": "string", "not_in_force": "string",
+    "contact_section": "string", "not_in_force": "string", "segment": "int64",
     **{f"mode_{m}": "boolean" for m in MODES},
     **{f"part_{p}": "boolean" for p in PARTICIPANTS},
 }

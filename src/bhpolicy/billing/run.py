@@ -149,7 +149,7 @@ def _policy_keys(registry: PolicyRegistry) -> ir.Table:
                                                           ("policy_id", pa.string())])))
 
 
-def _empty_billed() -> ir.Table:
+def empty_billed() -> ir.Table:
     schema = ibis.schema({"line_id": "string", "member_id": "string", "service_date": "date",
                           "hcpcs": "string", "provider_id": "string"})
     return ibis.memtable(schema.to_pyarrow().empty_table())
@@ -214,7 +214,7 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
         errors.append(billed_errors)
         billed = billed.drop("_file", "_line")
     else:
-        billed = _empty_billed()
+        billed = empty_billed()
 
     step("checking authorizations")
     coverage, member_policy, coverage_errors = engine.prepare_authorizations(
@@ -231,11 +231,10 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     params = store(con, "parameters", params)
     reasons = reason_table(used)
 
-    step("qualifying contacts and days")
-    # streamed, not stored: the member-day totals, the other-provider contacts and the
+    step("qualifying contacts, month bitmaps")
+    # streamed, not stored: the month bitmaps, the other-provider contacts and the
     # not-in-force errors are each one scan of the contacts
     qualified = engine.qualify_contacts(contacts, coverage, member_policy, params)
-    step("member-days")
     if _count(con, params.filter(params.not_in_force.notnull())):  # else skip the scan
         errors.append(error_rows(qualified, qualified.not_in_force.notnull(), "contact_date",
                                  qualified.not_in_force))
@@ -245,27 +244,20 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
         "participant", authorized_provider=qualified.auth_provider,
         authorization_id=qualified.authorization_id, row=qualified._line,
         file=qualified._file)
-    # the member-day totals are stored on their own: the aggregate, the largest step of a
-    # run, then has the memory limit to itself (fused with the day facts it ran out of
-    # memory at 1e8 contacts in 2GB)
-    days = store(con, "member_day_totals", engine.member_days(qualified))
-    step("classifying days")
-    facts = store(con, "day_facts", engine.day_facts(days, coverage, params))
-    step("month rules")
-    # only the per member-month bitmaps are stored; each output applies the month rules to
-    # the stored day facts as it is written (no second member-day table)
-    months = store(con, "month_codes", engine.month_codes(facts, billed))
-    classified = engine.classify_days(facts, billed, params, months)
+    # one pass over the contacts into per member-month bitmaps; the few member-days whose
+    # POS or units need the contacts read them again; every stage but the days is stored
+    day_table, details = engine.bill_days(
+        qualified, coverage, params, billed, lambda name, table: store(con, name, table), step)
 
     step("writing outputs")
     # lines carry ids; the member (subscriber) fields an 837P needs are written once a member
     # in `subscribers`, not repeated on every line
-    line_table = engine.lines(classified, reasons, params)
+    line_table = engine.lines(day_table, details, reasons)
     tables = {
         "lines": (line_table, ["member_id", "service_date"]),
-        "member_months": (engine.member_months(classified, coverage, params),
+        "member_months": (engine.member_months(day_table, coverage, params),
                           ["member_id", "month"]),
-        "unbilled_days": (engine.unbilled_days(classified, reasons),
+        "unbilled_days": (engine.unbilled_days(day_table, reasons),
                           ["member_id", "service_date"]),
         "other_provider_contacts": (other_provider, ["member_id", "contact_date"]),
         "subscribers": (members.select(*SUBSCRIBER_COLUMNS), ["member_id"]),
