@@ -203,8 +203,11 @@ def _qualifying_days(con: ibis.BaseBackend, path: Path, coverage: ir.Table,
                    .column("policy_id").to_pylist())] or list(registry.packs)
     params = parameter_table(used, first, last)
     params = store(con, "parameters", params)
-    qualified = billing.qualify_contacts(contacts, coverage, member_policy, params)
-    qualified = qualified.filter(qualified.not_in_force.isnull())
-    days, _ = billing.bill_days(qualified, coverage, params, empty_billed(),
-                                lambda name, table: store(con, f"contacts_{name}", table))
+
+    def qualify(checked: ir.Table) -> ir.Table:
+        q = billing.qualify_contacts(checked, coverage, member_policy, params)
+        return q.filter(q.not_in_force.isnull())
+
+    days, _, _ = billing.bill_days(contacts, qualify, coverage, params, empty_billed(),
+                                   lambda name, table: store(con, f"contacts_{name}", table))
     return days.select("member_id", "contact_date", "qualifying")

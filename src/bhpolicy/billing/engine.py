@@ -172,6 +172,7 @@ def month_facts(q: ir.Table) -> ir.Table:
         **{f"reach{k}": bit.bit_or(where=q.level >= k) for k in range(2, QUALIFIES + 1)},
         "inpatient_bits": bit.bit_or(where=q.at_inpatient),
         "pos_bits": bit.bit_or(where=with_pos),
+        "other_bits": bit.bit_or(where=q.level == 1),  # a contact by another provider
     }
     for j in range(LANES):
         metrics[f"pos_or{j}"] = field.bit_or(where=with_pos & (lane == j))
@@ -227,8 +228,13 @@ def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Tabl
         else_=ibis.null().cast("string"))
     qual = r.reach6.fill_null(0)
     detail = _disagreeing_days(r) | ibis.ifelse(timed, qual, NO_BITS)
+    # for the lines' stable ids: a hash of what identifies the row's lines but the day
+    key = (r.member_id + "|" + r.month.cast("string") + "|" + code + "|" +
+           r.provider_id.fill_null(""))
     return r.mutate(code=code, timed=timed, covered=covered, group_hold=hold,
-                    detail_bits=detail).drop("auth_code")
+                    detail_bits=detail, exception_bits=detail | r.other_bits.fill_null(0),
+                    line_key=ibis.literal("L") + key.hexdigest("md5").substr(0, 16)
+                    ).drop("auth_code")
 
 
 def _days_of(bits: ir.IntegerValue) -> ir.IntegerValue:
@@ -240,26 +246,50 @@ def _date(month: ir.DateValue, d0: ir.IntegerValue) -> ir.DateValue:
     return ibis.date(month.year(), month.month(), (d0 + 1).cast("int32"))
 
 
-def detail_days(rows: ir.Table) -> ir.Table:
-    """Grain: member-day whose contacts are needed (``detail_bits``)."""
-    r = rows.filter(rows.detail_bits != 0)
-    r = r.select(r.member_id, r.month, d0=_days_of(r.detail_bits))
-    return r.select(dd_member=r.member_id, dd_date=_date(r.month, r.d0))
+def exception_days(rows: ir.Table) -> ir.Table:
+    """Grain: member-day whose contacts are read again (``exception_bits``): days whose POS
+    or units need the contacts, and days with a contact by another provider (reported)."""
+    r = rows.filter(rows.exception_bits != 0)
+    r = r.select(r.member_id, r.month, d0=_days_of(r.exception_bits))
+    return r.select(x_member=r.member_id, x_date=_date(r.month, r.d0))
 
 
-def day_details(q: ir.Table, wanted: ir.Table) -> ir.Table:
-    """Grain: member-day of :func:`detail_days`, from its qualifying contacts: the summed
+EXCEPTION_COLUMNS = ("contact_id", "member_id", "provider_id", "contact_date", "minutes",
+                     "mode", "participant", "pos", "level", "timed", "h0039_first",
+                     "auth_provider", "authorization_id", "_line", "_file")
+
+
+def exception_contacts(contacts: ir.Table, wanted: ir.Table,
+                       qualify: Callable[[ir.Table], ir.Table]) -> ir.Table:
+    """Grain: contact on an :func:`exception_days` day that qualifies or is by another
+    provider. The days are picked before the contacts are qualified (a small share)."""
+    c = contacts.semi_join(wanted, [contacts.member_id == wanted.x_member,
+                                    contacts.contact_date == wanted.x_date])
+    q = qualify(c)
+    q = q.filter((q.level == QUALIFIES) | (q.level == 1))
+    return q.select(*EXCEPTION_COLUMNS)
+
+
+def day_details(exceptions: ir.Table) -> ir.Table:
+    """Grain: member-day with a qualifying contact in :func:`exception_contacts`: the summed
     minutes (units of a per-15-minute code, and whether the day reaches the first unit)
     and the POS of the longest contact that has one."""
-    ok = q.filter(q.level == QUALIFIES)
-    ok = ok.semi_join(wanted, [ok.member_id == wanted.dd_member,
-                               ok.contact_date == wanted.dd_date])
+    ok = exceptions.filter(exceptions.level == QUALIFIES)
     g = ok.group_by(det_member=ok.member_id, det_date=ok.contact_date).aggregate(
         det_minutes=ok.minutes.sum(),
         det_pos=ok.pos.cast("int64").argmax(ok.minutes, where=ok.pos.notnull()),
         det_first=ok.h0039_first.max(), det_timed=ok.timed.any())
     short = g.det_timed & g.det_first.notnull() & (g.det_minutes < g.det_first)
     return g.mutate(det_short=short).drop("det_first", "det_timed")
+
+
+def other_provider_contacts(exceptions: ir.Table) -> ir.Table:
+    """Grain: contact by a provider that is neither the authorization's nor a contributing
+    agency (reported; it does not count)."""
+    x = exceptions.filter(exceptions.level == 1)
+    return x.select("contact_id", "member_id", "provider_id", "contact_date", "minutes",
+                    "mode", "participant", authorized_provider=x.auth_provider,
+                    authorization_id=x.authorization_id, row=x._line, file=x._file)
 
 
 def _billed_days(billed: ir.Table) -> ir.Table:
@@ -346,19 +376,23 @@ def days(rules: ir.Table, billed: ir.Table) -> ir.Table:
 Keep = Callable[[str, ir.Table], ir.Table]
 
 
-def bill_days(qualified: ir.Table, coverage: ir.Table, params: ir.Table, billed: ir.Table,
+def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
+              coverage: ir.Table, params: ir.Table, billed: ir.Table,
               keep: Keep = lambda _, table: table,
-              step: Callable[[str], None] = lambda _: None) -> tuple[ir.Table, ir.Table]:
-    """(days, day details): the stages above in order. ``keep(name, table)`` may compute a
-    stage once and return it stored (all are small but days, which is never stored)."""
-    facts = keep("month_facts", month_facts(qualified))
+              step: Callable[[str], None] = lambda _: None
+              ) -> tuple[ir.Table, ir.Table, ir.Table]:
+    """(days, day details, exception contacts): the stages above in order. ``qualify``
+    turns checked contacts into qualified ones; ``keep(name, table)`` may compute a stage
+    once and return it stored (each is small but days, which is never stored)."""
+    facts = keep("month_facts", month_facts(qualify(contacts)))
     step("month rules")
     rows = keep("month_rows", month_rows(facts, coverage, params))
-    wanted = keep("detail_days", detail_days(rows))
+    wanted = keep("exception_days", exception_days(rows))
     step("days needing their contacts")
-    details = keep("day_details", day_details(qualified, wanted))
+    exceptions = keep("exception_contacts", exception_contacts(contacts, wanted, qualify))
+    details = keep("day_details", day_details(exceptions))
     rules = keep("month_rules", month_rules(rows, details, billed))
-    return days(rules, billed), details
+    return days(rules, billed), details, exceptions
 
 
 def lines(days: ir.Table, details: ir.Table, reasons: ir.Table) -> ir.Table:
@@ -368,9 +402,9 @@ def lines(days: ir.Table, details: ir.Table, reasons: ir.Table) -> ir.Table:
                               d.contact_date == details.det_date])
     status = ibis.cases((d.billed_line_id.notnull(), "already_billed"),
                         (d.hold.notnull(), "held"), else_="billable")
-    key = (d.member_id + "|" + d.contact_date.cast("string") + "|" + d.code + "|" +
-           d.provider_id.fill_null(""))
-    line_id = d.billed_line_id.fill_null(ibis.literal("L") + key.hexdigest("md5").substr(0, 16))
+    # stable: the same member, month, code and provider give the same hash, plus the day
+    line_id = d.billed_line_id.fill_null(
+        d.line_key + (d.d0 + 1).cast("string").lpad(2, "0"))
     # Coding Implications: the team-size modifier goes on the per diem code only
     modifier = ibis.cases((d.timed, ibis.null().cast("string")),
                           (d.team_size == "small", d.mod_small),

@@ -232,22 +232,23 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     reasons = reason_table(used)
 
     step("qualifying contacts, month bitmaps")
-    # streamed, not stored: the month bitmaps, the other-provider contacts and the
-    # not-in-force errors are each one scan of the contacts
-    qualified = engine.qualify_contacts(contacts, coverage, member_policy, params)
-    if _count(con, params.filter(params.not_in_force.notnull())):  # else skip the scan
+    # contacts are streamed, never stored: one pass into the month bitmaps, one for the
+    # days read again (see bill_days) and, only when a pack has a day without a value in
+    # force, one for those errors
+    check_in_force = _count(con, params.filter(params.not_in_force.notnull())) > 0
+    if check_in_force:
+        qualified = engine.qualify_contacts(contacts, coverage, member_policy, params)
         errors.append(error_rows(qualified, qualified.not_in_force.notnull(), "contact_date",
                                  qualified.not_in_force))
-        qualified = qualified.filter(qualified.not_in_force.isnull())
-    other_provider = qualified.filter(qualified.level == 1).select(
-        "contact_id", "member_id", "provider_id", "contact_date", "minutes", "mode",
-        "participant", authorized_provider=qualified.auth_provider,
-        authorization_id=qualified.authorization_id, row=qualified._line,
-        file=qualified._file)
-    # one pass over the contacts into per member-month bitmaps; the few member-days whose
-    # POS or units need the contacts read them again; every stage but the days is stored
-    day_table, details = engine.bill_days(
-        qualified, coverage, params, billed, lambda name, table: store(con, name, table), step)
+
+    def qualify(checked: ir.Table) -> ir.Table:
+        q = engine.qualify_contacts(checked, coverage, member_policy, params)
+        return q.filter(q.not_in_force.isnull()) if check_in_force else q
+
+    day_table, details, exceptions = engine.bill_days(
+        contacts, qualify, coverage, params, billed,
+        lambda name, table: store(con, name, table), step)
+    other_provider = engine.other_provider_contacts(exceptions)
 
     step("writing outputs")
     # lines carry ids; the member (subscriber) fields an 837P needs are written once a member
