@@ -254,6 +254,21 @@ def test_bad_rows_go_to_errors_and_good_rows_go_on(tmp_path: Path) -> None:
     assert billed.rejected == 3
 
 
+def test_pos_must_be_two_digits_and_group_true_or_false(tmp_path: Path) -> None:
+    rows = [contact("2026-03-02", pos="07"), contact("2026-03-03", pos="7"),
+            contact("2026-03-04", pos="1a"), contact("2026-03-05", pos="123"),
+            contact("2026-03-06", pos="a1")]
+    rows += [dict(contact("2026-03-09"), group="TRUE"), dict(contact("2026-03-10"), group="False"),
+             dict(contact("2026-03-11"), group="yes")]
+    billed = run(tmp_path, rows)
+    bad = {(e["row"], e["field"], e["value"]) for e in billed.errors}
+    assert bad == {("3", "pos", "7"), ("4", "pos", "1a"), ("5", "pos", "123"),
+                   ("6", "pos", "a1"), ("9", "group", "yes")}
+    # any letter case reads as a boolean: a group-only day earns nothing, the other bills
+    assert billed.billable_days() == ["2026-03-02", "2026-03-10"]
+    assert billed.no_line("2026-03-09")["reason_id"] == "group_only"
+
+
 def test_member_without_authorization_is_an_error(tmp_path: Path) -> None:
     billed = run(tmp_path, [contact("2026-03-02", member_id="M2"), contact("2026-03-02")],
                  members=[member(), member("M2")])

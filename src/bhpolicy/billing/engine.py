@@ -257,6 +257,8 @@ def exception_days(rows: ir.Table) -> ir.Table:
 EXCEPTION_COLUMNS = ("contact_id", "member_id", "provider_id", "contact_date", "minutes",
                      "mode", "participant", "pos", "level", "timed", "h0039_first",
                      "auth_provider", "authorization_id", "_line", "_file")
+DETAIL_COLUMNS = ("member_id", "contact_date", "minutes", "pos", "level", "timed",
+                  "h0039_first")
 
 
 def exception_contacts(contacts: ir.Table, wanted: ir.Table,
@@ -267,7 +269,12 @@ def exception_contacts(contacts: ir.Table, wanted: ir.Table,
                                     contacts.contact_date == wanted.x_date])
     q = qualify(c)
     q = q.filter((q.level == QUALIFIES) | (q.level == 1))
-    return q.select(*EXCEPTION_COLUMNS)
+    # what only the other-provider report shows is kept for those rows alone (stored
+    # smaller: most rows here are qualifying contacts on days whose POS is ambiguous)
+    other = q.level == 1
+    return q.select(*[q[name] if name in DETAIL_COLUMNS else
+                      ibis.ifelse(other, q[name], ibis.null().cast(q[name].type())).name(name)
+                      for name in EXCEPTION_COLUMNS])
 
 
 def day_details(exceptions: ir.Table) -> ir.Table:

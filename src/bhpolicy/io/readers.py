@@ -166,8 +166,9 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
             converted[c.name] = v.try_cast("int64")
         elif c.kind == "decimal":
             converted[c.name] = v.try_cast(DECIMAL)
-        elif c.kind == "bool":
-            converted[c.name] = v.lower() == "true"
+        elif c.kind == "bool":  # lower() only where the value is not already lower case
+            converted[c.name] = ibis.ifelse(v.isin(["true", "false"]), v == "true",
+                                            v.lower() == "true")
         else:
             converted[c.name] = v
     typed_table = cleaned.mutate(**{f"__typed_{n}": e for n, e in converted.items()})
@@ -195,14 +196,15 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
             checks.append((~empty & t.isnull(), c.name,
                            "not a number (digits and an optional decimal point)"))
         elif c.kind == "bool":
-            checks.append((~empty & ~v.lower().isin(["true", "false"]), c.name,
-                           "not true or false"))
+            checks.append((~empty & ~v.isin(["true", "false"]) &
+                           ~v.lower().isin(["true", "false"]), c.name, "not true or false"))
         elif c.kind == "enum":
             checks.append((~empty & ~v.isin(list(c.values)), c.name,
                            "not one of " + ", ".join(c.values)))
-        elif c.kind == "pos":
-            checks.append((~empty & ~v.re_search(r"^[0-9]{2}$"), c.name,
-                           "not a two-digit place-of-service code"))
+        elif c.kind == "pos":  # two digits (character tests: cheaper than a regex)
+            digits = ((v.length() == 2) & v.substr(0, 1).between("0", "9") &
+                      v.substr(1, 1).between("0", "9"))
+            checks.append((~empty & ~digits, c.name, "not a two-digit place-of-service code"))
     checks += more
     flagged = typed_table.mutate(
         _field=ibis.cases(*[(cond.fill_null(False), name) for cond, name, _ in checks],
