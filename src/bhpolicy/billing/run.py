@@ -83,8 +83,9 @@ def connect(settings: BillSettings, database: Path | None = None) -> ibis.BaseBa
     return con
 
 
-# Bytes a contact costs in the tables a billing run stores (member-day totals, day facts,
-# member-days), measured on synthetic runs with margin; used only to choose the store.
+# Bytes a contact may cost in the tables a billing run stores (month bitmaps and rules, the
+# contacts read again): the figure measured for the earlier member-day tables, now an upper
+# bound kept as a margin; used only to choose the store.
 STORED_BYTES_PER_ROW = 60
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
           "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
