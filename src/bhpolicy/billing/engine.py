@@ -368,13 +368,11 @@ def days(rules: ir.Table, billed: ir.Table) -> ir.Table:
         (qualifying, ibis.null().cast("string")),
         *[(level == k, reason) for k, reason in LEVEL_REASONS.items()],
         else_="under_min_minutes")  # qualifying contacts, short of a per-15-minute unit
-    d = r.mutate(contact_date=date, bit=bit, qualifying=qualifying, hold=hold,
+    pos_or = _lane_slot(r, "pos_or", r.d0)
+    agreed = _has(r.pos_bits, bit) & (pos_or == _lane_slot(r, "pos_and", r.d0))
+    d = r.mutate(contact_date=date, qualifying=qualifying, hold=hold,
                  no_line_reason=no_line, at_inpatient=_has(r.inpatient_bits, bit),
-                 lane_pos=ibis.ifelse(
-                     _has(r.pos_bits, bit) & (_lane_slot(r, "pos_or", r.d0) ==
-                                              _lane_slot(r, "pos_and", r.d0)),
-                     _lane_slot(r, "pos_or", r.d0), ibis.null().cast("int64")),
-                 needs_detail=_has(r.detail_bits, bit))
+                 lane_pos=ibis.ifelse(agreed, pos_or, ibis.null().cast("int64")))
     bd = _billed_days(billed)
     d = d.left_join(bd, [d.member_id == bd.b_member, d.contact_date == bd.b_date])
     return d.drop("b_member", "b_date")
