@@ -246,12 +246,13 @@ def _date(month: ir.DateValue, d0: ir.IntegerValue) -> ir.DateValue:
     return ibis.date(month.year(), month.month(), (d0 + 1).cast("int32"))
 
 
-def exception_days(rows: ir.Table) -> ir.Table:
-    """Grain: member-day whose contacts are read again (``exception_bits``): days whose POS
-    or units need the contacts, and days with a contact by another provider (reported)."""
+def exception_months(rows: ir.Table) -> ir.Table:
+    """Grain: member-month with days whose contacts are read again (``exception_bits``):
+    days whose POS or units need the contacts, and days with a contact by another provider
+    (reported). A bitmap a member-month: a smaller lookup than one row a day."""
     r = rows.filter(rows.exception_bits != 0)
-    r = r.select(r.member_id, r.month, d0=_days_of(r.exception_bits))
-    return r.select(x_member=r.member_id, x_date=_date(r.month, r.d0))
+    return r.group_by(x_member=r.member_id, x_month=r.month).aggregate(
+        x_bits=r.exception_bits.bit_or())
 
 
 EXCEPTION_COLUMNS = ("contact_id", "member_id", "provider_id", "contact_date", "minutes",
@@ -263,11 +264,12 @@ DETAIL_COLUMNS = ("member_id", "contact_date", "minutes", "pos", "level", "timed
 
 def exception_contacts(contacts: ir.Table, wanted: ir.Table,
                        qualify: Callable[[ir.Table], ir.Table]) -> ir.Table:
-    """Grain: contact on an :func:`exception_days` day that qualifies or is by another
+    """Grain: contact on an :func:`exception_months` day that qualifies or is by another
     provider. The days are picked before the contacts are qualified (a small share)."""
-    c = contacts.semi_join(wanted, [contacts.member_id == wanted.x_member,
-                                    contacts.contact_date == wanted.x_date])
-    q = qualify(c)
+    c = contacts.join(wanted, [contacts.member_id == wanted.x_member,
+                               contacts.contact_date.truncate("M") == wanted.x_month])
+    c = c.filter(_has(c.x_bits, ONE << _day_index(c.contact_date)))
+    q = qualify(c.drop("x_member", "x_month", "x_bits"))
     q = q.filter((q.level == QUALIFIES) | (q.level == 1))
     # what only the other-provider report shows is kept for those rows alone (stored
     # smaller: most rows here are qualifying contacts on days whose POS is ambiguous)
@@ -392,7 +394,7 @@ def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
     facts = keep("month_facts", month_facts(qualify(contacts)))
     step("month rules")
     rows = keep("month_rows", month_rows(facts, coverage, params))
-    wanted = keep("exception_days", exception_days(rows))
+    wanted = keep("exception_months", exception_months(rows))
     step("days needing their contacts")
     exceptions = keep("exception_contacts", exception_contacts(contacts, wanted, qualify))
     details = keep("day_details", day_details(exceptions))

@@ -204,10 +204,11 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
                     "unknown member (not in the members file)"),
                    (t.auth_member.isnull(), "member_id", "member has no authorization")]
 
-    # Not materialized: the good rows and the error rows are two filtered scans of the file,
-    # each checking fields and members in one pass (cheaper than copying every contact).
-    contacts, contact_errors = read_validated(con, inputs.contacts, "contacts", CONTACTS,
-                                              materialize=False, extra=member_checks)
+    # Not materialized (cheaper than copying every contact): one scan checks fields and
+    # members and stores the rejected rows; the good rows are every other row, unchecked.
+    contacts, contact_errors = read_validated(
+        con, inputs.contacts, "contacts", CONTACTS, materialize=False, extra=member_checks,
+        keep_errors=lambda table: store(con, "contact_errors", table))
     errors: list[ir.Table] = [contact_errors, member_errors, auth_errors]
     if inputs.already_billed is not None:
         billed, billed_errors = read_validated(con, inputs.already_billed, "already_billed",

@@ -128,24 +128,30 @@ Check = tuple[ir.BooleanValue, str, str]  # condition, field, reason
 ExtraChecks = Callable[[ir.Table], tuple[ir.Table, list[Check]]]
 
 
+KeepErrors = Callable[[ir.Table], ir.Table]
+
+
 def read_validated(con: ibis.BaseBackend, path: Path, name: str, columns: tuple[Column, ...],
-                   materialize: bool = True, extra: ExtraChecks | None = None
-                   ) -> tuple[ir.Table, ir.Table]:
+                   materialize: bool = True, extra: ExtraChecks | None = None,
+                   keep_errors: KeepErrors | None = None) -> tuple[ir.Table, ir.Table]:
     """:func:`load_raw` then :func:`validate`. CSV text is trimmed; Parquet strings are taken
     as stored (an empty string is still missing), which spares a trim of every value."""
     return validate(load_raw(con, path, name, columns), columns,
                     (con, name) if materialize else None,
-                    trim_text=path.suffix.lower() != ".parquet", extra=extra)
+                    trim_text=path.suffix.lower() != ".parquet", extra=extra,
+                    keep_errors=keep_errors)
 
 
 def validate(raw: ir.Table, columns: tuple[Column, ...],
              materialize: tuple[ibis.BaseBackend, str] | None = None,
-             trim_text: bool = True, extra: ExtraChecks | None = None
-             ) -> tuple[ir.Table, ir.Table]:
+             trim_text: bool = True, extra: ExtraChecks | None = None,
+             keep_errors: KeepErrors | None = None) -> tuple[ir.Table, ir.Table]:
     """Split ``raw`` into typed good rows and error rows (file, row, field, reason, value).
 
     A row's first problem is reported, in column order. With ``materialize`` (connection,
-    name) the checked rows are stored once in a temp table, so the file is read once.
+    name) the checked rows are stored once in a temp table, so the file is read once. With
+    ``keep_errors`` (which stores the error rows, few) the rows are checked once: the good
+    rows are then every row but those, converted without running the checks again.
 
     Three projections, each reading the one before: text cleaned once (trimmed, empty as
     null), then converted once, then checked. Written as one expression, every check and
@@ -172,6 +178,7 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
         else:
             converted[c.name] = v
     typed_table = cleaned.mutate(**{f"__typed_{n}": e for n, e in converted.items()})
+    unchecked = typed_table
     more: list[Check] = []
     if extra is not None:  # checked after the row's own fields, in the same pass
         typed_table, more = extra(typed_table)
@@ -220,7 +227,12 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
         file=bad._file, row=bad._line, field=bad._field, reason=bad._reason,
         value=ibis.cases(*[(bad._field == c.name, bad[c.name].cast("string"))
                            for c in columns], else_=ibis.null().cast("string")))
-    good = flagged.filter(flagged._field.isnull())
+    if keep_errors is not None:
+        errors = keep_errors(errors)
+        bad_rows = errors.select(bad_row=errors.row)
+        good = unchecked.anti_join(bad_rows, unchecked._line == bad_rows.bad_row)
+    else:
+        good = flagged.filter(flagged._field.isnull())
     good = good.select(_file=good._file, _line=good._line,
                        **{c.name: good[f"__typed_{c.name}"] for c in columns})
     return good, errors
