@@ -255,13 +255,6 @@ def exception_months(rows: ir.Table) -> ir.Table:
         x_bits=r.exception_bits.bit_or())
 
 
-EXCEPTION_COLUMNS = ("contact_id", "member_id", "provider_id", "contact_date", "minutes",
-                     "mode", "participant", "pos", "level", "timed", "h0039_first",
-                     "auth_provider", "authorization_id", "_line", "_file")
-DETAIL_COLUMNS = ("member_id", "contact_date", "minutes", "pos", "level", "timed",
-                  "h0039_first")
-
-
 def exception_contacts(contacts: ir.Table, wanted: ir.Table,
                        qualify: Callable[[ir.Table], ir.Table]) -> ir.Table:
     """Grain: contact on an :func:`exception_months` day that qualifies or is by another
@@ -270,13 +263,7 @@ def exception_contacts(contacts: ir.Table, wanted: ir.Table,
                                contacts.contact_date.truncate("M") == wanted.x_month])
     c = c.filter(_has(c.x_bits, ONE << _day_index(c.contact_date)))
     q = qualify(c.drop("x_member", "x_month", "x_bits"))
-    q = q.filter((q.level == QUALIFIES) | (q.level == 1))
-    # what only the other-provider report shows is kept for those rows alone (stored
-    # smaller: most rows here are qualifying contacts on days whose POS is ambiguous)
-    other = q.level == 1
-    return q.select(*[q[name] if name in DETAIL_COLUMNS else
-                      ibis.ifelse(other, q[name], ibis.null().cast(q[name].type())).name(name)
-                      for name in EXCEPTION_COLUMNS])
+    return q.filter((q.level == QUALIFIES) | (q.level == 1))
 
 
 def day_details(exceptions: ir.Table) -> ir.Table:
@@ -299,6 +286,28 @@ def other_provider_contacts(exceptions: ir.Table) -> ir.Table:
     return x.select("contact_id", "member_id", "provider_id", "contact_date", "minutes",
                     "mode", "participant", authorized_provider=x.auth_provider,
                     authorization_id=x.authorization_id, row=x._line, file=x._file)
+
+
+DETAIL_COLUMNS = ("det_member", "det_date", "det_minutes", "det_pos", "det_short")
+OTHER_COLUMNS = ("contact_id", "member_id", "provider_id", "contact_date", "minutes", "mode",
+                 "participant", "authorized_provider", "authorization_id", "row", "file")
+
+
+def read_again(contacts: ir.Table, wanted: ir.Table,
+               qualify: Callable[[ir.Table], ir.Table]) -> ir.Table:
+    """Both results of the second pass in one table, so the contacts are read once and only
+    the small results are stored: ``kind`` 'day' rows are :func:`day_details`, 'other'
+    rows are :func:`other_provider_contacts` (each with the other's columns null)."""
+    x = exception_contacts(contacts, wanted, qualify)
+    details, other = day_details(x), other_provider_contacts(x)
+
+    def nulls(table: ir.Table) -> dict[str, ir.Value]:
+        return {n: ibis.null().cast(t) for n, t in table.schema().items()}
+
+    return ibis.union(
+        details.mutate(kind=ibis.literal("day"), **nulls(other)),
+        other.mutate(kind=ibis.literal("other"), **nulls(details))
+        .select(*details.columns, "kind", *other.columns))
 
 
 def _billed_days(billed: ir.Table) -> ir.Table:
@@ -388,7 +397,7 @@ def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
               keep: Keep = lambda _, table: table,
               step: Callable[[str], None] = lambda _: None
               ) -> tuple[ir.Table, ir.Table, ir.Table]:
-    """(days, day details, exception contacts): the stages above in order. ``qualify``
+    """(days, day details, other-provider contacts): the stages above in order. ``qualify``
     turns checked contacts into qualified ones; ``keep(name, table)`` may compute a stage
     once and return it stored (each is small but days, which is never stored)."""
     facts = keep("month_facts", month_facts(qualify(contacts)))
@@ -396,10 +405,11 @@ def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
     rows = keep("month_rows", month_rows(facts, coverage, params))
     wanted = keep("exception_months", exception_months(rows))
     step("days needing their contacts")
-    exceptions = keep("exception_contacts", exception_contacts(contacts, wanted, qualify))
-    details = keep("day_details", day_details(exceptions))
+    again = keep("read_again", read_again(contacts, wanted, qualify))
+    details = again.filter(again.kind == "day").select(*DETAIL_COLUMNS)
+    other = again.filter(again.kind == "other").select(*OTHER_COLUMNS)
     rules = keep("month_rules", month_rules(rows, details, billed))
-    return days(rules, billed), details, exceptions
+    return days(rules, billed), details, other
 
 
 def lines(days: ir.Table, details: ir.Table, reasons: ir.Table) -> ir.Table:

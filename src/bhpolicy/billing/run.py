@@ -247,10 +247,9 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
         q = engine.qualify_contacts(checked, coverage, member_policy, params)
         return q.filter(q.not_in_force.isnull()) if check_in_force else q
 
-    day_table, details, exceptions = engine.bill_days(
+    day_table, details, other_provider = engine.bill_days(
         contacts, qualify, coverage, params, billed,
         lambda name, table: store(con, name, table), step)
-    other_provider = engine.other_provider_contacts(exceptions)
 
     step("writing outputs")
     # lines carry ids; the member (subscriber) fields an 837P needs are written once a member
