@@ -231,10 +231,12 @@ def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Tabl
     # for the lines' stable ids: a hash of what identifies the row's lines but the day
     key = (r.member_id + "|" + r.month.cast("string") + "|" + code + "|" +
            r.provider_id.fill_null(""))
-    return r.mutate(code=code, timed=timed, covered=covered, group_hold=hold,
-                    detail_bits=detail, exception_bits=detail | r.other_bits.fill_null(0),
-                    line_key=ibis.literal("L") + key.hexdigest("md5").substr(0, 16)
-                    ).drop("auth_code")
+    r = r.mutate(code=code, timed=timed, covered=covered, group_hold=hold,
+                 detail_bits=detail, exception_bits=detail | r.other_bits.fill_null(0),
+                 line_key=ibis.literal("L") + key.hexdigest("md5").substr(0, 16))
+    # stored narrow: the segment's values are joined again where the days are unnested
+    return r.select(*facts.columns, "provider_id", "team_size", "code", "timed", "covered",
+                    "group_hold", "detail_bits", "exception_bits", "line_key")
 
 
 def _days_of(bits: ir.IntegerValue) -> ir.IntegerValue:
@@ -358,12 +360,15 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table) -> ir.Table
     return r.drop("c_member", "c_month", "c_code", "f_member", "f_month")
 
 
-def days(rules: ir.Table, billed: ir.Table) -> ir.Table:
+def days(rules: ir.Table, billed: ir.Table, params: ir.Table) -> ir.Table:
     """Grain: member-day with any contact, unnested from :func:`month_rules`. Applies the
     month rules to each day: already billed, one ACT code a member-month, and the monthly
     cap (I.F: the first otherwise-billable days bill, up to the cap less the days already
     billed; later days are held; held days do not use the cap)."""
-    r = rules.mutate(d0=_days_of(rules.any_bits))
+    seg = _segments(params).rename(seg_policy="policy_id", seg_segment="segment")
+    r = rules.join(seg, [rules.policy_id == seg.seg_policy, rules.segment == seg.seg_segment])
+    r = r.drop("seg_policy", "seg_segment")
+    r = r.mutate(d0=_days_of(r.any_bits))
     bit = ONE << r.d0
     date = _date(r.month, r.d0)
     qualifying = _has(r.qual_bits, bit)
@@ -409,7 +414,7 @@ def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
     details = again.filter(again.kind == "day").select(*DETAIL_COLUMNS)
     other = again.filter(again.kind == "other").select(*OTHER_COLUMNS)
     rules = keep("month_rules", month_rules(rows, details, billed))
-    return days(rules, billed), details, other
+    return days(rules, billed, params), details, other
 
 
 def lines(days: ir.Table, details: ir.Table, reasons: ir.Table) -> ir.Table:
