@@ -278,7 +278,7 @@ def day_details(exceptions: ir.Table) -> ir.Table:
         det_pos=ok.pos.cast("int64").argmax(ok.minutes, where=ok.pos.notnull()),
         det_first=ok.h0039_first.max(), det_timed=ok.timed.any())
     short = g.det_timed & g.det_first.notnull() & (g.det_minutes < g.det_first)
-    return g.mutate(det_short=short).drop("det_first", "det_timed")
+    return g.mutate(det_short=short).drop("det_first")
 
 
 def other_provider_contacts(exceptions: ir.Table) -> ir.Table:
@@ -290,7 +290,8 @@ def other_provider_contacts(exceptions: ir.Table) -> ir.Table:
                     authorization_id=x.authorization_id, row=x._line, file=x._file)
 
 
-DETAIL_COLUMNS = ("det_member", "det_date", "det_minutes", "det_pos", "det_short")
+DETAIL_COLUMNS = ("det_member", "det_date", "det_minutes", "det_pos", "det_timed",
+                  "det_short")
 OTHER_COLUMNS = ("contact_id", "member_id", "provider_id", "contact_date", "minutes", "mode",
                  "participant", "authorized_provider", "authorization_id", "row", "file")
 
@@ -324,9 +325,16 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table) -> ir.Table
     days of the member-month for the row's code (a day's rank is the number of bits below
     it: no sort), the month's one ACT code (the code already billed, else the first open
     day's) and the days already billed."""
-    short = details.filter(details.det_short)
-    short = short.group_by(s_member=short.det_member, s_month=short.det_date.truncate("M")
-                           ).aggregate(short_bits=(ONE << _day_index(short.det_date)).bit_or())
+    # per member-month from the days read again: days short of a first H0039 unit, and
+    # the longest contact's POS in the lanes (``fix<j>``) for days whose contacts disagree
+    det_d0 = _day_index(details.det_date)
+    has_pos = details.det_pos.notnull()
+    field = details.det_pos << ((det_d0 % LANE_DAYS) * LANE_BITS)
+    short = details.group_by(s_member=details.det_member,
+                             s_month=details.det_date.truncate("M")).aggregate(
+        short_bits=(ONE << det_d0).bit_or(where=details.det_short),
+        **{f"fix{j}": field.bit_or(where=has_pos & (det_d0 // LANE_DAYS == j))
+           for j in range(LANES)})
     bd = _billed_days(billed)
     month_billed = bd.group_by(mb_member=bd.b_member, mb_month=bd.b_date.truncate("M")
                                ).aggregate(billed_bits=(ONE << _day_index(bd.b_date)).bit_or())
@@ -384,11 +392,16 @@ def days(rules: ir.Table, billed: ir.Table, params: ir.Table) -> ir.Table:
         (qualifying, ibis.null().cast("string")),
         *[(level == k, reason) for k, reason in LEVEL_REASONS.items()],
         else_="under_min_minutes")  # qualifying contacts, short of a per-15-minute unit
+    # the longest qualifying contact's POS: the lanes where the day's POS codes agree, the
+    # lanes filled from the days read again where they do not, none without a POS
     pos_or = _lane_slot(r, "pos_or", r.d0)
-    agreed = _has(r.pos_bits, bit) & (pos_or == _lane_slot(r, "pos_and", r.d0))
+    lane_pos = ibis.cases(
+        (~_has(r.pos_bits, bit), ibis.null().cast("int64")),
+        (pos_or == _lane_slot(r, "pos_and", r.d0), pos_or),
+        else_=_lane_slot(r, "fix", r.d0))
     d = r.mutate(contact_date=date, qualifying=qualifying, hold=hold,
                  no_line_reason=no_line, at_inpatient=_has(r.inpatient_bits, bit),
-                 lane_pos=ibis.ifelse(agreed, pos_or, ibis.null().cast("int64")))
+                 lane_pos=lane_pos)
     bd = _billed_days(billed)
     d = d.left_join(bd, [d.member_id == bd.b_member, d.contact_date == bd.b_date])
     return d.drop("b_member", "b_date")
@@ -420,8 +433,8 @@ def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
 def lines(days: ir.Table, details: ir.Table, reasons: ir.Table) -> ir.Table:
     """Grain: claim line, one per member-day with a qualifying contact."""
     d = days.filter(days.qualifying)
-    d = d.left_join(details, [d.member_id == details.det_member,
-                              d.contact_date == details.det_date])
+    timed = details.filter(details.det_timed)  # minutes for H0039 units (few days)
+    d = d.left_join(timed, [d.member_id == timed.det_member, d.contact_date == timed.det_date])
     status = ibis.cases((d.billed_line_id.notnull(), "already_billed"),
                         (d.hold.notnull(), "held"), else_="billable")
     # stable: the same member, month, code and provider give the same hash, plus the day
@@ -434,7 +447,7 @@ def lines(days: ir.Table, details: ir.Table, reasons: ir.Table) -> ir.Table:
                           else_=ibis.null().cast("string"))
     # the inpatient POS where the pack has one and a contact was there; else the POS of
     # the day's longest qualifying contact that has one; else the pack's default
-    longest = d.lane_pos.fill_null(d.det_pos)
+    longest = d.lane_pos
     pos = ibis.ifelse(d.at_inpatient, d.inpatient_pos,
                       longest.cast("string").lpad(2, "0").fill_null(d.default_pos))
     units = ibis.ifelse(
