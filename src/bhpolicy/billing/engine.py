@@ -426,6 +426,7 @@ def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
     again = keep("read_again", read_again(contacts, wanted, qualify))
     details = again.filter(again.kind == "day").select(*DETAIL_COLUMNS)
     other = again.filter(again.kind == "other").select(*OTHER_COLUMNS)
+    step("monthly cap and codes")
     rules = keep("month_rules", month_rules(rows, details, billed))
     return days(rules, billed, params), details, other
 
