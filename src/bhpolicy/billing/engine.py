@@ -414,8 +414,9 @@ def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
               coverage: ir.Table, params: ir.Table, billed: ir.Table,
               keep: Keep = lambda _, table: table,
               step: Callable[[str], None] = lambda _: None
-              ) -> tuple[ir.Table, ir.Table, ir.Table]:
-    """(days, day details, other-provider contacts): the stages above in order. ``qualify``
+              ) -> tuple[ir.Table, ir.Table, ir.Table, ir.Table]:
+    """(month rules, days, day details, other-provider contacts): the stages above in
+    order. ``qualify``
     turns checked contacts into qualified ones; ``keep(name, table)`` may compute a stage
     once and return it stored (each is small but days, which is never stored)."""
     facts = keep("month_facts", month_facts(qualify(contacts)))
@@ -428,7 +429,7 @@ def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
     other = again.filter(again.kind == "other").select(*OTHER_COLUMNS)
     step("monthly cap and codes")
     rules = keep("month_rules", month_rules(rows, details, billed))
-    return days(rules, billed, params), details, other
+    return rules, days(rules, billed, params), details, other
 
 
 def lines(days: ir.Table, details: ir.Table, reasons: ir.Table) -> ir.Table:
@@ -485,9 +486,26 @@ def unbilled_days(days: ir.Table, reasons: ir.Table) -> ir.Table:
         authorization_id=d.authorization_id)
 
 
-def member_months(days: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Table:
+def _count(bits: ir.IntegerValue) -> ir.IntegerValue:
+    return _bit_count(bits).cast("int64")
+
+
+def _over_cap_days(r: ir.Table) -> ir.IntegerValue:
+    """Bitmap of the row's days past the monthly cap: open days of the month's code whose
+    rank (bits below, plus one) passes the cap less the days already billed."""
+    allowed = r.cap - r.billed_in_month
+    past: ir.IntegerValue = NO_BITS
+    for d in range(31):
+        rank = _count(r.code_open & ((1 << d) - 1)) + 1
+        past = past | ibis.ifelse(rank > allowed, ibis.literal(1 << d, "int64"), NO_BITS)
+    return ibis.ifelse(r.cap.notnull() & (r.code == r.month_code), r.open_bits & past,
+                       NO_BITS)
+
+
+def member_months(rules: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Table:
     """Grain: member and calendar month of an authorization. A month only partly inside the
-    authorizations is marked partial, never under minimum."""
+    authorizations is marked partial, never under minimum. Counted from the bitmaps of
+    :func:`month_rules` (the same rules :func:`days` applies day by day)."""
     start = coverage.effective_start.truncate("M").cast("timestamp")
     months = coverage.mutate(month=ibis.range(
         start, coverage.end_date.cast("timestamp") + ibis.interval(days=1),
@@ -497,17 +515,23 @@ def member_months(days: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Ta
     overlap = (ibis.least(months.end_date, month_end).delta(
         ibis.greatest(months.effective_start, months.month), unit="day") + 1)
     covered = months.group_by(["member_id", "month"]).aggregate(
-        policy_id=months.policy_id.max(), covered_days=overlap.sum(),
+        policy_id=months.policy_id.max(), covered_days=overlap.sum().cast("int32"),
         days_in_month=(month_end.day()).max())
-    q = days.qualifying
-    stats = days.group_by(["member_id", "month"]).aggregate(
-        days_provided=days.count(where=q & days.covered),
-        billable=days.count(where=q & days.hold.isnull() & days.billed_line_id.isnull()),
-        already_billed=days.count(where=q & days.billed_line_id.notnull()),
-        held_over_cap=days.count(where=q & (days.hold == "over_monthly_cap")),
-        held_other=days.count(where=q & days.hold.notnull() &
-                              (days.hold != "over_monthly_cap")),
-        days_without_qualifying_contact=days.count(where=~q))
+    seg = _segments(params).select(seg_policy="policy_id", seg_segment="segment", cap="cap")
+    r = rules.join(seg, [rules.policy_id == seg.seg_policy, rules.segment == seg.seg_segment])
+    over = _over_cap_days(r)
+    mixed = ibis.ifelse(r.code != r.month_code, r.open_bits, NO_BITS)
+    grouped = ibis.ifelse(r.group_hold.notnull(), r.qual_bits, NO_BITS)
+    # day counts: int32 (DuckDB sums an int64 to a 128-bit integer, which Parquet would
+    # store as a double)
+    stats = r.group_by(["member_id", "month"]).aggregate(
+        days_provided=ibis.ifelse(r.covered, _count(r.qual_bits), 0).sum().cast("int32"),
+        billable=(_count(r.open_bits) - _count(mixed) - _count(over)).sum().cast("int32"),
+        already_billed=_count(r.qual_bits & r.billed_bits).sum().cast("int32"),
+        held_over_cap=_count(over).sum().cast("int32"),
+        held_other=(_count(mixed) + _count(grouped)).sum().cast("int32"),
+        days_without_qualifying_contact=_count(r.any_bits & _not(r.qual_bits)).sum()
+        .cast("int32"))
     m = covered.left_join(stats, ["member_id", "month"]).drop("member_id_right", "month_right")
     m = m.join(params, [m.policy_id == params.policy_id, m.month == params.day])
     partial = m.covered_days < m.days_in_month

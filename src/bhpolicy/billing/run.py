@@ -247,7 +247,7 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
         q = engine.qualify_contacts(checked, coverage, member_policy, params)
         return q.filter(q.not_in_force.isnull()) if check_in_force else q
 
-    day_table, details, other_provider = engine.bill_days(
+    rules, day_table, details, other_provider = engine.bill_days(
         contacts, qualify, coverage, params, billed,
         lambda name, table: store(con, name, table), step)
 
@@ -257,7 +257,7 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     line_table = engine.lines(day_table, details, reasons)
     tables = {
         "lines": (line_table, ["member_id", "service_date"]),
-        "member_months": (engine.member_months(day_table, coverage, params),
+        "member_months": (engine.member_months(rules, coverage, params),
                           ["member_id", "month"]),
         "unbilled_days": (engine.unbilled_days(day_table, reasons),
                           ["member_id", "service_date"]),
