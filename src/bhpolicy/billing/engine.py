@@ -18,6 +18,7 @@ contacts (one row per contact)
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import ibis
@@ -239,13 +240,29 @@ def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Tabl
                     "group_hold", "detail_bits", "exception_bits", "line_key")
 
 
+_TWO_DIGITS = "".join(f"{n:02d}" for n in range(100))
+
+
+def _two_digits(n: ir.IntegerValue) -> ir.StringValue:
+    """0-99 as two digits, looked up in a constant (cheaper than formatting a number)."""
+    return ibis.literal(_TWO_DIGITS).substr(n * 2, 2)
+
+
 def _days_of(bits: ir.IntegerValue) -> ir.IntegerValue:
     """Day indexes (0-30) whose bit is set, one row each (unnested)."""
     return ibis.range(0, 31).filter(lambda i: ((bits >> i) & 1) == 1).unnest()
 
 
 def _date(month: ir.DateValue, d0: ir.IntegerValue) -> ir.DateValue:
-    return ibis.date(month.year(), month.month(), (d0 + 1).cast("int32"))
+    """Day index ``d0`` of ``month`` (a date plus whole days stays a date: cheaper than
+    building the date from its parts)."""
+    return _plus_days(month, d0.cast("int32"))
+
+
+@ibis.udf.scalar.builtin(name="add")  # type: ignore[untyped-decorator]
+def _plus_days(date: dt.date, days: int) -> dt.date:  # type: ignore[empty-body]
+    """``date`` plus whole ``days``: DuckDB's ``add(DATE, INTEGER)`` (its ``+``) returns a
+    date (Spark's is ``date_add``)."""
 
 
 def exception_months(rows: ir.Table) -> ir.Table:
@@ -368,15 +385,20 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table) -> ir.Table
     return r.drop("c_member", "c_month", "c_code", "f_member", "f_month")
 
 
-def days(rules: ir.Table, billed: ir.Table, params: ir.Table) -> ir.Table:
-    """Grain: member-day with any contact, unnested from :func:`month_rules`. Applies the
-    month rules to each day: already billed, one ACT code a member-month, and the monthly
-    cap (I.F: the first otherwise-billable days bill, up to the cap less the days already
-    billed; later days are held; held days do not use the cap)."""
+def days(rules: ir.Table, billed: ir.Table, params: ir.Table,
+         qualifying: bool | None = None) -> ir.Table:
+    """Grain: member-day with any contact, unnested from :func:`month_rules` (only the
+    days with a qualifying contact, or only those without, when ``qualifying`` says so: a
+    day is unnested only where it is used). Applies the month rules to each day: already
+    billed, one ACT code a member-month, and the monthly cap (I.F: the first
+    otherwise-billable days bill, up to the cap less the days already billed; later days
+    are held; held days do not use the cap)."""
     seg = _segments(params).rename(seg_policy="policy_id", seg_segment="segment")
     r = rules.join(seg, [rules.policy_id == seg.seg_policy, rules.segment == seg.seg_segment])
     r = r.drop("seg_policy", "seg_segment")
-    r = r.mutate(d0=_days_of(r.any_bits))
+    wanted = {None: r.any_bits, True: r.qual_bits,
+              False: r.any_bits & _not(r.qual_bits)}[qualifying]
+    r = r.mutate(d0=_days_of(wanted))
     bit = ONE << r.d0
     date = _date(r.month, r.d0)
     qualifying = _has(r.qual_bits, bit)
@@ -418,10 +440,12 @@ def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
     """(month rules, days, day details, other-provider contacts): the stages above in
     order. ``qualify``
     turns checked contacts into qualified ones; ``keep(name, table)`` may compute a stage
-    once and return it stored (each is small but days, which is never stored)."""
+    once and return it stored (each is small but days, which is never stored); the month
+    facts are not needed once the month rules are stored."""
     facts = keep("month_facts", month_facts(qualify(contacts)))
     step("month rules")
-    rows = keep("month_rows", month_rows(facts, coverage, params))
+    # not stored: a projection of the stored facts, read twice (cheaper than a copy)
+    rows = month_rows(facts, coverage, params)
     wanted = keep("exception_months", exception_months(rows))
     step("days needing their contacts")
     again = keep("read_again", read_again(contacts, wanted, qualify))
@@ -441,7 +465,7 @@ def lines(days: ir.Table, details: ir.Table, reasons: ir.Table) -> ir.Table:
                         (d.hold.notnull(), "held"), else_="billable")
     # stable: the same member, month, code and provider give the same hash, plus the day
     line_id = d.billed_line_id.fill_null(
-        d.line_key + (d.d0 + 1).cast("string").lpad(2, "0"))
+        d.line_key + _two_digits(d.d0 + 1))
     # Coding Implications: the team-size modifier goes on the per diem code only
     modifier = ibis.cases((d.timed, ibis.null().cast("string")),
                           (d.team_size == "small", d.mod_small),
@@ -451,7 +475,7 @@ def lines(days: ir.Table, details: ir.Table, reasons: ir.Table) -> ir.Table:
     # the day's longest qualifying contact that has one; else the pack's default
     longest = d.lane_pos
     pos = ibis.ifelse(d.at_inpatient, d.inpatient_pos,
-                      longest.cast("string").lpad(2, "0").fill_null(d.default_pos))
+                      _two_digits(longest).fill_null(d.default_pos))
     units = ibis.ifelse(
         d.timed, ((d.det_minutes - d.h0039_first) / d.h0039_unit).floor().cast("int64") + 1,
         ibis.literal(1, "int64"))

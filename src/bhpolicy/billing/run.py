@@ -247,19 +247,22 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
         q = engine.qualify_contacts(checked, coverage, member_policy, params)
         return q.filter(q.not_in_force.isnull()) if check_in_force else q
 
-    rules, day_table, details, other_provider = engine.bill_days(
+    rules, _, details, other_provider = engine.bill_days(
         contacts, qualify, coverage, params, billed,
         lambda name, table: store(con, name, table), step)
+    con.raw_sql("DROP TABLE month_facts")  # the month rules hold what the outputs need
 
     step("writing outputs")
     # lines carry ids; the member (subscriber) fields an 837P needs are written once a member
     # in `subscribers`, not repeated on every line
-    line_table = engine.lines(day_table, details, reasons)
+    line_table = engine.lines(engine.days(rules, billed, params, qualifying=True), details,
+                              reasons)
     tables = {
         "lines": (line_table, ["member_id", "service_date"]),
         "member_months": (engine.member_months(rules, coverage, params),
                           ["member_id", "month"]),
-        "unbilled_days": (engine.unbilled_days(day_table, reasons),
+        "unbilled_days": (engine.unbilled_days(
+            engine.days(rules, billed, params, qualifying=False), reasons),
                           ["member_id", "service_date"]),
         "other_provider_contacts": (other_provider, ["member_id", "contact_date"]),
         "subscribers": (members.select(*SUBSCRIBER_COLUMNS), ["member_id"]),

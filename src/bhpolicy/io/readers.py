@@ -8,6 +8,8 @@ row, field and reason; every other row goes on. Extra columns are kept and ignor
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,25 +215,35 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
                       v.substr(1, 1).between("0", "9"))
             checks.append((~empty & ~digits, c.name, "not a two-digit place-of-service code"))
     checks += more
-    flagged = typed_table.mutate(
-        _field=ibis.cases(*[(cond.fill_null(False), name) for cond, name, _ in checks],
-                          else_=ibis.null().cast("string")),
-        _reason=ibis.cases(*[(cond.fill_null(False), why) for cond, _, why in checks],
-                           else_=ibis.null().cast("string")))
-    if materialize is not None:  # one scan of the file; errors and good rows are filters
-        con, name = materialize
-        con.create_table(f"{name}_checked", flagged, temp=True)
-        flagged = con.table(f"{name}_checked")
-    bad = flagged.filter(flagged._field.notnull())
-    errors = bad.select(
-        file=bad._file, row=bad._line, field=bad._field, reason=bad._reason,
-        value=ibis.cases(*[(bad._field == c.name, bad[c.name].cast("string"))
-                           for c in columns], else_=ibis.null().cast("string")))
+
+    def flag(table: ir.Table) -> ir.Table:
+        return table.mutate(
+            _field=ibis.cases(*[(cond.fill_null(False), name) for cond, name, _ in checks],
+                              else_=ibis.null().cast("string")),
+            _reason=ibis.cases(*[(cond.fill_null(False), why) for cond, _, why in checks],
+                               else_=ibis.null().cast("string")))
+
+    def error_table(bad: ir.Table) -> ir.Table:
+        return bad.select(
+            file=bad._file, row=bad._line, field=bad._field, reason=bad._reason,
+            value=ibis.cases(*[(bad._field == c.name, bad[c.name].cast("string"))
+                               for c in columns], else_=ibis.null().cast("string")))
+
     if keep_errors is not None:
-        errors = keep_errors(errors)
+        # the rows with any problem are found with an OR of the checks (cheap); the CASE
+        # that names the first problem runs on those rows only
+        any_bad = functools.reduce(operator.or_, [cond for cond, _, _ in checks],
+                                   ibis.literal(False))
+        errors = keep_errors(error_table(flag(typed_table.filter(any_bad))))
         bad_rows = errors.select(bad_row=errors.row)
         good = unchecked.anti_join(bad_rows, unchecked._line == bad_rows.bad_row)
     else:
+        flagged = flag(typed_table)
+        if materialize is not None:  # one scan of the file; errors and good rows are filters
+            con, name = materialize
+            con.create_table(f"{name}_checked", flagged, temp=True)
+            flagged = con.table(f"{name}_checked")
+        errors = error_table(flagged.filter(flagged._field.notnull()))
         good = flagged.filter(flagged._field.isnull())
     good = good.select(_file=good._file, _line=good._line,
                        **{c.name: good[f"__typed_{c.name}"] for c in columns})
