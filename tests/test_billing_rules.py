@@ -189,6 +189,20 @@ def test_mn_inpatient_pos_and_longest_contact_pos(tmp_path: Path) -> None:
     assert billed.line("2026-03-02")["modifier"] is None
 
 
+# The longest qualifying contact decides the POS; two of the same length at different places
+# give the higher code, whatever order the contacts come in (a run is reproducible).
+def test_mn_pos_tie_between_longest_contacts_takes_the_higher_code(tmp_path: Path) -> None:
+    for n, places in enumerate((("11", "12"), ("12", "11"))):
+        billed = run(tmp_path, [
+            contact("2026-03-05", minutes=30, pos=places[0], provider_id=MN_NPI,
+                    member_id="N1"),
+            contact("2026-03-05", minutes=30, pos=places[1], provider_id=MN_NPI,
+                    member_id="N1"),
+            contact("2026-03-05", minutes=10, pos="99", provider_id=MN_NPI, member_id="N1"),
+        ], members=[MN_MEMBER], auths=[MN_AUTH], name=f"tie{n}")
+        assert billed.line("2026-03-05")["pos"] == "12"
+
+
 # SC H0039: units from the day's summed qualifying minutes (8-22 one unit, +15 each more).
 def test_h0039_units(tmp_path: Path) -> None:
     billed = run(tmp_path, [

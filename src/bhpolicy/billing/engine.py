@@ -8,7 +8,7 @@ contacts (one row per contact)
      bitmaps of days, bit n-1 for day n, in one pass over the contacts; no member-day
      aggregate (the largest cost of a straightforward version)
   -> month_rows (what is constant in a row: code, provider, team size, holds) and
-     day_details (the few member-days whose POS or units need the contacts again)
+     day details (the few member-days whose POS or units need the contacts again)
   -> month_rules (qualifying, open and already-billed days; the month's code and the open
      days the monthly cap ranks, as bitmaps)
   -> days (one row per member-day with any contact, unnested from the bitmaps)
@@ -285,28 +285,6 @@ def exception_contacts(contacts: ir.Table, wanted: ir.Table,
     return q.filter((q.level == QUALIFIES) | (q.level == 1))
 
 
-def day_details(exceptions: ir.Table) -> ir.Table:
-    """Grain: member-day with a qualifying contact in :func:`exception_contacts`: the summed
-    minutes (units of a per-15-minute code, and whether the day reaches the first unit)
-    and the POS of the longest contact that has one."""
-    ok = exceptions.filter(exceptions.level == QUALIFIES)
-    g = ok.group_by(det_member=ok.member_id, det_date=ok.contact_date).aggregate(
-        det_minutes=ok.minutes.sum(),
-        det_pos=ok.pos.cast("int64").argmax(ok.minutes, where=ok.pos.notnull()),
-        det_first=ok.h0039_first.max(), det_timed=ok.timed.any())
-    short = g.det_timed & g.det_first.notnull() & (g.det_minutes < g.det_first)
-    return g.mutate(det_short=short).drop("det_first")
-
-
-def other_provider_contacts(exceptions: ir.Table) -> ir.Table:
-    """Grain: contact by a provider that is neither the authorization's nor a contributing
-    agency (reported; it does not count)."""
-    x = exceptions.filter(exceptions.level == 1)
-    return x.select("contact_id", "member_id", "provider_id", "contact_date", "minutes",
-                    "mode", "participant", authorized_provider=x.auth_provider,
-                    authorization_id=x.authorization_id, row=x._line, file=x._file)
-
-
 DETAIL_COLUMNS = ("det_member", "det_date", "det_minutes", "det_pos", "det_timed",
                   "det_short")
 OTHER_COLUMNS = ("contact_id", "member_id", "provider_id", "contact_date", "minutes", "mode",
@@ -315,19 +293,39 @@ OTHER_COLUMNS = ("contact_id", "member_id", "provider_id", "contact_date", "minu
 
 def read_again(contacts: ir.Table, wanted: ir.Table,
                qualify: Callable[[ir.Table], ir.Table]) -> ir.Table:
-    """Both results of the second pass in one table, so the contacts are read once and only
-    the small results are stored: ``kind`` 'day' rows are :func:`day_details`, 'other'
-    rows are :func:`other_provider_contacts` (each with the other's columns null)."""
+    """Both results of the second pass, from one aggregate of :func:`exception_contacts`
+    (so the contacts read are neither stored nor read twice):
+
+    - ``kind`` 'day' (grain: member-day with a qualifying contact there): the summed
+      minutes (units of a per-15-minute code, and whether the day reaches the first unit)
+      and the POS of the longest contact that has one (columns ``DETAIL_COLUMNS``);
+    - ``kind`` 'other' (grain: contact by a provider that is neither the authorization's
+      nor a contributing agency; reported, it does not count): the contact (columns
+      ``OTHER_COLUMNS``), each its own group through its row number."""
     x = exception_contacts(contacts, wanted, qualify)
-    details, other = day_details(x), other_provider_contacts(x)
-
-    def nulls(table: ir.Table) -> dict[str, ir.Value]:
-        return {n: ibis.null().cast(t) for n, t in table.schema().items()}
-
-    return ibis.union(
-        details.mutate(kind=ibis.literal("day"), **nulls(other)),
-        other.mutate(kind=ibis.literal("other"), **nulls(details))
-        .select(*details.columns, "kind", *other.columns))
+    ok, other = x.level == QUALIFIES, x.level == 1
+    g = x.group_by(
+        det_member=x.member_id, det_date=x.contact_date,
+        row=ibis.ifelse(other, x._line, ibis.null().cast("int64"))).aggregate(
+        det_minutes=x.minutes.sum(where=ok),
+        # the longest contact's POS as the low bits of max(minutes, POS): an integer max,
+        # cheaper than an arg-max (a tie goes to the higher POS code)
+        det_pos=((x.minutes << LANE_BITS) | x.pos.cast("int64")).max(
+            where=ok & x.pos.notnull()) & (2**LANE_BITS - 1),
+        det_first=x.h0039_first.max(where=ok), det_timed=x.timed.any(where=ok),
+        # one aggregate state for the contact's fields (a group per contact)
+        contact=ibis.struct({
+            "contact_id": x.contact_id, "provider_id": x.provider_id, "minutes": x.minutes,
+            "mode": x["mode"], "participant": x.participant,
+            "authorized_provider": x.auth_provider, "authorization_id": x.authorization_id,
+            "file": x._file}).arbitrary(where=other))
+    day = g.row.isnull()
+    short = day & g.det_timed & g.det_first.notnull() & (g.det_minutes < g.det_first)
+    return g.mutate(kind=ibis.ifelse(day, "day", "other"), det_short=short,
+                    member_id=g.det_member, contact_date=g.det_date,
+                    **{n: g.contact[n] for n in OTHER_COLUMNS
+                       if n not in ("member_id", "contact_date", "row")}
+                    ).drop("det_first", "contact")
 
 
 def _billed_days(billed: ir.Table) -> ir.Table:
