@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from tests.billing_helpers import (
@@ -252,6 +253,13 @@ def test_rerun_with_already_billed_lines(tmp_path: Path) -> None:
     assert second.line("2026-03-21")["reason_id"] == "over_monthly_cap"
     third = run(tmp_path, days("2026-03", 1, 14), name="third")
     assert [r["line_id"] for r in third.lines] == [r["line_id"] for r in first.lines]
+
+
+def test_line_id_is_a_hash_of_member_month_code_provider_plus_the_day(tmp_path: Path) -> None:
+    """The id's form is fixed, so ids from runs of earlier versions still match."""
+    line = run(tmp_path, [contact("2026-03-07")]).line("2026-03-07")
+    key = f"{line['member_id']}|2026-03-01|{line['hcpcs']}|{line['provider_id']}"
+    assert line["line_id"] == "L" + hashlib.md5(key.encode()).hexdigest()[:16] + "07"
 
 
 def test_bad_rows_go_to_errors_and_good_rows_go_on(tmp_path: Path) -> None:

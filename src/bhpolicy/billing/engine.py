@@ -140,6 +140,12 @@ def _day_index(date: ir.DateValue) -> ir.IntegerValue:
     return date.day().cast("int64") - 1
 
 
+def _month_of(date: ir.DateValue) -> ir.DateValue:
+    """The first day of the date's month, as a date (DuckDB's date_trunc gives a timestamp,
+    which would change how the month is written in line ids)."""
+    return _plus_days(date, (1 - date.day()).cast("int32"))
+
+
 def _not(bits: ir.IntegerValue) -> ir.IntegerValue:
     """Bitwise NOT (as XOR: Ibis prints ``~(a << b)`` without the parentheses)."""
     return bits ^ ibis.literal(-1, "int64")
@@ -178,7 +184,7 @@ def month_facts(q: ir.Table) -> ir.Table:
     for j in range(LANES):
         metrics[f"pos_or{j}"] = field.bit_or(where=with_pos & (lane == j))
         metrics[f"pos_and{j}"] = (field | others).bit_and(where=with_pos & (lane == j))
-    return q.group_by(member_id=q.member_id, month=q.contact_date.truncate("M"),
+    return q.group_by(member_id=q.member_id, month=_month_of(q.contact_date),
                       authorization_id=q.authorization_id, policy_id=q.policy_id,
                       segment=q.segment).aggregate(**metrics)
 
@@ -356,18 +362,25 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table) -> ir.Table
     billed_codes = billed.group_by(
         bc_member=billed.member_id, bc_month=billed.service_date.truncate("M")).aggregate(
         billed_month_code=billed.hcpcs.min())
-    r = rows.left_join(short, [rows.member_id == short.s_member,
-                               rows.month == short.s_month]).drop("s_member", "s_month")
-    r = r.left_join(month_billed, [r.member_id == month_billed.mb_member,
-                                   r.month == month_billed.mb_month])
-    r = r.drop("mb_member", "mb_month")
-    qual = r.reach6.fill_null(0) & _not(r.short_bits.fill_null(0))
-    billed_bits = r.billed_bits.fill_null(0)
-    open_bits = ibis.ifelse(r.group_hold.isnull(), qual & _not(billed_bits), NO_BITS)
-    r = r.mutate(qual_bits=qual, open_bits=open_bits, billed_bits=billed_bits,
-                 billed_in_month=_bit_count(billed_bits).cast("int64"))
-    per_code = r.group_by(c_member=r.member_id, c_month=r.month, c_code=r.code).aggregate(
-        code_open=r.open_bits.bit_or())
+    def with_bits(t: ir.Table) -> ir.Table:
+        """``t`` (month rows) with the bits of the days read again and the days billed."""
+        t = t.left_join(short, [t.member_id == short.s_member, t.month == short.s_month])
+        t = t.drop("s_member", "s_month")
+        t = t.left_join(month_billed, [t.member_id == month_billed.mb_member,
+                                       t.month == month_billed.mb_month])
+        t = t.drop("mb_member", "mb_month")
+        qual = t.reach6.fill_null(0) & _not(t.short_bits.fill_null(0))
+        billed_bits = t.billed_bits.fill_null(0)
+        open_bits = ibis.ifelse(t.group_hold.isnull(), qual & _not(billed_bits), NO_BITS)
+        return t.mutate(qual_bits=qual, open_bits=open_bits, billed_bits=billed_bits,
+                        billed_in_month=_bit_count(billed_bits).cast("int64"))
+
+    r = with_bits(rows)
+    # the open days per code from the few columns they need: sharing the wide rows with
+    # the final join would make the database keep a copy of them
+    narrow = with_bits(rows.select("member_id", "month", "code", "group_hold", "reach6"))
+    per_code = narrow.group_by(c_member=narrow.member_id, c_month=narrow.month,
+                               c_code=narrow.code).aggregate(code_open=narrow.open_bits.bit_or())
     firsts = per_code.filter(per_code.code_open != 0)
     lowest_bit = firsts.code_open & -firsts.code_open
     firsts = firsts.group_by(f_member=firsts.c_member, f_month=firsts.c_month).aggregate(
@@ -376,11 +389,12 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table) -> ir.Table
                                              firsts.f_month == billed_codes.bc_month])
     firsts = firsts.select("f_member", "f_month", month_code=firsts.billed_month_code
                            .fill_null(firsts.first_code))
-    r = r.view()
     r = r.left_join(per_code, [r.member_id == per_code.c_member, r.month == per_code.c_month,
                                r.code == per_code.c_code])
     r = r.left_join(firsts, [r.member_id == firsts.f_member, r.month == firsts.f_month])
-    return r.drop("c_member", "c_month", "c_code", "f_member", "f_month")
+    # what only picked the days read again is not kept
+    return r.drop("c_member", "c_month", "c_code", "f_member", "f_month", "detail_bits",
+                  "exception_bits", "other_bits", "short_bits")
 
 
 def days(rules: ir.Table, billed: ir.Table, params: ir.Table,
@@ -439,11 +453,10 @@ def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
     order. ``qualify``
     turns checked contacts into qualified ones; ``keep(name, table)`` may compute a stage
     once and return it stored (each is small but days, which is never stored); the month
-    facts are not needed once the month rules are stored."""
-    facts = keep("month_facts", month_facts(qualify(contacts)))
+    rows are not needed once the month rules are stored."""
+    # the facts go straight into the month rows (one statement, one stored table)
+    rows = keep("month_rows", month_rows(month_facts(qualify(contacts)), coverage, params))
     step("month rules")
-    # not stored: a projection of the stored facts, read twice (cheaper than a copy)
-    rows = month_rows(facts, coverage, params)
     wanted = keep("exception_months", exception_months(rows))
     step("days needing their contacts")
     again = keep("read_again", read_again(contacts, wanted, qualify))

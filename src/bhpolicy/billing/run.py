@@ -250,7 +250,7 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     rules, _, details, other_provider = engine.bill_days(
         contacts, qualify, coverage, params, billed,
         lambda name, table: store(con, name, table), step)
-    con.raw_sql("DROP TABLE month_facts")  # the month rules hold what the outputs need
+    con.raw_sql("DROP TABLE month_rows")  # the month rules hold what the outputs need
 
     step("writing outputs")
     # lines carry ids; the member (subscriber) fields an 837P needs are written once a member
