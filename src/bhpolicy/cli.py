@@ -321,9 +321,9 @@ def bill(
     memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit.")] = "2GB",
     threads: Annotated[int | None, typer.Option(help="DuckDB threads.")] = None,
     store: Annotated[str, typer.Option(
-        help="Where the run keeps its work tables: memory, disk (a temp database file that "
-        "can leave memory) or auto (disk when the contacts would fill half the memory "
-        "limit).")] = "auto",
+        help="Where the run keeps its work tables: memory (past the memory limit DuckDB "
+        "moves them to the temp directory; fastest) or disk (a compressed temp database "
+        "file: slower, less temp space). auto is memory.")] = "memory",
     as_json: JsonFlag = False,
 ) -> None:
     """Turn a log of ACT team contacts into per diem claim lines: billable, held (with the
@@ -332,7 +332,7 @@ def bill(
 
     wanted = _output_formats(formats, html)
     if store not in ("memory", "disk", "auto"):
-        raise BhpolicyError(f"--store {store!r}: choose memory, disk or auto")
+        raise BhpolicyError(f"--store {store!r}: choose memory or disk")
     inputs = BillInputs(contacts, members, authorizations, already_billed)
     settings_ = BillSettings(out=out, formats=wanted, memory_limit=memory_limit,
                              threads=threads, store=store)
