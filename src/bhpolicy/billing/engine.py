@@ -27,6 +27,13 @@ import ibis.expr.types as ir
 from bhpolicy.billing.params import MODES, PARTICIPANTS
 from bhpolicy.io.readers import error_rows
 
+# Holds as small numbers (0: none), and the team sizes of the input (0: none); line_kinds
+# turns the numbers back into text.
+HOLDS = (None, "outside_authorization", "code_not_listed", "team_size_unknown",
+         "mixed_codes_in_month", "over_monthly_cap")
+HOLD = {reason: n for n, reason in enumerate(HOLDS) if reason}
+TEAM_SIZES = (None, "small", "large")
+
 # How far a contact gets through the checks, and the reason a day stops at each step.
 LEVEL_REASONS = {1: "other_provider", 2: "not_member_or_family", 3: "not_face_to_face",
                  4: "group_only", 5: "under_min_minutes"}
@@ -82,6 +89,14 @@ def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table
         running.start_date, (previous + ibis.interval(days=1)).fill_null(running.start_date)))
     coverage = coverage.drop("covered_to")
     coverage = coverage.filter(coverage.effective_start <= coverage.end_date)
+    # small numbers for the text a line repeats (see line_kinds): the billing code (0: the
+    # pack's per diem code) and the team size
+    code_rank = ibis.dense_rank().over(order_by=coverage.billing_code)
+    coverage = coverage.mutate(
+        code_key=ibis.ifelse(coverage.billing_code.isnull(), 0, code_rank + 1).cast("int64"),
+        team_key=ibis.cases(*[(coverage.team_size == size, n)
+                              for n, size in enumerate(TEAM_SIZES) if size],
+                            else_=0).cast("int64"))
     member_policy = ok.group_by("member_id").aggregate(
         member_policy_id=ok.policy_id.argmax(ok.start_date))
     return coverage, member_policy, ibis.union(*errors)
@@ -220,7 +235,8 @@ def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Tabl
     different places) or units (a per-15-minute code) need the day's contacts."""
     auth = coverage.select(
         authorization_id=coverage.authorization_id, provider_id=coverage.provider_id,
-        team_size=coverage.team_size, auth_code=coverage.billing_code)
+        team_size=coverage.team_size, auth_code=coverage.billing_code,
+        code_key=coverage.code_key, team_key=coverage.team_key)
     r = facts.left_join(auth, "authorization_id").drop("authorization_id_right")
     seg = _segments(params).rename(seg_policy="policy_id", seg_segment="segment")
     r = r.join(seg, [r.policy_id == seg.seg_policy, r.segment == seg.seg_segment])
@@ -229,10 +245,11 @@ def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Tabl
     timed = r.timed_code.notnull() & (code == r.timed_code)
     covered = r.authorization_id.notnull()
     hold = ibis.cases(
-        (~covered, "outside_authorization"),
-        (~_listed(r.allowed_codes, code) | (timed & r.h0039_unit.isnull()), "code_not_listed"),
-        (~timed & r.mod_small.notnull() & r.team_size.isnull(), "team_size_unknown"),
-        else_=ibis.null().cast("string"))
+        (~covered, HOLD["outside_authorization"]),
+        (~_listed(r.allowed_codes, code) | (timed & r.h0039_unit.isnull()),
+         HOLD["code_not_listed"]),
+        (~timed & r.mod_small.notnull() & r.team_size.isnull(), HOLD["team_size_unknown"]),
+        else_=0)
     qual = r.reach6.fill_null(0)
     detail = _disagreeing_days(r) | ibis.ifelse(timed, qual, NO_BITS)
     # for the lines' stable ids: a hash of what identifies the row's lines but the day
@@ -243,7 +260,8 @@ def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Tabl
                  line_key=ibis.literal("L") + key.hexdigest("md5").substr(0, 16))
     # stored narrow: the segment's values are joined again where the days are unnested
     return r.select(*facts.columns, "provider_id", "team_size", "code", "timed", "covered",
-                    "group_hold", "detail_bits", "exception_bits", "line_key")
+                    "group_hold", "detail_bits", "exception_bits", "line_key",
+                    code_key=r.code_key.fill_null(0), team_key=r.team_key.fill_null(0))
 
 
 _TWO_DIGITS = "".join(f"{n:02d}" for n in range(100))
@@ -371,7 +389,7 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table) -> ir.Table
         t = t.drop("mb_member", "mb_month")
         qual = t.reach6.fill_null(0) & _not(t.short_bits.fill_null(0))
         billed_bits = t.billed_bits.fill_null(0)
-        open_bits = ibis.ifelse(t.group_hold.isnull(), qual & _not(billed_bits), NO_BITS)
+        open_bits = ibis.ifelse(t.group_hold == 0, qual & _not(billed_bits), NO_BITS)
         return t.mutate(qual_bits=qual, open_bits=open_bits, billed_bits=billed_bits,
                         billed_in_month=_bit_count(billed_bits).cast("int64"))
 
@@ -418,14 +436,11 @@ def days(rules: ir.Table, billed: ir.Table, params: ir.Table,
     mixed = is_open & (r.code != r.month_code)
     rank = _bit_count(r.code_open.fill_null(0) & (bit - 1)).cast("int64") + 1
     over = (is_open & ~mixed & r.cap.notnull() & (rank > r.cap - r.billed_in_month))
-    hold = ibis.cases((mixed, "mixed_codes_in_month"), (over, "over_monthly_cap"),
-                      (qualifying, r.group_hold), else_=ibis.null().cast("string"))
+    hold = ibis.cases((mixed, HOLD["mixed_codes_in_month"]), (over, HOLD["over_monthly_cap"]),
+                      (qualifying, r.group_hold), else_=0)
+    # the furthest check the day's contacts reached: its reason for no line (NO_LINE)
     level = ibis.cases(*[(_has(r[f"reach{k}"], bit), k)
                          for k in range(QUALIFIES, 1, -1)], else_=1)
-    no_line = ibis.cases(
-        (qualifying, ibis.null().cast("string")),
-        *[(level == k, reason) for k, reason in LEVEL_REASONS.items()],
-        else_="under_min_minutes")  # qualifying contacts, short of a per-15-minute unit
     # the longest qualifying contact's POS: the lanes where the day's POS codes agree, the
     # lanes filled from the days read again where they do not, none without a POS
     pos_or = _lane_slot(r, "pos_or", r.d0)
@@ -434,7 +449,7 @@ def days(rules: ir.Table, billed: ir.Table, params: ir.Table,
         (pos_or == _lane_slot(r, "pos_and", r.d0), pos_or),
         else_=_lane_slot(r, "fix", r.d0))
     d = r.mutate(contact_date=date, qualifying=qualifying, hold=hold,
-                 no_line_reason=no_line, at_inpatient=_has(r.inpatient_bits, bit),
+                 reached=level, at_inpatient=_has(r.inpatient_bits, bit),
                  lane_pos=lane_pos)
     bd = _billed_days(billed)
     d = d.left_join(bd, [d.member_id == bd.b_member, d.contact_date == bd.b_date])
@@ -467,58 +482,128 @@ def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
     return rules, days(rules, billed, params), details, other
 
 
-def lines(days: ir.Table, details: ir.Table, reasons: ir.Table) -> ir.Table:
-    """Grain: claim line, one per member-day with a qualifying contact."""
-    d = days.filter(days.qualifying)
-    timed = details.filter(details.det_timed)  # minutes for H0039 units (few days)
-    d = d.left_join(timed, [d.member_id == timed.det_member, d.contact_date == timed.det_date])
-    status = ibis.cases((d.billed_line_id.notnull(), "already_billed"),
-                        (d.hold.notnull(), "held"), else_="billable")
-    # stable: the same member, month, code and provider give the same hash, plus the day
-    line_id = d.billed_line_id.fill_null(
-        d.line_key + _two_digits(d.d0 + 1))
+# A line's text that repeats (code, modifier, POS, status, reason and its CARC, section,
+# policy) is found through one number, its kind: the segment, the billing code's key, the
+# hold, already billed or not, the team size and the POS key (0-99 a two-digit POS, then the
+# pack's inpatient and default POS). Writing a number per line and joining a small table is
+# cheaper than building the same text on millions of lines; a database can also store the
+# small table's text as dictionary values.
+POS_INPATIENT, POS_DEFAULT = 100, 101
+CODE_SHIFT, SEGMENT_SHIFT = 20, 40  # bit fields of a kind (encoding constants)
+
+
+def _kind(segment: ir.IntegerValue, code_key: ir.IntegerValue, hold: ir.IntegerValue,
+          billed: ir.IntegerValue, team_key: ir.IntegerValue, pos_key: ir.IntegerValue
+          ) -> ir.IntegerValue:
+    low = ((hold.cast("int64") * 2 + billed) * len(TEAM_SIZES) + team_key) * (
+        POS_DEFAULT + 1) + pos_key
+    return (segment.cast("int64") << SEGMENT_SHIFT) | (
+        code_key.cast("int64") << CODE_SHIFT) | low
+
+
+def _numbered(name: str, values: list[int], text: list[str | None] | None = None
+              ) -> ir.Table:
+    columns: dict[str, list[object]] = {f"k_{name}": list(values)}
+    types = {f"k_{name}": "int64"}
+    if text is not None:
+        columns[f"t_{name}"], types[f"t_{name}"] = list(text), "string"
+    return ibis.memtable(columns, schema=ibis.schema(types))
+
+
+def line_kinds(params: ir.Table, coverage: ir.Table, reasons: ir.Table) -> ir.Table:
+    """Grain: line kind (see :func:`_kind`): every combination of segment, billing code,
+    hold, already billed, team size and POS key, with the text a line of that kind
+    carries. Small (about 7,000 rows a segment and code)."""
+    seg = _segments(params)
+    codes = coverage.select(k_code=coverage.code_key, t_code=coverage.billing_code)
+    codes = ibis.union(codes, _numbered("code", [0], [None]), distinct=True)
+    k = seg.cross_join(codes).cross_join(_numbered("hold", list(range(len(HOLDS))), list(HOLDS)))
+    k = k.cross_join(_numbered("billed", [0, 1]))
+    k = k.cross_join(_numbered("team", list(range(len(TEAM_SIZES))), list(TEAM_SIZES)))
+    k = k.cross_join(_numbered("pos", list(range(POS_DEFAULT + 1))))
+    code = k.t_code.fill_null(k.per_diem_code)
+    timed = k.timed_code.notnull() & (code == k.timed_code)
     # Coding Implications: the team-size modifier goes on the per diem code only
-    modifier = ibis.cases((d.timed, ibis.null().cast("string")),
-                          (d.team_size == "small", d.mod_small),
-                          (d.team_size == "large", d.mod_large),
+    modifier = ibis.cases((timed, ibis.null().cast("string")),
+                          (k.t_team == "small", k.mod_small),
+                          (k.t_team == "large", k.mod_large),
                           else_=ibis.null().cast("string"))
     # the inpatient POS where the pack has one and a contact was there; else the POS of
     # the day's longest qualifying contact that has one; else the pack's default
-    longest = d.lane_pos
-    pos = ibis.ifelse(d.at_inpatient, d.inpatient_pos,
-                      _two_digits(longest).fill_null(d.default_pos))
+    pos = ibis.cases((k.k_pos == POS_INPATIENT, k.inpatient_pos),
+                     (k.k_pos == POS_DEFAULT, k.default_pos), else_=_two_digits(k.k_pos))
+    status = ibis.cases((k.k_billed == 1, "already_billed"), (k.t_hold.notnull(), "held"),
+                        else_="billable")
+    k = k.mutate(kind=_kind(k.segment, k.k_code, k.k_hold, k.k_billed, k.k_team, k.k_pos),
+                 hcpcs=code, modifier=modifier, pos=pos, status=status)
+    k = k.left_join(reasons, [k.policy_id == reasons.policy_id, k.t_hold == reasons.reason_id])
+    return k.select(
+        "kind", "hcpcs", "modifier", "pos", "status", reason_id=k.t_hold,
+        carc_group=k.carc_group, carc=k.carc, rarc=k.rarc,
+        rule_id=k.t_hold.fill_null("per_diem_day"),
+        section=k.reason_section.fill_null(k.contact_section),
+        policy_id=k.policy_id, policy_revision=k.policy_revision)
+
+
+LINE_COLUMNS = ("line_id", "member_id", "service_date", "hcpcs", "modifier", "pos", "units",
+                "provider_id", "authorization_id", "status", "reason_id", "carc_group",
+                "carc", "rarc", "rule_id", "section", "policy_id", "policy_revision",
+                "qualifying_minutes")
+
+
+def lines(days: ir.Table, details: ir.Table, kinds: ir.Table) -> ir.Table:
+    """Grain: claim line, one per member-day with a qualifying contact. ``kinds`` is
+    :func:`line_kinds` (the text a line repeats)."""
+    d = days.filter(days.qualifying)
+    timed = details.filter(details.det_timed)  # minutes for H0039 units (few days)
+    d = d.left_join(timed, [d.member_id == timed.det_member, d.contact_date == timed.det_date])
+    # stable: the same member, month, code and provider give the same hash, plus the day
+    line_id = d.billed_line_id.fill_null(
+        d.line_key + _two_digits(d.d0 + 1))
+    pos_key = ibis.ifelse(d.at_inpatient, POS_INPATIENT, d.lane_pos.fill_null(POS_DEFAULT))
+    billed = ibis.ifelse(d.billed_line_id.notnull(), 1, 0)
     units = ibis.ifelse(
         d.timed, ((d.det_minutes - d.h0039_first) / d.h0039_unit).floor().cast("int64") + 1,
         ibis.literal(1, "int64"))
     out = d.select(
-        line_id=line_id, member_id=d.member_id, service_date=d.contact_date, hcpcs=d.code,
-        modifier=modifier, pos=pos, units=units, provider_id=d.provider_id,
-        authorization_id=d.authorization_id, status=status, reason_id=d.hold,
-        policy_id=d.policy_id, policy_revision=d.policy_revision,
-        contact_section=d.contact_section,
-        qualifying_minutes=ibis.ifelse(d.timed, d.det_minutes, ibis.null().cast("int64")))
-    out = out.left_join(reasons, [out.policy_id == reasons.policy_id,
-                                  out.reason_id == reasons.reason_id])
-    return out.select(
-        "line_id", "member_id", "service_date", "hcpcs", "modifier", "pos", "units",
-        "provider_id", "authorization_id", "status", "reason_id",
-        carc_group=out.carc_group, carc=out.carc, rarc=out.rarc,
-        rule_id=out.reason_id.fill_null("per_diem_day"),
-        section=out.reason_section.fill_null(out.contact_section),
-        policy_id=out.policy_id, policy_revision=out.policy_revision,
-        qualifying_minutes=out.qualifying_minutes)
+        line_id=line_id, member_id=d.member_id, service_date=d.contact_date, units=units,
+        provider_id=d.provider_id, authorization_id=d.authorization_id,
+        qualifying_minutes=ibis.ifelse(d.timed, d.det_minutes, ibis.null().cast("int64")),
+        line_kind=_kind(d.segment, d.code_key, d.hold, billed, d.team_key, pos_key))
+    out = out.view()  # a table of its own: its computed key cannot join inside the chain
+    out = out.left_join(kinds, out.line_kind == kinds.kind)
+    return out.select(*LINE_COLUMNS)
 
 
-def unbilled_days(days: ir.Table, reasons: ir.Table) -> ir.Table:
-    """Grain: member-day with contacts but no qualifying one (no line; shown in the report)."""
+# A day without a line: the reason is the furthest check its contacts reached, or (all
+# checks passed) qualifying contacts short of a per-15-minute unit.
+NO_LINE = {**LEVEL_REASONS, QUALIFIES: "under_min_minutes"}
+
+
+def unbilled_kinds(params: ir.Table, reasons: ir.Table) -> ir.Table:
+    """Grain: kind of unbilled day (segment and :data:`NO_LINE` key), with the text each
+    such day carries (the reason, its section and codes), as :func:`line_kinds` does for
+    lines."""
+    seg = _segments(params)
+    k = seg.cross_join(_numbered("level", list(NO_LINE), list(NO_LINE.values())))
+    k = k.left_join(reasons, [k.policy_id == reasons.policy_id, k.t_level == reasons.reason_id])
+    return k.select(
+        kind=(k.segment.cast("int64") << SEGMENT_SHIFT) | k.k_level, reason_id=k.t_level,
+        reason=k.reason_summary, section=k.reason_section, carc_group=k.carc_group,
+        carc=k.carc, rarc=k.rarc, policy_id=k.policy_id)
+
+
+def unbilled_days(days: ir.Table, kinds: ir.Table) -> ir.Table:
+    """Grain: member-day with contacts but no qualifying one (no line; shown in the report).
+    ``kinds`` is :func:`unbilled_kinds`."""
     d = days.filter(~days.qualifying)
-    d = d.left_join(reasons, [d.policy_id == reasons.policy_id,
-                              d.no_line_reason == reasons.reason_id])
-    return d.select(
-        member_id=d.member_id, service_date=d.contact_date,
-        reason_id=d.no_line_reason, reason=d.reason_summary, section=d.reason_section,
-        carc_group=d.carc_group, carc=d.carc, rarc=d.rarc, policy_id=d.policy_id,
-        authorization_id=d.authorization_id)
+    out = d.select(member_id=d.member_id, service_date=d.contact_date,
+                   authorization_id=d.authorization_id,
+                   day_kind=(d.segment.cast("int64") << SEGMENT_SHIFT) | d.reached)
+    out = out.view()  # a table of its own: its computed key cannot join inside the chain
+    out = out.left_join(kinds, out.day_kind == kinds.kind)
+    return out.select("member_id", "service_date", "reason_id", "reason", "section",
+                      "carc_group", "carc", "rarc", "policy_id", "authorization_id")
 
 
 def _count(bits: ir.IntegerValue) -> ir.IntegerValue:
@@ -556,7 +641,7 @@ def member_months(rules: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.T
     r = rules.join(seg, [rules.policy_id == seg.seg_policy, rules.segment == seg.seg_segment])
     over = _over_cap_days(r)
     mixed = ibis.ifelse(r.code != r.month_code, r.open_bits, NO_BITS)
-    grouped = ibis.ifelse(r.group_hold.notnull(), r.qual_bits, NO_BITS)
+    grouped = ibis.ifelse(r.group_hold != 0, r.qual_bits, NO_BITS)
     # day counts: int32 (DuckDB sums an int64 to a 128-bit integer, which Parquet would
     # store as a double)
     stats = r.group_by(["member_id", "month"]).aggregate(

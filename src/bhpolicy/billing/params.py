@@ -69,15 +69,17 @@ def _row(pack: PolicyPack, day: dt.date) -> dict[str, Any]:
     }
 
 
-def parameter_rows(pack: PolicyPack, first: dt.date, last: dt.date) -> list[dict[str, Any]]:
-    """One row per day, numbered by ``segment``: consecutive days whose values are all the
-    same share one (the engine aggregates a month per segment, so a value that changes
-    mid-month still applies from its date). A day on which a parameter the pack has holds
-    no value gets a ``not_in_force`` message instead of values; rows of that day are then
-    rejected, naming the parameter and the date (never a silent default)."""
+def parameter_rows(pack: PolicyPack, first: dt.date, last: dt.date, first_segment: int = 0
+                   ) -> list[dict[str, Any]]:
+    """One row per day, numbered by ``segment`` (from ``first_segment``): consecutive days
+    whose values are all the same share one (the engine aggregates a month per segment, so a
+    value that changes mid-month still applies from its date). A day on which a parameter
+    the pack has holds no value gets a ``not_in_force`` message instead of values; rows of
+    that day are then rejected, naming the parameter and the date (never a silent default).
+    """
     rows: list[dict[str, Any]] = []
     day = first
-    segment, previous = 0, None
+    segment, previous = first_segment, None
     while day <= last:
         base = {"policy_id": pack.id, "policy_revision": pack.header.revision, "day": day}
         try:
@@ -106,9 +108,11 @@ PARAMETER_SCHEMA = {
 
 
 def parameter_table(packs: list[PolicyPack], first: dt.date, last: dt.date) -> ir.Table:
+    """The packs' rows; segment numbers are unique across packs (a segment is one key)."""
     rows: list[dict[str, Any]] = []
     for pack in packs:
-        rows += parameter_rows(pack, first, last)
+        rows += parameter_rows(pack, first, last,
+                               first_segment=rows[-1]["segment"] + 1 if rows else 0)
     schema = ibis.schema(PARAMETER_SCHEMA).to_pyarrow()
     columns = {name: [row.get(name) for row in rows] for name in PARAMETER_SCHEMA}
     return ibis.memtable(pa.table(columns, schema=schema))

@@ -120,6 +120,24 @@ def store(con: ibis.BaseBackend, name: str, table: ir.Table) -> ir.Table:
     return con.table(name)
 
 
+def store_dictionary(con: ibis.BaseBackend, name: str, table: ir.Table) -> ir.Table:
+    """Store a small table whose text columns are repeated on millions of output rows, each
+    text column as a DuckDB ENUM of its values: rows joined to it then carry a number, and
+    the Parquet writer writes the ENUM's dictionary as it is instead of hashing every value
+    (measured at 59M lines: 20 s instead of 35-40 s for twelve such columns)."""
+    plain = store(con, f"{name}_text", table)
+    columns = []
+    for column, kind in plain.schema().items():
+        values = _distinct(con, plain[column]) if kind.is_string() else []
+        if values:
+            members = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+            columns.append(f'CAST("{column}" AS ENUM({members})) AS "{column}"')
+        else:  # not text, or no value at all
+            columns.append(f'"{column}"')
+    con.raw_sql(f'CREATE TABLE "{name}" AS SELECT {", ".join(columns)} FROM "{name}_text"')
+    return con.table(name)
+
+
 def _policy_keys(registry: PolicyRegistry) -> ir.Table:
     keys: dict[str, list[str]] = {"key": [], "policy_id": []}
     for pack in registry.packs:
@@ -233,14 +251,16 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     step("writing outputs")
     # lines carry ids; the member (subscriber) fields an 837P needs are written once a member
     # in `subscribers`, not repeated on every line
+    kinds = store_dictionary(con, "line_kinds", engine.line_kinds(params, coverage, reasons))
     line_table = engine.lines(engine.days(rules, billed, params, qualifying=True), details,
-                              reasons)
+                              kinds)
     tables = {
         "lines": (line_table, ["member_id", "service_date"]),
         "member_months": (engine.member_months(rules, coverage, params),
                           ["member_id", "month"]),
         "unbilled_days": (engine.unbilled_days(
-            engine.days(rules, billed, params, qualifying=False), reasons),
+            engine.days(rules, billed, params, qualifying=False),
+            store_dictionary(con, "day_kinds", engine.unbilled_kinds(params, reasons))),
                           ["member_id", "service_date"]),
         "other_provider_contacts": (other_provider, ["member_id", "contact_date"]),
         "subscribers": (members.select(*SUBSCRIBER_COLUMNS), ["member_id"]),
@@ -280,7 +300,8 @@ def _count(con: ibis.BaseBackend, table: ir.Table) -> int:
 
 def _distinct(con: ibis.BaseBackend, column: ir.Column) -> list[str]:
     table = column.name("value").as_table().distinct()
-    return sorted(str(v) for v in con.to_pyarrow(table).column("value").to_pylist())
+    return sorted(str(v) for v in con.to_pyarrow(table).column("value").to_pylist()
+                  if v is not None)
 
 
 def _date_range(con: ibis.BaseBackend, raw: ir.Table, coverage: ir.Table

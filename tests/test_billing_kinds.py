@@ -1,0 +1,100 @@
+"""The text a line or an unbilled day repeats comes from a small table keyed by a number (its
+kind). These tests pin that the keys are unique, that every combination has a row, and that
+a run over two packs at once keeps each pack's text on its own lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import ibis
+import pyarrow.parquet as pq
+
+from bhpolicy.billing import engine
+from bhpolicy.billing.params import parameter_table, reason_table
+from bhpolicy.billing.run import BillSettings, connect, store_dictionary
+from bhpolicy.policy import load_registry
+from tests.billing_helpers import MN_NPI, auth, contact, member, run
+
+
+def _coverage() -> ibis.Table:
+    return ibis.memtable({"code_key": [0, 1, 2], "billing_code": [None, "H0039", "H0040"]},
+                         schema=ibis.schema({"code_key": "int64", "billing_code": "string"}))
+
+
+def test_line_kinds_are_unique_and_every_combination_has_one() -> None:
+    packs = list(load_registry().packs)
+    # SC's H0039 listing changes in 02/26, so the range holds more than one segment a pack
+    params = parameter_table(packs, dt.date(2026, 1, 1), dt.date(2026, 3, 31))
+    kinds = engine.line_kinds(params, _coverage(), reason_table(packs))
+    segments = params.select("policy_id", "segment").distinct().count().to_pyarrow().as_py()
+    assert segments > len(packs)  # segment numbers are unique across packs
+    combinations = (segments * 3 * len(engine.HOLDS) * 2 * len(engine.TEAM_SIZES) *
+                    (engine.POS_DEFAULT + 1))
+    table = kinds.to_pyarrow()
+    assert table.num_rows == combinations
+    assert len(set(table.column("kind").to_pylist())) == combinations
+    # days with every value in force (the others' contacts are rejected, never billed)
+    in_force = params.filter(params.not_in_force.isnull()).select(k_segment="segment")
+    billed = kinds.filter((kinds.kind >> engine.SEGMENT_SHIFT).isin(in_force.k_segment))
+    billed_table = billed.to_pyarrow()
+    assert billed_table.num_rows > 0
+    for column in ("hcpcs", "status", "rule_id", "section", "policy_id"):
+        assert billed_table.column(column).null_count == 0, column
+    # a POS is missing only for the inpatient key of a pack without an inpatient POS (SC),
+    # which no day of that pack reaches
+    no_pos = billed.filter(billed.pos.isnull())
+    pos_key = (no_pos.kind & (2**engine.CODE_SHIFT - 1)) % (engine.POS_DEFAULT + 1)
+    assert set(pos_key.to_pyarrow().to_pylist()) == {engine.POS_INPATIENT}
+    assert set(no_pos.policy_id.to_pyarrow().to_pylist()) == {"SC.CP.BH.500"}
+
+
+def test_unbilled_kinds_name_every_reason_for_no_line() -> None:
+    packs = list(load_registry().packs)
+    params = parameter_table(packs, dt.date(2026, 3, 1), dt.date(2026, 3, 31))
+    kinds = engine.unbilled_kinds(params, reason_table(packs)).to_pyarrow().to_pylist()
+    assert len({k["kind"] for k in kinds}) == len(kinds)
+    assert {k["reason_id"] for k in kinds} == set(engine.NO_LINE.values())
+    assert all(k["carc"] and k["section"] for k in kinds)
+
+
+def test_stored_dictionary_keeps_quotes_and_nulls_and_writes_plain_text(tmp_path: Path
+                                                                         ) -> None:
+    con = connect(BillSettings(out=tmp_path, temp_directory=tmp_path / "tmp"))
+    table = ibis.memtable({"k": [1, 2, 3], "text": ["it's", None, "a;b"],
+                           "empty": [None, None, None]},
+                          schema=ibis.schema({"k": "int64", "text": "string",
+                                              "empty": "string"}))
+    stored = store_dictionary(con, "kinds", table)
+    types = dict(con.raw_sql("SELECT column_name, data_type FROM information_schema.columns "
+                             "WHERE table_name = 'kinds'").fetchall())
+    assert types["text"].startswith("ENUM")
+    assert types["empty"] == "VARCHAR"  # no value to make a dictionary of
+    path = tmp_path / "kinds.parquet"
+    con.to_parquet(stored, path)
+    written = pq.read_table(path)
+    assert str(written.schema.field("text").type) == "string"
+    assert sorted(written.to_pylist(), key=lambda r: r["k"]) == [
+        {"k": 1, "text": "it's", "empty": None}, {"k": 2, "text": None, "empty": None},
+        {"k": 3, "text": "a;b", "empty": None}]
+
+
+def test_two_packs_in_one_run_keep_their_own_text(tmp_path: Path) -> None:
+    # each line's citation, modifier and POS come from its own pack (SC Coding
+    # Implications: U1 for a small team; MN Billing: no team-size modifier)
+    billed = run(tmp_path, [contact("2026-03-02"),
+                            contact("2026-03-03", provider_id=MN_NPI, member_id="N1",
+                                    pos="")],
+                 members=[member(), member("N1", state="MN")],
+                 auths=[auth(), auth("B1", "N1", "mn-act", MN_NPI, team_size="")])
+    sc, mn = billed.lines
+    assert (sc["member_id"], sc["policy_id"], sc["modifier"], sc["pos"]) == (
+        "M1", "SC.CP.BH.500", "U1", "12")
+    assert (mn["member_id"], mn["modifier"], mn["status"]) == ("N1", None, "billable")
+    assert mn["policy_id"] != sc["policy_id"] and mn["pos"] is not None
+    assert mn["section"] != sc["section"]
+    written = duckdb.execute(
+        f"SELECT count(*) FROM '{billed.out / 'lines.parquet'}' WHERE status IS NULL"
+    ).fetchone()
+    assert written == (0,)
