@@ -90,9 +90,10 @@ def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table
     coverage = coverage.drop("covered_to")
     coverage = coverage.filter(coverage.effective_start <= coverage.end_date)
     # small numbers for the text a line repeats (see line_kinds): the billing code (0: the
-    # pack's per diem code) and the team size
+    # pack's per diem code), the team size and the provider
     code_rank = ibis.dense_rank().over(order_by=coverage.billing_code)
     coverage = coverage.mutate(
+        provider_key=ibis.dense_rank().over(order_by=coverage.provider_id).cast("int64"),
         code_key=ibis.ifelse(coverage.billing_code.isnull(), 0, code_rank + 1).cast("int64"),
         team_key=ibis.cases(*[(coverage.team_size == size, n)
                               for n, size in enumerate(TEAM_SIZES) if size],
@@ -236,7 +237,8 @@ def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Tabl
     auth = coverage.select(
         authorization_id=coverage.authorization_id, provider_id=coverage.provider_id,
         team_size=coverage.team_size, auth_code=coverage.billing_code,
-        code_key=coverage.code_key, team_key=coverage.team_key)
+        code_key=coverage.code_key, team_key=coverage.team_key,
+        provider_key=coverage.provider_key)
     r = facts.left_join(auth, "authorization_id").drop("authorization_id_right")
     seg = _segments(params).rename(seg_policy="policy_id", seg_segment="segment")
     r = r.join(seg, [r.policy_id == seg.seg_policy, r.segment == seg.seg_segment])
@@ -260,7 +262,7 @@ def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Tabl
                  line_key=ibis.literal("L") + key.hexdigest("md5").substr(0, 16))
     # stored narrow: the segment's values are joined again where the days are unnested
     return r.select(*facts.columns, "provider_id", "team_size", "code", "timed", "covered",
-                    "group_hold", "detail_bits", "exception_bits", "line_key",
+                    "group_hold", "detail_bits", "exception_bits", "line_key", "provider_key",
                     code_key=r.code_key.fill_null(0), team_key=r.team_key.fill_null(0))
 
 
@@ -551,9 +553,16 @@ LINE_COLUMNS = ("line_id", "member_id", "service_date", "hcpcs", "modifier", "po
                 "qualifying_minutes")
 
 
-def lines(days: ir.Table, details: ir.Table, kinds: ir.Table) -> ir.Table:
+def providers(coverage: ir.Table) -> ir.Table:
+    """Grain: billing provider of an authorization, by its key (lines carry the key)."""
+    return coverage.select(k_provider=coverage.provider_key,
+                           t_provider=coverage.provider_id).distinct()
+
+
+def lines(days: ir.Table, details: ir.Table, kinds: ir.Table, providers: ir.Table
+          ) -> ir.Table:
     """Grain: claim line, one per member-day with a qualifying contact. ``kinds`` is
-    :func:`line_kinds` (the text a line repeats)."""
+    :func:`line_kinds` (the text a line repeats), ``providers`` :func:`providers`."""
     d = days.filter(days.qualifying)
     timed = details.filter(details.det_timed)  # minutes for H0039 units (few days)
     d = d.left_join(timed, [d.member_id == timed.det_member, d.contact_date == timed.det_date])
@@ -567,12 +576,15 @@ def lines(days: ir.Table, details: ir.Table, kinds: ir.Table) -> ir.Table:
         ibis.literal(1, "int64"))
     out = d.select(
         line_id=line_id, member_id=d.member_id, service_date=d.contact_date, units=units,
-        provider_id=d.provider_id, authorization_id=d.authorization_id,
+        provider_key=d.provider_key, authorization_id=d.authorization_id,
         qualifying_minutes=ibis.ifelse(d.timed, d.det_minutes, ibis.null().cast("int64")),
         line_kind=_kind(d.segment, d.code_key, d.hold, billed, d.team_key, pos_key))
     out = out.view()  # a table of its own: its computed key cannot join inside the chain
     out = out.left_join(kinds, out.line_kind == kinds.kind)
-    return out.select(*LINE_COLUMNS)
+    # no provider outside every authorization
+    out = out.left_join(providers, out.provider_key == providers.k_provider)
+    return out.select(*[out.t_provider.name(c) if c == "provider_id" else out[c]
+                        for c in LINE_COLUMNS])
 
 
 # A day without a line: the reason is the furthest check its contacts reached, or (all

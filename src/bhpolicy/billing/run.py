@@ -253,7 +253,8 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     # in `subscribers`, not repeated on every line
     kinds = store_dictionary(con, "line_kinds", engine.line_kinds(params, coverage, reasons))
     line_table = engine.lines(engine.days(rules, billed, params, qualifying=True), details,
-                              kinds)
+                              kinds, store_dictionary(con, "providers",
+                                                      engine.providers(coverage)))
     tables = {
         "lines": (line_table, ["member_id", "service_date"]),
         "member_months": (engine.member_months(rules, coverage, params),
