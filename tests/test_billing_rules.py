@@ -5,8 +5,15 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import duckdb
+
+from bhpolicy.billing.run import BillInputs, BillSettings, run_billing
+from bhpolicy.policy import load_registry
 from tests.billing_helpers import (
     AGENCY,
+    AUTH_FIELDS,
+    CONTACT_FIELDS,
+    MEMBER_FIELDS,
     MN_NPI,
     OTHER_NPI,
     auth,
@@ -14,6 +21,7 @@ from tests.billing_helpers import (
     days,
     member,
     run,
+    write_csv,
 )
 
 MN_MEMBER = member("N1", state="MN")
@@ -83,6 +91,41 @@ def test_second_provider_same_day_is_reported_and_one_line_bills(tmp_path: Path)
     assert {str(r["contact_date"]) for r in billed.other_provider} == {"2026-03-02",
                                                                         "2026-03-03"}
     assert billed.no_line("2026-03-03")["reason_id"] == "other_provider"
+
+
+def test_other_provider_contact_is_reported_with_its_authorization(tmp_path: Path) -> None:
+    # A contact by a provider that is neither the authorization's nor a contributing agency
+    # is reported with the authorization it fell under; a rejected row is an error only.
+    bad = contact("2026-03-04", provider_id=OTHER_NPI, mode="by_letter")
+    billed = run(tmp_path, [contact("2026-03-02", provider_id=OTHER_NPI, minutes=12), bad])
+    (other,) = billed.other_provider
+    assert (other["provider_id"], other["authorized_provider"], other["authorization_id"],
+            other["minutes"], other["mode"], other["participant"]) == (
+        OTHER_NPI, "1234567893", "A1", 12, "in_person", "member")
+    assert other["row"] == 2 and other["file"].endswith("contacts.csv")
+    assert [(e["row"], e["field"]) for e in billed.errors] == [("3", "mode")]
+
+
+def test_extra_contact_columns_are_ignored_even_with_internal_names(tmp_path: Path) -> None:
+    # Input contract: extra columns are kept and ignored, whatever their names.
+    rows = [{**contact("2026-03-02", provider_id=OTHER_NPI), "authorization_id": "X9",
+             "auth_provider": OTHER_NPI, "known_member": "", "contributing": OTHER_NPI},
+            contact("2026-03-03")]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    inputs = BillInputs(
+        write_csv(folder / "contacts.csv", [*CONTACT_FIELDS, "authorization_id",
+                                            "auth_provider", "known_member", "contributing"],
+                  rows),
+        write_csv(folder / "members.csv", MEMBER_FIELDS, [member()]),
+        write_csv(folder / "authorizations.csv", AUTH_FIELDS, [auth()]))
+    summary = run_billing(inputs, BillSettings(out=tmp_path / "out", formats=("parquet",)),
+                          load_registry())
+    assert summary.counts == {"lines_billable": 1} and summary.rejected_rows == 0
+    other = duckdb.execute(f"SELECT authorization_id, authorized_provider FROM "
+                           f"'{tmp_path / 'out' / 'other_provider_contacts.parquet'}'"
+                           ).fetchall()
+    assert other == [("A1", "1234567893")]
 
 
 def test_mn_contributing_agency_contacts_count_for_the_billing_agency(tmp_path: Path) -> None:

@@ -208,6 +208,6 @@ def _qualifying_days(con: ibis.BaseBackend, path: Path, coverage: ir.Table,
         q = billing.qualify_contacts(checked, coverage, member_policy, params)
         return q.filter(q.not_in_force.isnull())
 
-    _, days, _, _ = billing.bill_days(contacts, qualify, coverage, params, empty_billed(),
-                                   lambda name, table: store(con, f"contacts_{name}", table))
+    _, days, _ = billing.bill_days(contacts, qualify, coverage, params, empty_billed(),
+                                lambda name, table: store(con, f"contacts_{name}", table))
     return days.select("member_id", "contact_date", "qualifying")

@@ -103,19 +103,43 @@ def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table
     return coverage, member_policy, ibis.union(*errors)
 
 
-def qualify_contacts(contacts: ir.Table, coverage: ir.Table, member_policy: ir.Table,
-                     params: ir.Table) -> ir.Table:
-    """Grain: contact. Adds the covering authorization, the day's pack parameters and
-    ``level``: how far the contact gets through the checks (6 = qualifies)."""
+def cover(contacts: ir.Table, coverage: ir.Table, member: str = "member_id",
+          date: str = "contact_date") -> ir.Table:
+    """Grain: contact (a left join). Adds the authorization covering the contact's member and
+    date, if any (coverage rows of a member do not overlap): ``authorization_id``,
+    ``auth_provider``, ``contributing`` (agencies), ``auth_policy``, ``team_size``,
+    ``auth_code``, ``effective_start``, ``auth_end``."""
     cov = coverage.select(
         cov_member=coverage.member_id, authorization_id=coverage.authorization_id,
         auth_provider=coverage.provider_id, contributing=coverage.contributing_provider_ids,
         auth_policy=coverage.policy_id, team_size=coverage.team_size,
         auth_code=coverage.billing_code, effective_start=coverage.effective_start,
         auth_end=coverage.end_date)
-    joined = contacts.left_join(cov, [contacts.member_id == cov.cov_member,
-                                      contacts.contact_date >= cov.effective_start,
-                                      contacts.contact_date <= cov.auth_end])
+    return contacts.left_join(cov, [contacts[member] == cov.cov_member,
+                                    contacts[date] >= cov.effective_start,
+                                    contacts[date] <= cov.auth_end])
+
+
+def by_other_provider(covered: ir.Table, provider: ir.StringValue) -> ir.BooleanValue:
+    """A contact (with :func:`cover`'s columns) by a provider that is neither the covering
+    authorization's nor one of its contributing agencies: reported, it does not count."""
+    return covered.authorization_id.notnull() & (provider != covered.auth_provider) & ~_listed(
+        ibis.literal(";") + covered.contributing.fill_null("") + ibis.literal(";"), provider)
+
+
+def other_provider_contacts(rows: ir.Table) -> ir.Table:
+    """Grain: contact by another provider (:func:`by_other_provider`), from checked contacts
+    with :func:`cover`'s columns, ``row`` and ``file``."""
+    return rows.select("contact_id", "member_id", "provider_id", "contact_date", "minutes",
+                       "mode", "participant", authorized_provider=rows.auth_provider,
+                       authorization_id=rows.authorization_id, row=rows.row, file=rows.file)
+
+
+def qualify_contacts(contacts: ir.Table, coverage: ir.Table, member_policy: ir.Table,
+                     params: ir.Table) -> ir.Table:
+    """Grain: contact. Adds the covering authorization, the day's pack parameters and
+    ``level``: how far the contact gets through the checks (6 = qualifies)."""
+    joined = cover(contacts, coverage)
     joined = joined.left_join(member_policy, joined.member_id == member_policy.member_id)
     joined = joined.mutate(policy_id=joined.auth_policy.fill_null(joined.member_policy_id))
     joined = joined.join(params, [joined.policy_id == params.policy_id,
@@ -123,9 +147,7 @@ def qualify_contacts(contacts: ir.Table, coverage: ir.Table, member_policy: ir.T
     covered = joined.authorization_id.notnull()
     code = joined.auth_code.fill_null(joined.per_diem_code)
     timed = joined.timed_code.notnull() & (code == joined.timed_code)
-    provider_ok = ~covered | (joined.provider_id == joined.auth_provider) | _listed(
-        ibis.literal(";") + joined.contributing.fill_null("") + ibis.literal(";"),
-        joined.provider_id)
+    provider_ok = ~by_other_provider(joined, joined.provider_id)
     participant_ok = ibis.cases(
         *[(joined.participant == p, joined[f"part_{p}"]) for p in PARTICIPANTS],
         else_=False)
@@ -195,7 +217,6 @@ def month_facts(q: ir.Table) -> ir.Table:
         **{f"reach{k}": bit.bit_or(where=q.level >= k) for k in range(2, QUALIFIES + 1)},
         "inpatient_bits": bit.bit_or(where=q.at_inpatient),
         "pos_bits": bit.bit_or(where=with_pos),
-        "other_bits": bit.bit_or(where=q.level == 1),  # a contact by another provider
     }
     for j in range(LANES):
         metrics[f"pos_or{j}"] = field.bit_or(where=with_pos & (lane == j))
@@ -258,11 +279,11 @@ def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Tabl
     key = (r.member_id + "|" + r.month.cast("string") + "|" + code + "|" +
            r.provider_id.fill_null(""))
     r = r.mutate(code=code, timed=timed, covered=covered, group_hold=hold,
-                 detail_bits=detail, exception_bits=detail | r.other_bits.fill_null(0),
+                 detail_bits=detail,
                  line_key=ibis.literal("L") + key.hexdigest("md5").substr(0, 16))
     # stored narrow: the segment's values are joined again where the days are unnested
     return r.select(*facts.columns, "provider_id", "team_size", "code", "timed", "covered",
-                    "group_hold", "detail_bits", "exception_bits", "line_key", "provider_key",
+                    "group_hold", "detail_bits", "line_key", "provider_key",
                     code_key=r.code_key.fill_null(0), team_key=r.team_key.fill_null(0))
 
 
@@ -291,67 +312,45 @@ def _plus_days(date: dt.date, days: int) -> dt.date:  # type: ignore[empty-body]
     date (Spark's is ``date_add``)."""
 
 
-def exception_months(rows: ir.Table) -> ir.Table:
-    """Grain: member-month with days whose contacts are read again (``exception_bits``):
-    days whose POS or units need the contacts, and days with a contact by another provider
-    (reported). A bitmap a member-month: a smaller lookup than one row a day."""
-    r = rows.filter(rows.exception_bits != 0)
+def detail_months(rows: ir.Table) -> ir.Table:
+    """Grain: member-month with days whose contacts are read again (``detail_bits``): days
+    whose POS or units need the contacts. A bitmap a member-month: a smaller lookup than one
+    row a day."""
+    r = rows.filter(rows.detail_bits != 0)
     return r.group_by(x_member=r.member_id, x_month=r.month).aggregate(
-        x_bits=r.exception_bits.bit_or())
+        x_bits=r.detail_bits.bit_or())
 
 
-def exception_contacts(contacts: ir.Table, wanted: ir.Table,
-                       qualify: Callable[[ir.Table], ir.Table]) -> ir.Table:
-    """Grain: contact on an :func:`exception_months` day that qualifies or is by another
-    provider. The days are picked before the contacts are qualified (a small share)."""
+def detail_contacts(contacts: ir.Table, wanted: ir.Table,
+                    qualify: Callable[[ir.Table], ir.Table]) -> ir.Table:
+    """Grain: qualifying contact on a :func:`detail_months` day. The days are picked before
+    the contacts are qualified (a small share)."""
     c = contacts.join(wanted, [contacts.member_id == wanted.x_member,
                                contacts.contact_date.truncate("M") == wanted.x_month])
     c = c.filter(_has(c.x_bits, ONE << _day_index(c.contact_date)))
     q = qualify(c.drop("x_member", "x_month", "x_bits"))
-    return q.filter((q.level == QUALIFIES) | (q.level == 1))
+    return q.filter(q.level == QUALIFIES)
 
 
 DETAIL_COLUMNS = ("det_member", "det_date", "det_minutes", "det_pos", "det_timed",
                   "det_short")
-OTHER_COLUMNS = ("contact_id", "member_id", "provider_id", "contact_date", "minutes", "mode",
-                 "participant", "authorized_provider", "authorization_id", "row", "file")
 
 
-def read_again(contacts: ir.Table, wanted: ir.Table,
-               qualify: Callable[[ir.Table], ir.Table]) -> ir.Table:
-    """Both results of the second pass, from one aggregate of :func:`exception_contacts`
-    (so the contacts read are neither stored nor read twice):
-
-    - ``kind`` 'day' (grain: member-day with a qualifying contact there): the summed
-      minutes (units of a per-15-minute code, and whether the day reaches the first unit)
-      and the POS of the longest contact that has one (columns ``DETAIL_COLUMNS``);
-    - ``kind`` 'other' (grain: contact by a provider that is neither the authorization's
-      nor a contributing agency; reported, it does not count): the contact (columns
-      ``OTHER_COLUMNS``), each its own group through its row number."""
-    x = exception_contacts(contacts, wanted, qualify)
-    ok, other = x.level == QUALIFIES, x.level == 1
-    g = x.group_by(
-        det_member=x.member_id, det_date=x.contact_date,
-        row=ibis.ifelse(other, x._line, ibis.null().cast("int64"))).aggregate(
-        det_minutes=x.minutes.sum(where=ok),
+def day_details(contacts: ir.Table, wanted: ir.Table,
+                qualify: Callable[[ir.Table], ir.Table]) -> ir.Table:
+    """Grain: member-day of :func:`detail_months` with a qualifying contact: the summed
+    minutes (units of a per-15-minute code, and whether the day reaches the first unit) and
+    the POS of the longest contact that has one (columns ``DETAIL_COLUMNS``)."""
+    x = detail_contacts(contacts, wanted, qualify)
+    g = x.group_by(det_member=x.member_id, det_date=x.contact_date).aggregate(
+        det_minutes=x.minutes.sum(),
         # the longest contact's POS as the low bits of max(minutes, POS): an integer max,
         # cheaper than an arg-max (a tie goes to the higher POS code)
         det_pos=((x.minutes << LANE_BITS) | x.pos.cast("int64")).max(
-            where=ok & x.pos.notnull()) & (2**LANE_BITS - 1),
-        det_first=x.h0039_first.max(where=ok), det_timed=x.timed.any(where=ok),
-        # one aggregate state for the contact's fields (a group per contact)
-        contact=ibis.struct({
-            "contact_id": x.contact_id, "provider_id": x.provider_id, "minutes": x.minutes,
-            "mode": x["mode"], "participant": x.participant,
-            "authorized_provider": x.auth_provider, "authorization_id": x.authorization_id,
-            "file": x._file}).arbitrary(where=other))
-    day = g.row.isnull()
-    short = day & g.det_timed & g.det_first.notnull() & (g.det_minutes < g.det_first)
-    return g.mutate(kind=ibis.ifelse(day, "day", "other"), det_short=short,
-                    member_id=g.det_member, contact_date=g.det_date,
-                    **{n: g.contact[n] for n in OTHER_COLUMNS
-                       if n not in ("member_id", "contact_date", "row")}
-                    ).drop("det_first", "contact")
+            where=x.pos.notnull()) & (2**LANE_BITS - 1),
+        det_first=x.h0039_first.max(), det_timed=x.timed.any())
+    short = g.det_timed & g.det_first.notnull() & (g.det_minutes < g.det_first)
+    return g.mutate(det_short=short).select(*DETAIL_COLUMNS)
 
 
 def _billed_days(billed: ir.Table) -> ir.Table:
@@ -414,7 +413,7 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table) -> ir.Table
     r = r.left_join(firsts, [r.member_id == firsts.f_member, r.month == firsts.f_month])
     # what only picked the days read again is not kept
     return r.drop("c_member", "c_month", "c_code", "f_member", "f_month", "detail_bits",
-                  "exception_bits", "other_bits", "short_bits")
+                  "short_bits")
 
 
 def days(rules: ir.Table, billed: ir.Table, params: ir.Table,
@@ -465,23 +464,20 @@ def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
               coverage: ir.Table, params: ir.Table, billed: ir.Table,
               keep: Keep = lambda _, table: table,
               step: Callable[[str], None] = lambda _: None
-              ) -> tuple[ir.Table, ir.Table, ir.Table, ir.Table]:
-    """(month rules, days, day details, other-provider contacts): the stages above in
-    order. ``qualify``
+              ) -> tuple[ir.Table, ir.Table, ir.Table]:
+    """(month rules, days, day details): the stages above in order. ``qualify``
     turns checked contacts into qualified ones; ``keep(name, table)`` may compute a stage
     once and return it stored (each is small but days, which is never stored); the month
     rows are not needed once the month rules are stored."""
     # the facts go straight into the month rows (one statement, one stored table)
     rows = keep("month_rows", month_rows(month_facts(qualify(contacts)), coverage, params))
     step("month rules")
-    wanted = keep("exception_months", exception_months(rows))
+    wanted = keep("detail_months", detail_months(rows))
     step("days needing their contacts")
-    again = keep("read_again", read_again(contacts, wanted, qualify))
-    details = again.filter(again.kind == "day").select(*DETAIL_COLUMNS)
-    other = again.filter(again.kind == "other").select(*OTHER_COLUMNS)
+    details = keep("day_details", day_details(contacts, wanted, qualify))
     step("monthly cap and codes")
     rules = keep("month_rules", month_rules(rows, details, billed))
-    return rules, days(rules, billed, params), details, other
+    return rules, days(rules, billed, params), details
 
 
 # A line's text that repeats (code, modifier, POS, status, reason and its CARC, section,

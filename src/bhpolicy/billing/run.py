@@ -32,6 +32,7 @@ from bhpolicy.io.readers import (
     MEMBERS,
     Check,
     error_rows,
+    kept_good_rows,
     read_validated,
 )
 from bhpolicy.policy.registry import PolicyRegistry
@@ -190,22 +191,33 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     members, member_errors = read_validated(con, inputs.members, "members", MEMBERS)
     auths, auth_errors = read_validated(con, inputs.authorizations, "authorizations",
                                         AUTHORIZATIONS)
+    step("checking authorizations")
+    coverage, member_policy, coverage_errors = engine.prepare_authorizations(
+        auths, _policy_keys(registry))
+    coverage = store(con, "coverage", coverage)
+
+    step("checking contacts")
     known = members.select(known_member=members.member_id).distinct()
     authorized = auths.select(auth_member=auths.member_id).distinct()
 
     def member_checks(t: ir.Table) -> tuple[ir.Table, list[Check]]:
         t = t.left_join(known, t.__typed_member_id == known.known_member)
         t = t.left_join(authorized, t.__typed_member_id == authorized.auth_member)
+        t = engine.cover(t, coverage, member="__typed_member_id", date="__typed_contact_date")
         return t, [(t.known_member.isnull(), "member_id",
                     "unknown member (not in the members file)"),
                    (t.auth_member.isnull(), "member_id", "member has no authorization")]
 
     # Not materialized (cheaper than copying every contact): one scan checks fields and
-    # members and stores the rejected rows; the good rows are every other row, unchecked.
+    # members and stores the rejected rows, and the contacts by another provider (few, for
+    # the report); the good rows are every other row, unchecked.
     contacts, contact_errors = read_validated(
         con, inputs.contacts, "contacts", CONTACTS, materialize=False, extra=member_checks,
-        keep_errors=lambda table: store(con, "contact_errors", table))
-    errors: list[ir.Table] = [contact_errors, member_errors, auth_errors]
+        keep_errors=lambda table: store(con, "contacts_kept", table),
+        also_keep=lambda t: engine.by_other_provider(t, t.__typed_provider_id))
+    other_provider = engine.other_provider_contacts(
+        kept_good_rows(con.table("contacts_kept"), CONTACTS))
+    errors: list[ir.Table] = [contact_errors, member_errors, auth_errors, coverage_errors]
     if inputs.already_billed is not None:
         billed, billed_errors = read_validated(con, inputs.already_billed, "already_billed",
                                                ALREADY_BILLED, materialize=False)
@@ -213,12 +225,6 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
         billed = billed.drop("_file", "_line")
     else:
         billed = empty_billed()
-
-    step("checking authorizations")
-    coverage, member_policy, coverage_errors = engine.prepare_authorizations(
-        auths, _policy_keys(registry))
-    errors.append(coverage_errors)
-    coverage = store(con, "coverage", coverage)
 
     step("building parameter tables")
     # the packs the authorizations use (all packs when none is usable, so outputs and errors
@@ -243,7 +249,7 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
         q = engine.qualify_contacts(checked, coverage, member_policy, params)
         return q.filter(q.not_in_force.isnull()) if check_in_force else q
 
-    rules, _, details, other_provider = engine.bill_days(
+    rules, _, details = engine.bill_days(
         contacts, qualify, coverage, params, billed,
         lambda name, table: store(con, name, table), step)
     con.raw_sql("DROP TABLE month_rows")  # the month rules hold what the outputs need

@@ -130,30 +130,38 @@ Check = tuple[ir.BooleanValue, str, str]  # condition, field, reason
 ExtraChecks = Callable[[ir.Table], tuple[ir.Table, list[Check]]]
 
 
+# Stores the rows it is given (few) and returns them stored; see validate().
 KeepErrors = Callable[[ir.Table], ir.Table]
+# Good rows to keep beside the rejected ones, given the typed rows (after ExtraChecks).
+AlsoKeep = Callable[[ir.Table], ir.BooleanValue]
 
 
 def read_validated(con: ibis.BaseBackend, path: Path, name: str, columns: tuple[Column, ...],
                    materialize: bool = True, extra: ExtraChecks | None = None,
-                   keep_errors: KeepErrors | None = None) -> tuple[ir.Table, ir.Table]:
+                   keep_errors: KeepErrors | None = None, also_keep: AlsoKeep | None = None
+                   ) -> tuple[ir.Table, ir.Table]:
     """:func:`load_raw` then :func:`validate`. CSV text is trimmed; Parquet strings are taken
     as stored (an empty string is still missing), which spares a trim of every value."""
     return validate(load_raw(con, path, name, columns), columns,
                     (con, name) if materialize else None,
                     trim_text=path.suffix.lower() != ".parquet", extra=extra,
-                    keep_errors=keep_errors)
+                    keep_errors=keep_errors, also_keep=also_keep)
 
 
 def validate(raw: ir.Table, columns: tuple[Column, ...],
              materialize: tuple[ibis.BaseBackend, str] | None = None,
              trim_text: bool = True, extra: ExtraChecks | None = None,
-             keep_errors: KeepErrors | None = None) -> tuple[ir.Table, ir.Table]:
+             keep_errors: KeepErrors | None = None, also_keep: AlsoKeep | None = None
+             ) -> tuple[ir.Table, ir.Table]:
     """Split ``raw`` into typed good rows and error rows (file, row, field, reason, value).
 
     A row's first problem is reported, in column order. With ``materialize`` (connection,
     name) the checked rows are stored once in a temp table, so the file is read once. With
     ``keep_errors`` (which stores the error rows, few) the rows are checked once: the good
-    rows are then every row but those, converted without running the checks again.
+    rows are then every row but those, converted without running the checks again. With
+    ``also_keep`` as well, the good rows it picks are stored in the same pass (``_field``
+    null); :func:`kept_good_rows` reads them back. Columns beyond the spec's are ignored
+    (dropped before the checks, so lookups joined by ``extra`` cannot clash with them).
 
     Three projections, each reading the one before: text cleaned once (trimmed, empty as
     null), then converted once, then checked. Written as one expression, every check and
@@ -180,6 +188,9 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
         else:
             converted[c.name] = v
     typed_table = cleaned.mutate(**{f"__typed_{n}": e for n, e in converted.items()})
+    typed_table = typed_table.select(
+        "_line", "_file", *[c.name for c in columns], *[f"__v_{c.name}" for c in columns],
+        *[f"__typed_{c.name}" for c in columns])
     unchecked = typed_table
     more: list[Check] = []
     if extra is not None:  # checked after the row's own fields, in the same pass
@@ -234,7 +245,9 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
         # that names the first problem runs on those rows only
         any_bad = functools.reduce(operator.or_, [cond for cond, _, _ in checks],
                                    ibis.literal(False))
-        errors = keep_errors(error_table(flag(typed_table.filter(any_bad))))
+        wanted = any_bad if also_keep is None else any_bad | also_keep(typed_table)
+        kept = keep_errors(flag(typed_table.filter(wanted)))
+        errors = error_table(kept.filter(kept._field.notnull()))
         bad_rows = errors.select(bad_row=errors.row)
         good = unchecked.anti_join(bad_rows, unchecked._line == bad_rows.bad_row)
     else:
@@ -248,6 +261,17 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
     good = good.select(_file=good._file, _line=good._line,
                        **{c.name: good[f"__typed_{c.name}"] for c in columns})
     return good, errors
+
+
+def kept_good_rows(kept: ir.Table, columns: tuple[Column, ...]) -> ir.Table:
+    """The good rows :func:`validate` stored for ``also_keep`` (typed, under the spec's
+    names, with ``row``, ``file`` and the columns ``extra`` joined)."""
+    good = kept.filter(kept._field.isnull())
+    internal = {"_line", "_file", "_field", "_reason", *[c.name for c in columns],
+                *[f"__v_{c.name}" for c in columns], *[f"__typed_{c.name}" for c in columns]}
+    return good.select(row=good._line, file=good._file,
+                       **{c.name: good[f"__typed_{c.name}"] for c in columns},
+                       **{n: good[n] for n in good.columns if n not in internal})
 
 
 def error_rows(table: ir.Table, condition: ir.BooleanValue, field: str, reason: ir.Value | str
