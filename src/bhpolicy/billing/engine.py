@@ -93,6 +93,10 @@ def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table
     # pack's per diem code), the team size and the provider
     code_rank = ibis.dense_rank().over(order_by=coverage.billing_code)
     coverage = coverage.mutate(
+        # ordered, so the same authorizations get the same numbers in every query
+        auth_key=ibis.row_number().over(order_by=[
+            coverage.member_id, coverage.effective_start, coverage.authorization_id,
+            coverage.end_date]).cast("int64"),
         provider_key=ibis.dense_rank().over(order_by=coverage.provider_id).cast("int64"),
         code_key=ibis.ifelse(coverage.billing_code.isnull(), 0, code_rank + 1).cast("int64"),
         team_key=ibis.cases(*[(coverage.team_size == size, n)
@@ -106,11 +110,12 @@ def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table
 def cover(contacts: ir.Table, coverage: ir.Table, member: str = "member_id",
           date: str = "contact_date") -> ir.Table:
     """Grain: contact (a left join). Adds the authorization covering the contact's member and
-    date, if any (coverage rows of a member do not overlap): ``authorization_id``,
+    date, if any (coverage rows of a member do not overlap): ``auth_key``, ``authorization_id``,
     ``auth_provider``, ``contributing`` (agencies), ``auth_policy``, ``team_size``,
     ``auth_code``, ``effective_start``, ``auth_end``."""
     cov = coverage.select(
-        cov_member=coverage.member_id, authorization_id=coverage.authorization_id,
+        cov_member=coverage.member_id, auth_key=coverage.auth_key,
+        authorization_id=coverage.authorization_id,
         auth_provider=coverage.provider_id, contributing=coverage.contributing_provider_ids,
         auth_policy=coverage.policy_id, team_size=coverage.team_size,
         auth_code=coverage.billing_code, effective_start=coverage.effective_start,
@@ -169,7 +174,6 @@ def qualify_contacts(contacts: ir.Table, coverage: ir.Table, member_policy: ir.T
 # lanes: 4 int64 values of 9 days x 7 bits (a two-digit POS needs 7). Encoding constants, not
 # policy numbers.
 LANES, LANE_DAYS, LANE_BITS = 4, 9, 7
-MONTH_KEYS = ["member_id", "month", "authorization_id", "policy_id", "segment"]
 ONE = ibis.literal(1, "int64")
 NO_BITS = ibis.literal(0, "int64")
 
@@ -221,9 +225,10 @@ def month_facts(q: ir.Table) -> ir.Table:
     for j in range(LANES):
         metrics[f"pos_or{j}"] = field.bit_or(where=with_pos & (lane == j))
         metrics[f"pos_and{j}"] = (field | others).bit_and(where=with_pos & (lane == j))
+    # the authorization and the pack by number (segments are numbered across packs):
+    # integers are cheaper group keys than their text, joined back in month_rows
     return q.group_by(member_id=q.member_id, month=_month_of(q.contact_date),
-                      authorization_id=q.authorization_id, policy_id=q.policy_id,
-                      segment=q.segment).aggregate(**metrics)
+                      auth_key=q.auth_key, segment=q.segment).aggregate(**metrics)
 
 
 def _lane_slot(row: ir.Table, prefix: str, d0: ir.IntegerValue) -> ir.IntegerValue:
@@ -256,14 +261,13 @@ def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Tabl
     listed, team size unknown), and ``detail_bits``: days whose POS (qualifying contacts at
     different places) or units (a per-15-minute code) need the day's contacts."""
     auth = coverage.select(
-        authorization_id=coverage.authorization_id, provider_id=coverage.provider_id,
-        team_size=coverage.team_size, auth_code=coverage.billing_code,
-        code_key=coverage.code_key, team_key=coverage.team_key,
-        provider_key=coverage.provider_key)
-    r = facts.left_join(auth, "authorization_id").drop("authorization_id_right")
-    seg = _segments(params).rename(seg_policy="policy_id", seg_segment="segment")
-    r = r.join(seg, [r.policy_id == seg.seg_policy, r.segment == seg.seg_segment])
-    r = r.drop("seg_policy", "seg_segment")
+        a_key=coverage.auth_key, authorization_id=coverage.authorization_id,
+        provider_id=coverage.provider_id, team_size=coverage.team_size,
+        auth_code=coverage.billing_code, code_key=coverage.code_key,
+        team_key=coverage.team_key, provider_key=coverage.provider_key)
+    r = facts.left_join(auth, facts.auth_key == auth.a_key).drop("a_key")
+    seg = _segments(params).rename(seg_segment="segment")
+    r = r.join(seg, r.segment == seg.seg_segment).drop("seg_segment")
     code = r.auth_code.fill_null(r.per_diem_code)
     timed = r.timed_code.notnull() & (code == r.timed_code)
     covered = r.authorization_id.notnull()
@@ -282,7 +286,8 @@ def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Tabl
                  detail_bits=detail,
                  line_key=ibis.literal("L") + key.hexdigest("md5").substr(0, 16))
     # stored narrow: the segment's values are joined again where the days are unnested
-    return r.select(*facts.columns, "provider_id", "team_size", "code", "timed", "covered",
+    return r.select(*facts.columns, "authorization_id", "policy_id", "provider_id",
+                    "team_size", "code", "timed", "covered",
                     "group_hold", "detail_bits", "line_key", "provider_key",
                     code_key=r.code_key.fill_null(0), team_key=r.team_key.fill_null(0))
 

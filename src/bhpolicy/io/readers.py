@@ -246,7 +246,9 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
         any_bad = functools.reduce(operator.or_, [cond for cond, _, _ in checks],
                                    ibis.literal(False))
         wanted = any_bad if also_keep is None else any_bad | also_keep(typed_table)
-        kept = keep_errors(flag(typed_table.filter(wanted)))
+        # stored without the cleaned text the checks read (the raw and typed values stay)
+        kept = keep_errors(flag(typed_table.filter(wanted)).drop(
+            *[f"__v_{c.name}" for c in columns]))
         errors = error_table(kept.filter(kept._field.notnull()))
         bad_rows = errors.select(bad_row=errors.row)
         good = unchecked.anti_join(bad_rows, unchecked._line == bad_rows.bad_row)
