@@ -250,6 +250,22 @@ def _disagreeing_days(row: ir.Table) -> ir.IntegerValue:
     return out & row.pos_bits.fill_null(0)
 
 
+def _day_pos_lanes(row: ir.Table) -> dict[str, ir.IntegerValue]:
+    """``pos<j>``: each day's POS in lanes. Where the day's POS codes agree (OR == AND) the
+    lanes of the first pass, where they do not the longest contact's (``fix<j>``, from the
+    days read again; every such day is read again)."""
+    lanes: dict[str, ir.IntegerValue] = {}
+    for j in range(LANES):
+        diff = row[f"pos_or{j}"].fill_null(0) ^ row[f"pos_and{j}"].fill_null(-1)
+        mask: ir.IntegerValue = NO_BITS
+        for k in range(LANE_DAYS):
+            slot = ibis.literal((2**LANE_BITS - 1) << (k * LANE_BITS), "int64")
+            mask = mask | ibis.ifelse((diff & slot) != 0, slot, NO_BITS)
+        lanes[f"pos{j}"] = ((row[f"pos_or{j}"].fill_null(0) & _not(mask)) |
+                            (row[f"fix{j}"].fill_null(0) & mask))
+    return lanes
+
+
 def _segments(params: ir.Table) -> ir.Table:
     """One row per (pack, segment): the values every day of the segment shares."""
     return params.drop("day").distinct(on=["policy_id", "segment"], keep="first")
@@ -416,9 +432,11 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table) -> ir.Table
     r = r.left_join(per_code, [r.member_id == per_code.c_member, r.month == per_code.c_month,
                                r.code == per_code.c_code])
     r = r.left_join(firsts, [r.member_id == firsts.f_member, r.month == firsts.f_month])
-    # what only picked the days read again is not kept
+    r = r.mutate(**_day_pos_lanes(r))
+    # what only picked the days read again, and the POS lanes merged above, are not kept
     return r.drop("c_member", "c_month", "c_code", "f_member", "f_month", "detail_bits",
-                  "short_bits")
+                  "short_bits", *[f"{lane}{j}" for lane in ("pos_or", "pos_and", "fix")
+                                  for j in range(LANES)])
 
 
 def days(rules: ir.Table, billed: ir.Table, params: ir.Table,
@@ -447,13 +465,9 @@ def days(rules: ir.Table, billed: ir.Table, params: ir.Table,
     # the furthest check the day's contacts reached: its reason for no line (NO_LINE)
     level = ibis.cases(*[(_has(r[f"reach{k}"], bit), k)
                          for k in range(QUALIFIES, 1, -1)], else_=1)
-    # the longest qualifying contact's POS: the lanes where the day's POS codes agree, the
-    # lanes filled from the days read again where they do not, none without a POS
-    pos_or = _lane_slot(r, "pos_or", r.d0)
-    lane_pos = ibis.cases(
-        (~_has(r.pos_bits, bit), ibis.null().cast("int64")),
-        (pos_or == _lane_slot(r, "pos_and", r.d0), pos_or),
-        else_=_lane_slot(r, "fix", r.d0))
+    # the longest qualifying contact's POS (month_rules' lanes), none without a POS
+    lane_pos = ibis.ifelse(_has(r.pos_bits, bit), _lane_slot(r, "pos", r.d0),
+                           ibis.null().cast("int64"))
     d = r.mutate(contact_date=date, qualifying=qualifying, hold=hold,
                  reached=level, at_inpatient=_has(r.inpatient_bits, bit),
                  lane_pos=lane_pos)
