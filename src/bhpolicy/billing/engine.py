@@ -89,19 +89,26 @@ def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table
         running.start_date, (previous + ibis.interval(days=1)).fill_null(running.start_date)))
     coverage = coverage.drop("covered_to")
     coverage = coverage.filter(coverage.effective_start <= coverage.end_date)
-    # small numbers for the text a line repeats (see line_kinds): the billing code (0: the
-    # pack's per diem code), the team size and the provider
-    code_rank = ibis.dense_rank().over(order_by=coverage.billing_code)
+    # numbers for text a line repeats (see line_kinds) and for cheaper group keys: the
+    # authorization (its row in its file), the billing code (0: the pack's per diem code),
+    # the team size and the provider. Distinct values are numbered in order (few; cheaper
+    # than ranking every authorization) so every query gets the same numbers.
     coverage = coverage.mutate(
-        # ordered, so the same authorizations get the same numbers in every query
-        auth_key=ibis.row_number().over(order_by=[
-            coverage.member_id, coverage.effective_start, coverage.authorization_id,
-            coverage.end_date]).cast("int64"),
-        provider_key=ibis.dense_rank().over(order_by=coverage.provider_id).cast("int64"),
-        code_key=ibis.ifelse(coverage.billing_code.isnull(), 0, code_rank + 1).cast("int64"),
+        auth_key=coverage._line,
         team_key=ibis.cases(*[(coverage.team_size == size, n)
                               for n, size in enumerate(TEAM_SIZES) if size],
                             else_=0).cast("int64"))
+    providers = coverage.select(k_provider_id=coverage.provider_id).distinct()
+    providers = providers.mutate(provider_key=ibis.row_number().over(
+        order_by=providers.k_provider_id).cast("int64"))
+    codes = coverage.filter(coverage.billing_code.notnull())
+    codes = codes.select(k_code=codes.billing_code).distinct()
+    codes = codes.mutate(code_key=(ibis.row_number().over(order_by=codes.k_code) + 1
+                                   ).cast("int64"))
+    coverage = coverage.left_join(providers, coverage.provider_id == providers.k_provider_id)
+    coverage = coverage.left_join(codes, coverage.billing_code == codes.k_code)
+    coverage = coverage.mutate(code_key=coverage.code_key.fill_null(0)).drop(
+        "k_provider_id", "k_code")
     member_policy = ok.group_by("member_id").aggregate(
         member_policy_id=ok.policy_id.argmax(ok.start_date))
     return coverage, member_policy, ibis.union(*errors)
