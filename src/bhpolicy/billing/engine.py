@@ -309,8 +309,10 @@ def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Tabl
                  detail_bits=detail,
                  line_key=ibis.literal("L") + key.hexdigest("md5").substr(0, 16))
     # stored narrow: the segment's values are joined again where the days are unnested
-    return r.select(*facts.columns, "authorization_id", "policy_id", "provider_id",
-                    "team_size", "code", "timed", "covered",
+    # (provider and team size travel as keys: the provider's text is needed only for the
+    # line key above)
+    return r.select(*facts.columns, "authorization_id", "policy_id", "code", "timed",
+                    "covered",
                     "group_hold", "detail_bits", "line_key", "provider_key",
                     code_key=r.code_key.fill_null(0), team_key=r.team_key.fill_null(0))
 
@@ -614,6 +616,10 @@ def lines(days: ir.Table, details: ir.Table, kinds: ir.Table, providers: ir.Tabl
 NO_LINE = {**LEVEL_REASONS, QUALIFIES: "under_min_minutes"}
 
 
+def _day_kind(segment: ir.IntegerValue, level: ir.IntegerValue) -> ir.IntegerValue:
+    return (segment.cast("int64") << SEGMENT_SHIFT) | level.cast("int64")
+
+
 def unbilled_kinds(params: ir.Table, reasons: ir.Table) -> ir.Table:
     """Grain: kind of unbilled day (segment and :data:`NO_LINE` key), with the text each
     such day carries (the reason, its section and codes), as :func:`line_kinds` does for
@@ -622,7 +628,7 @@ def unbilled_kinds(params: ir.Table, reasons: ir.Table) -> ir.Table:
     k = seg.cross_join(_numbered("level", list(NO_LINE), list(NO_LINE.values())))
     k = k.left_join(reasons, [k.policy_id == reasons.policy_id, k.t_level == reasons.reason_id])
     return k.select(
-        kind=(k.segment.cast("int64") << SEGMENT_SHIFT) | k.k_level, reason_id=k.t_level,
+        kind=_day_kind(k.segment, k.k_level), reason_id=k.t_level,
         reason=k.reason_summary, section=k.reason_section, carc_group=k.carc_group,
         carc=k.carc, rarc=k.rarc, policy_id=k.policy_id)
 
@@ -633,7 +639,7 @@ def unbilled_days(days: ir.Table, kinds: ir.Table) -> ir.Table:
     d = days.filter(~days.qualifying)
     out = d.select(member_id=d.member_id, service_date=d.contact_date,
                    authorization_id=d.authorization_id,
-                   day_kind=(d.segment.cast("int64") << SEGMENT_SHIFT) | d.reached)
+                   day_kind=_day_kind(d.segment, d.reached))
     out = out.view()  # a table of its own: its computed key cannot join inside the chain
     out = out.left_join(kinds, out.day_kind == kinds.kind)
     return out.select("member_id", "service_date", "reason_id", "reason", "section",
