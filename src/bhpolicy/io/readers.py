@@ -53,6 +53,7 @@ AUTHORIZATIONS = (
                                   values=("small", "large")),
     Column("start_date", "date"), Column("end_date", "date"),
     Column("billing_code", required=False), Column("contributing_provider_ids", required=False),
+    Column("payer_id", required=False),
 )
 ALREADY_BILLED = (
     Column("line_id"), Column("member_id"), Column("service_date", "date"),
@@ -67,11 +68,12 @@ CLAIMS = (
     Column("pos", "pos", required=False), Column("units", "decimal", required=False),
     Column("paid_amount", "decimal", required=False),
     Column("authorization_id", required=False),
+    Column("rendering_taxonomy", required=False), Column("diagnosis", required=False),
 )
 OPTIONAL_COLUMNS = {"billing_code", "contributing_provider_ids", "staff_id", "pos",
                     "team_size", "address_line", "city", "state", "zip", "hcpcs",
                     "modifiers", "revenue_code", "bill_type", "units", "paid_amount",
-                    "authorization_id"}
+                    "authorization_id", "payer_id", "rendering_taxonomy", "diagnosis"}
 
 
 def _quote(path: Path) -> str:
