@@ -1,7 +1,9 @@
-"""Build cases for the criteria tests."""
+"""Build cases for the criteria tests. Every run is pinned to one as-of date, so no result
+depends on the day the tests run."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from bhpolicy.criteria.cases import parse_case
@@ -9,6 +11,7 @@ from bhpolicy.criteria.evaluate import Determination, TraceNode, determine
 from bhpolicy.policy import load_registry
 
 REGISTRY = load_registry()
+AS_OF = dt.date(2026, 12, 1)
 
 SC_INITIAL_MEETS: dict[str, Any] = {
     "birth_date": "1990-04-02",
@@ -23,10 +26,10 @@ SC_INITIAL_MEETS: dict[str, Any] = {
 
 
 def run(facts: dict[str, Any], request_type: str = "initial", policy: str = "sc-act",
-        request_date: str = "2026-03-10") -> Determination:
+        request_date: str = "2026-03-10", as_of: dt.date = AS_OF) -> Determination:
     raw = {"case_id": "T-1", "policy": policy, "request_type": request_type,
            "request_date": request_date, "facts": facts}
-    return determine(parse_case(raw, REGISTRY, "test"))
+    return determine(parse_case(raw, REGISTRY, "test", as_of=as_of))
 
 
 def node(determination: Determination, node_id: str) -> TraceNode:

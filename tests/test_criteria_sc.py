@@ -46,10 +46,32 @@ def test_I_A_leap_day_birthday_uses_pack_convention() -> None:
     ("F20.81", "I.B.3", "met"),            # schizophreniform: other psychotic
     ("F29", "I.B.3", "met"),
     ("F33.1", "I.B.4", "needs_judgment"),  # other psychiatric illness: reviewer judges
-    ("F21", "I.B", "not_met"),             # schizotypal: in no group
+    ("F21", "I.B.4", "needs_judgment"),    # schizotypal: psychiatric, outside groups 1-3
+    ("F43.12", "I.B.4", "needs_judgment"),  # chronic PTSD: I.B.4 is open-ended
+    ("F99", "I.B.4", "needs_judgment"),    # the last code of the psychiatric range
 ])
 def test_I_B_diagnosis_groups(code: str, group_node: str, expected: str) -> None:
     assert status(with_(primary_diagnosis=code), group_node) == expected
+
+
+# I.B.4 "Other psychiatric illnesses, eligible depending on level of long-term disability"
+# names no diagnosis: only a code outside the psychiatric range (F01-F99) fails I.B.
+@pytest.mark.parametrize("code", ["Z00.00", "G30.9", "E11.9"])
+def test_I_B_4_only_codes_outside_the_psychiatric_range_are_not_met(code: str) -> None:
+    facts = with_(primary_diagnosis=code, serious_persistent_illness=None)
+    result = run(facts)
+    assert node(result, "I.B.4")["status"] == "not_met"
+    assert node(result, "I.B")["status"] == "not_met"
+    assert "F01-F99" in node(result, "I.B.4")["detail"]
+
+
+def test_I_B_4_judgment_carries_the_reviewers_question() -> None:
+    result = run(with_(primary_diagnosis="F43.12"))
+    assert result.outcome == "refer"
+    (judgment,) = result.judgments
+    assert judgment["section"] == "I.B.4"
+    assert "long-term disability" in judgment["question"]
+    assert "not in" not in judgment["detail"]
 
 
 def test_I_B_4_other_psychiatric_never_meets_automatically() -> None:
@@ -94,7 +116,7 @@ def test_I_D_one_of_three() -> None:
     (["2025-06-01", "2026-01-15"], "met"),              # two
     (["2025-03-10", "2026-01-15"], "not_met"),          # first is exactly 12 months back
     (["2025-03-11", "2026-01-15"], "met"),              # one day inside the window
-    (["2025-06-01", "2026-03-11"], "not_met"),          # after the request date
+    (["2025-06-01", "2026-03-10"], "met"),              # on the request date
 ])
 def test_I_E_1_admissions_window(admissions: list[str], expected: str) -> None:
     assert status(with_(psychiatric_admissions=admissions), "I.E.1.admissions") == expected
@@ -276,21 +298,77 @@ def test_no_discharge_indication_refers_or_pends() -> None:
 # ---- input errors name the case and the field -------------------------------------
 
 @pytest.mark.parametrize(("facts", "message"), [
-    ({"birth_date": "1990-02-30"}, "field facts.birth_date: '1990-02-30' is not a date"),
-    ({"planned_service_days_per_month": "12"}, "field facts.planned_service_days_per_month"),
+    ({"birth_date": "1990-02-30"}, "field facts.birth_date: not a date (YYYY-MM-DD)"),
+    ({"birth_date": "1990-W10-1"}, "field facts.birth_date: not a date (YYYY-MM-DD)"),
+    ({"planned_service_days_per_month": "12"},
+     "field facts.planned_service_days_per_month: expected a whole number"),
+    ({"planned_service_days_per_month": 10**40},
+     "field facts.planned_service_days_per_month: outside 0..31"),
     ({"diagnosis_confirmed": "yes"}, "field facts.diagnosis_confirmed: expected true or false"),
     ({"locus_level": 4}, "field facts.locus_level: not a fact of SC.CP.BH.500"),
-    ({"service_days_by_month": {"2026-02": 29}}, "field facts.service_days_by_month.2026-02"),
+    ({"service_days_by_month": {"2026-01": 3, "2026-02": 29}},
+     "field facts.service_days_by_month[1]: expected a whole number of days, 0 to the "
+     "month's 28"),
+    ({"primary_diagnosis": "F20"}, "field facts.primary_diagnosis: a category"),
 ])
 def test_bad_facts_name_case_and_field(facts: dict[str, Any], message: str) -> None:
-    with pytest.raises(CaseError, match="case 'T-1': " + message.replace(".", r"\.")
-                       .replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(CaseError) as caught:
         run(facts)
+    assert str(caught.value).startswith("test: case 'T-1': " + message)
+
+
+@pytest.mark.parametrize("facts", [
+    {"birth_date": "1990-02-30"},
+    {"planned_service_days_per_month": 99},
+    {"primary_diagnosis": "F20.99"},
+    {"primary_diagnosis": "F20"},
+    {"service_days_by_month": {"2026-02": 29}},
+    {"psychiatric_admissions": ["2026-01-15", "2026-01-15"]},
+    {"birth_date": "2027-01-01"},
+])
+def test_errors_never_echo_a_value(facts: dict[str, Any]) -> None:
+    # issue 14 item 8: errors name the case and field, never what the field holds (PHI)
+    with pytest.raises(CaseError) as caught:
+        run(facts)
+    message = str(caught.value)
+    for value in facts.values():
+        for text in (value if isinstance(value, (list, dict)) else [value]):
+            assert str(text) not in message
+    assert "Schizophrenia" not in message and "\n" not in message
 
 
 def test_request_before_criteria_revision_is_an_error() -> None:
     with pytest.raises(CaseError, match="before 2026-02-01"):
         run(SC_INITIAL_MEETS, request_date="2025-12-01")
+
+
+# issue 14 item 4: a request after the run's as-of date, or a date before 1900, is rejected.
+def test_request_after_the_as_of_date_is_rejected() -> None:
+    import datetime as dt
+
+    assert run(SC_INITIAL_MEETS, request_date="2026-03-10",
+               as_of=dt.date(2026, 3, 10)).outcome == "meets_criteria"
+    with pytest.raises(CaseError, match="field request_date: after the run's as-of date "
+                       "2026-03-09"):
+        run(SC_INITIAL_MEETS, request_date="2026-03-10", as_of=dt.date(2026, 3, 9))
+
+
+@pytest.mark.parametrize(("facts", "field"), [
+    ({"birth_date": "1899-12-31"}, "facts.birth_date"),
+    ({"birth_date": "0001-01-01"}, "facts.birth_date"),
+    ({"psychiatric_admissions": ["2025-06-01", "1850-01-01"]},
+     r"facts.psychiatric_admissions\[1\]"),
+])
+def test_dates_before_1900_are_implausible(facts: dict[str, Any], field: str) -> None:
+    assert status(with_(birth_date="1900-01-01"), "I.A") == "met"
+    with pytest.raises(CaseError, match=f"field {field}: before 1900-01-01, not a plausible"):
+        run(with_(**facts))
+
+
+def test_months_before_1900_are_implausible() -> None:
+    with pytest.raises(CaseError, match=r"service_days_by_month\[0\]: before 1900-01-01"):
+        run(cs(service_days_by_month={"0000-01": 3}), request_type="continued_stay",
+            request_date="2026-08-20")
 
 
 def test_crosswalk_must_name_the_installed_code_set_release(tmp_path: Any) -> None:

@@ -1,11 +1,16 @@
 """Properties of the three-valued evaluation (issue 4): adding a met fact never turns
-meets_criteria into refer (or pend), for random partial cases of every request type."""
+meets_criteria into refer (or pend), for random partial cases of every request type; the
+missing list asks for exactly the facts that could change the outcome (issue 15 item 8);
+a case whose facts contradict each other is never approved (issue 15 item 5)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given
+import functools
+import itertools
+
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bhpolicy.criteria.evaluate import TraceNode
@@ -26,7 +31,7 @@ INITIAL_MET: dict[str, Any] = {
     "difficulty_with_office_based_services": True, "planned_service_days_per_month": 12,
 }
 INITIAL_NOT: dict[str, Any] = {
-    "birth_date": "2010-01-01", "primary_diagnosis": "F21", "diagnosis_confirmed": False,
+    "birth_date": "2010-01-01", "primary_diagnosis": "Z00.00", "diagnosis_confirmed": False,
     "serious_persistent_illness": False, "services_expected_to_meet_needs": False,
     "impairment_basic_functioning": False, "impairment_employment_or_household": False,
     "impairment_safe_living": False, "psychiatric_admissions": ["2026-01-15"],
@@ -76,6 +81,8 @@ def test_adding_a_met_fact_never_lowers_the_initial_outcome(
     if not added:
         return
     after = run({**facts, added: INITIAL_MET[added]})
+    # a contradiction (Z00.00 with a serious illness) pends by design: tested below
+    assume(not before.case.conflicts and not after.case.conflicts)
     if before.outcome == "meets_criteria":
         assert after.outcome == "meets_criteria"
     # a criterion that is not met stays not met: a known met fact cannot rescue it
@@ -100,5 +107,119 @@ def test_adding_a_met_fact_never_removes_a_discharge_indication(
     before = run(facts, request_type="discharge", request_date="2026-06-30")
     after = run({**facts, added: DISCHARGE_MET[added]}, request_type="discharge",
                 request_date="2026-06-30")
+    assume(not before.case.conflicts and not after.case.conflicts)
     assert set(before.indications_met) <= set(after.indications_met)
     assert RANK[after.outcome] >= RANK[before.outcome] or before.outcome == "refer"
+
+
+# ---- issue 15 item 8: the missing list holds exactly the facts that matter --------------
+# A fact matters when, for some values of the other unknown facts, setting it true rather
+# than false changes the outcome. Checked by brute force over yes/no facts, with the other
+# facts fixed so that no drawn value makes a declared contradiction (that pends by design).
+
+CS_FIXED: dict[str, Any] = {
+    "authorization_start": "2026-03-16", "authorization_end": "2026-09-15",
+    "service_days_by_month": {"2026-04": 11, "2026-05": 17, "2026-06": 9, "2026-07": 12}}
+CONFIGS: list[tuple[str, str, dict[str, Any], list[str]]] = [
+    ("continued_stay", "2026-08-20", {**CS_FIXED, "no_progress_or_regression": True,
+                                       "goals_achieved_new_goals_indicated": False,
+                                       "satisfactory_progress_continued_act_effective": False,
+                                       "moderate_progress_interventions_need_change": False},
+     ["ipoc_meets_requirements", "diagnosis_reassessed_for_co_occurring",
+      "treatment_plan_updated", "functioning_effectively_discharge_otherwise_indicated",
+      "regression_history_without_act", "symptoms_expected_to_persist"]),
+    ("continued_stay", "2026-08-20", {**CS_FIXED, "no_progress_or_regression": False},
+     ["ipoc_meets_requirements", "goals_achieved_new_goals_indicated",
+      "satisfactory_progress_continued_act_effective",
+      "moderate_progress_interventions_need_change",
+      "functioning_effectively_discharge_otherwise_indicated",
+      "regression_history_without_act", "symptoms_expected_to_persist"]),
+    ("discharge", "2026-06-30", {"no_significant_improvement_since": "2026-03-01",
+                                 "more_intensive_care_indicated": False},
+     ["ipoc_goals_achieved_less_intensive_adequate", "moved_out_referral_and_transition_done",
+      "chose_to_withdraw_reengagement_failed",
+      "engagement_strategies_documented_without_results", "alternative_treatment_identified",
+      "behaviors_worsened"]),
+    ("discharge", "2026-06-30", {"no_significant_improvement_since": "2026-04-15",
+                                 "ipoc_goals_achieved_less_intensive_adequate": False,
+                                 "moved_out_referral_and_transition_done": False,
+                                 "chose_to_withdraw_reengagement_failed": False},
+     ["engagement_strategies_documented_without_results", "alternative_treatment_identified",
+      "behaviors_worsened", "more_intensive_care_indicated"]),
+    ("initial", "2026-03-10", {"birth_date": "1990-04-02", "primary_diagnosis": "F20.0",
+                               "psychiatric_admissions": ["2026-01-15"],
+                               "psychiatric_emergency_use": False,
+                               "co_occurring_substance_use": False,
+                               "impairment_safe_living": False,
+                               "residential_could_live_more_independently": False,
+                               "difficulty_with_office_based_services": False,
+                               "planned_service_days_per_month": 12},
+     ["diagnosis_confirmed", "serious_persistent_illness", "services_expected_to_meet_needs",
+      "impairment_basic_functioning", "impairment_employment_or_household",
+      "intractable_symptoms", "justice_involvement", "survival_needs_or_housing"]),
+]
+
+
+@st.composite
+def partial_case(draw: st.DrawFn) -> tuple[int, dict[str, Any]]:
+    index = draw(st.integers(0, len(CONFIGS) - 1))
+    known = {name: draw(st.sampled_from([True, False, None])) for name in CONFIGS[index][3]}
+    return index, known
+
+
+def _outcome(index: int, facts: dict[str, Any]) -> str:
+    return _outcome_of(index, tuple(sorted(facts.items())))
+
+
+@functools.cache
+def _outcome_of(index: int, facts: tuple[tuple[str, bool], ...]) -> str:
+    return _determine(index, dict(facts)).outcome
+
+
+@settings(max_examples=40)
+@given(partial_case())
+def test_missing_lists_exactly_the_facts_that_could_change_the_outcome(
+        drawn: tuple[int, dict[str, Any]]) -> None:
+    index, known = drawn
+    given_facts = {k: v for k, v in known.items() if v is not None}
+    unknown = [k for k, v in known.items() if v is None]
+    listed = {m["fact"] for m in _determine(index, given_facts).missing}
+    matters = set()
+    for name in unknown:
+        others = [n for n in unknown if n != name]
+        for values in itertools.product([True, False], repeat=len(others)):
+            completion = {**given_facts, **dict(zip(others, values, strict=True))}
+            if (_outcome(index, {**completion, name: True}) !=
+                    _outcome(index, {**completion, name: False})):
+                matters.add(name)
+                break
+    assert listed == matters
+
+
+def _determine(index: int, facts: dict[str, Any]) -> Any:
+    request_type, request_date, fixed, _ = CONFIGS[index]
+    return run({**fixed, **facts}, request_type=request_type, request_date=request_date)
+
+
+# ---- issue 15 item 5: a record that contradicts itself is never approved ---------------
+
+EXCLUSIVE_FACTS = ["goals_achieved_new_goals_indicated",
+                   "satisfactory_progress_continued_act_effective",
+                   "moderate_progress_interventions_need_change", "no_progress_or_regression",
+                   "ipoc_meets_requirements", "diagnosis_reassessed_for_co_occurring",
+                   "treatment_plan_updated",
+                   "functioning_effectively_discharge_otherwise_indicated",
+                   "regression_history_without_act"]
+
+
+@given(st.fixed_dictionaries({name: st.sampled_from([True, False, None])
+                              for name in EXCLUSIVE_FACTS}))
+def test_a_case_in_conflict_always_pends(known: dict[str, Any]) -> None:
+    facts = {**CS_FIXED, **{k: v for k, v in known.items() if v is not None}}
+    result = run(facts, request_type="continued_stay", request_date="2026-08-20")
+    progress = [known[n] for n in EXCLUSIVE_FACTS[:3]]
+    if known["no_progress_or_regression"] and True in progress:
+        assert result.outcome == "pend"
+        assert result.to_json()["data_conflict"]
+    else:
+        assert result.to_json()["data_conflict"] == []

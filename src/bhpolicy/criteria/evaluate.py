@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal, cast
+from dataclasses import dataclass, replace
+from typing import Any, cast
 
+from bhpolicy.criteria import record
 from bhpolicy.criteria.cases import Case
 from bhpolicy.criteria.leaf_rules import RULES, LeafResult, Status
 from bhpolicy.criteria.loader import CriteriaPack
-from bhpolicy.criteria.model import Node, RequestType
+from bhpolicy.criteria.model import FactsFile, Node, RequestType
+from bhpolicy.criteria.record import Outcome
 
-Outcome = Literal["meets_criteria", "refer", "pend"]
 OUTCOME_OF: dict[Status, Outcome] = {
     "met": "meets_criteria", "unknown": "pend", "not_met": "refer", "needs_judgment": "refer"}
 
@@ -68,13 +69,14 @@ def _at_least(statuses: list[Status], needed: int) -> Status:
 Evaluator = Callable[[Case], tuple[TraceNode, list[TraceNode]]]
 
 
-def _compile_fact_leaf(node: Node) -> Evaluator:
+def _compile_fact_leaf(node: Node, facts: FactsFile) -> Evaluator:
     """The commonest leaf, a yes/no fact, built without intermediate objects (same output
     as :func:`bhpolicy.criteria.leaf_rules.fact`)."""
     assert node.test is not None
     name, ident, section, summary = node.test.fact, node.id, node.section, node.summary
-    said = {True: f"{name} is true", False: f"{name} is false"}
-    missing = f"missing: {name}"
+    label = facts.facts[name].label
+    said = {True: f"{label}: yes", False: f"{label}: no"}
+    missing = f"missing: {label}"
 
     def leaf(case: Case) -> tuple[TraceNode, list[TraceNode]]:
         value = case.facts.get(name)
@@ -90,12 +92,12 @@ def _compile_fact_leaf(node: Node) -> Evaluator:
     return leaf
 
 
-def _compile_leaf(node: Node) -> Evaluator:
+def _compile_leaf(node: Node, facts: FactsFile) -> Evaluator:
     assert node.test is not None
     if node.test.kind == "fact":
-        return _compile_fact_leaf(node)
+        return _compile_fact_leaf(node, facts)
     rule, test = RULES[node.test.kind], node.test
-    ident, section, summary = node.id, node.section, node.summary
+    ident, section, summary, question = node.id, node.section, node.summary, node.question
 
     def leaf(case: Case) -> tuple[TraceNode, list[TraceNode]]:
         found: LeafResult = rule(test, case)
@@ -109,15 +111,17 @@ def _compile_leaf(node: Node) -> Evaluator:
             out["parameters"] = found.parameters
         if found.missing:
             out["missing"] = found.missing
+        if found.status == "needs_judgment" and (found.question or question):
+            out["question"] = found.question or question
         return out, ([] if found.status == "met" else [out])
 
     return leaf
 
 
-def _compile(node: Node) -> Evaluator:
+def _compile(node: Node, facts: FactsFile) -> Evaluator:
     if node.test is not None:
-        return _compile_leaf(node)
-    children = [_compile(child) for child in node.children]
+        return _compile_leaf(node, facts)
+    children = [_compile(child, facts) for child in node.children]
     ident, section, summary, at_least = node.id, node.section, node.summary, node.at_least
     combine_all = node.all_of is not None
     combine = _all_of if combine_all else _any_of
@@ -138,9 +142,13 @@ def _compile(node: Node) -> Evaluator:
         out["children"] = [trace for trace, _ in results]
         if status == "met":
             return out, []
+        # Only children whose status could still move this node's count: once all_of is not
+        # met, its open (unknown or judgment) children cannot change that, so what they lack
+        # is not asked for (three-valued logic; a not-met child stays not met).
         deciding: list[TraceNode] = []
         for trace, leaves in results:
-            if (trace["status"] != "met") if combine_all else (trace["status"] == status):
+            child = trace["status"]
+            if child == status or (combine_all and status != "not_met" and child != "met"):
                 deciding += leaves
         return out, deciding
 
@@ -149,17 +157,20 @@ def _compile(node: Node) -> Evaluator:
 
 @functools.cache
 def compiled(criteria: CriteriaPack, request_type: str) -> Evaluator:
-    return _compile(criteria.tree(cast(RequestType, request_type)))
+    return _compile(criteria.tree(cast(RequestType, request_type)), criteria.facts)
 
 
 def evaluate_node(node: Node, case: Case) -> TraceNode:
     """Evaluate ``node`` (and its subtree) for ``case``; returns the trace node."""
-    return _compile(node)(case)[0]
+    return _compile(node, case.criteria.facts)(case)[0]
 
 
 def _brief(node: TraceNode) -> dict[str, Any]:
-    return {"id": node["id"], "section": node["section"], "summary": node["summary"],
-            "detail": node.get("detail", "")}
+    brief = {"id": node["id"], "section": node["section"], "summary": node["summary"],
+             "detail": node.get("detail", "")}
+    if "question" in node:
+        brief["question"] = node["question"]
+    return brief
 
 
 @dataclass
@@ -174,21 +185,27 @@ class Determination:
     rationale: str
 
     def to_json(self) -> dict[str, Any]:
-        pack = self.case.criteria.pack
+        case = self.case
+        pack = case.criteria.pack
         data: dict[str, Any] = {
-            "case_id": self.case.case_id,
+            "case_id": case.case_id,
+            "member_id": case.member_id,
             "policy_id": pack.id,
             "policy_revision": pack.header.revision,
-            "request_type": self.case.request_type,
-            "request_date": self.case.request_date.isoformat(),
+            "request_type": case.request_type,
+            "request_date": case.request_date.isoformat(),
+            "determination_date": case.as_of.isoformat(),
             "outcome": self.outcome,
             "rationale": self.rationale,
+            "data_conflict": record.conflicts_json(case),
             "not_met": self.not_met,
             "needs_judgment": self.judgments,
             "missing": self.missing,
+            "documents_reviewed": record.documents_reviewed(case),
         }
-        if self.case.request_type == "discharge":
+        if case.request_type == "discharge":
             data["discharge_indications_met"] = self.indications_met
+        data["reviewer_signature"] = record.reviewer_signature(self.outcome)
         data["trace"] = self.trace
         return data
 
@@ -201,49 +218,47 @@ def _missing(case: Case, leaves: list[TraceNode]) -> list[dict[str, Any]]:
             sections = by_fact.setdefault(name, [])
             if leaf["section"] not in sections:
                 sections.append(leaf["section"])
-    return [{"fact": name, "sections": sections,
+    return [{"fact": name, "label": facts.facts[name].label, "sections": sections,
              "document": facts.facts[name].document,
              "document_title": facts.documents[facts.facts[name].document]}
             for name, sections in by_fact.items()]
 
 
-def _rationale(case: Case, outcome: Outcome, section: str, not_met: list[dict[str, Any]],
-               judgments: list[dict[str, Any]], missing: list[dict[str, Any]],
-               indications: list[str]) -> str:
-    if case.request_type == "discharge":
-        if indications:
-            return (f"A discharge indication is met ({', '.join(indications)}); transition or "
-                    f"discharge may be appropriate under {section}.")
-        lead = "No discharge indication of " + section + " is shown yet"
-    elif outcome == "meets_criteria":
-        return f"Every criterion of {section} is met; the request meets criteria."
+def _mark_conflicts(node: TraceNode, conflicted: dict[str, str]) -> None:
+    """Leaves that went unknown because their facts conflict say so, and ask for nothing:
+    the record holds the facts; a reviewer must resolve which is right."""
+    for child in node.get("children", ()):
+        _mark_conflicts(child, conflicted)
+    names = [n for n in node.get("missing", ()) if n in conflicted]
+    if not names:
+        return
+    rest = [n for n in node["missing"] if n not in conflicted]
+    node["conflict"] = names
+    node["detail"] = ("in conflict in the record: " + "; ".join(conflicted[n] for n in names)
+                      + " (see data_conflict)")
+    if rest:
+        node["missing"] = rest
     else:
-        lead = f"The criteria of {section} are not all shown to be met"
-    parts: list[str] = []
-    if not_met:
-        parts.append("not met: " + ", ".join(dict.fromkeys(n["section"] for n in not_met)))
-    if judgments:
-        parts.append("a clinical reviewer must judge: " +
-                     ", ".join(dict.fromkeys(n["section"] for n in judgments)))
-    if missing:
-        documents = dict.fromkeys(m["document_title"] for m in missing)
-        parts.append("information missing; ask for: " + "; ".join(documents))
-    action = {"pend": "Pend for the missing information.",
-              "refer": "Refer to a clinical reviewer; the engine does not deny.",
-              "meets_criteria": ""}[outcome]
-    return f"{lead} ({'; '.join(parts)}). {action}".strip()
+        del node["missing"]
 
 
 def determine(case: Case) -> Determination:
-    """Evaluate ``case`` and explain the outcome, citing each section."""
-    trace, deciding = compiled(case.criteria, case.request_type)(case)
-    outcome = OUTCOME_OF[trace["status"]]
+    """Evaluate ``case`` and explain the outcome, citing each section. A case whose facts
+    contradict each other is evaluated without them and pends: never an approval."""
+    conflicted = {name: case.criteria.facts.facts[name].label
+                  for conflict in case.conflicts for name in conflict.facts}
+    evaluated = (replace(case, facts={k: v for k, v in case.facts.items()
+                                      if k not in conflicted}) if conflicted else case)
+    trace, deciding = compiled(case.criteria, case.request_type)(evaluated)
+    if conflicted:
+        _mark_conflicts(trace, conflicted)
+    outcome = "pend" if conflicted else OUTCOME_OF[trace["status"]]
     not_met = [_brief(leaf) for leaf in deciding if leaf["status"] == "not_met"]
     judgments = [_brief(leaf) for leaf in deciding if leaf["status"] == "needs_judgment"]
     missing = _missing(case, [leaf for leaf in deciding if leaf["status"] == "unknown"])
     indications = ([c["section"] for c in trace["children"] if c["status"] == "met"]
                    if case.request_type == "discharge" else [])
-    rationale = _rationale(case, outcome, trace["section"], not_met, judgments, missing,
-                           indications)
+    rationale = record.rationale(case, outcome, trace["section"], not_met, judgments,
+                                 missing, indications)
     return Determination(case, outcome, trace, missing, not_met, judgments, indications,
                          rationale)

@@ -26,6 +26,7 @@ class LeafResult:
     facts_used: dict[str, Any] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     parameters: dict[str, Any] = field(default_factory=dict)
+    question: str | None = None  # for needs judgment: what the reviewer must decide
 
 
 def _param(case: Case, name: str | None) -> Any:
@@ -39,34 +40,44 @@ def _int_param(case: Case, name: str | None) -> int:
     return value
 
 
-def _missing(*names: str) -> LeafResult:
-    return LeafResult("unknown", f"missing: {', '.join(names)}", missing=list(names))
+def label(case: Case, name: str) -> str:
+    """The fact's label from the pack's facts.yaml, as a reviewer reads it."""
+    return case.criteria.facts.facts[name].label
+
+
+def yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _missing(case: Case, *names: str) -> LeafResult:
+    return LeafResult("unknown", "missing: " + "; ".join(label(case, n) for n in names),
+                      missing=list(names))
 
 
 def fact(test: Test, case: Case) -> LeafResult:
     """A yes/no fact stated in the record."""
     value = case.facts.get(test.fact)
     if value is None:
-        return _missing(test.fact)
-    return LeafResult("met" if value else "not_met", f"{test.fact} is {str(value).lower()}",
-                      {test.fact: value})
+        return _missing(case, test.fact)
+    return LeafResult("met" if value else "not_met", f"{label(case, test.fact)}: "
+                      f"{yes_no(value)}", {test.fact: value})
 
 
 def fact_needs_judgment(test: Test, case: Case) -> LeafResult:
     """A fact whose degree a clinical reviewer must judge: present means needs judgment."""
     value = case.facts.get(test.fact)
     if value is None:
-        return _missing(test.fact)
+        return _missing(case, test.fact)
     if not value:
-        return LeafResult("not_met", f"{test.fact} is false", {test.fact: False})
-    return LeafResult("needs_judgment", f"{test.fact} is true; whether it is high enough is a "
+        return LeafResult("not_met", f"{label(case, test.fact)}: no", {test.fact: False})
+    return LeafResult("needs_judgment", f"{label(case, test.fact)}: yes; how far it goes is a "
                       "reviewer's judgment", {test.fact: True})
 
 
 def age_at_least(test: Test, case: Case) -> LeafResult:
     birth = case.facts.get(test.fact)
     if birth is None:
-        return _missing(test.fact)
+        return _missing(case, test.fact)
     minimum = _int_param(case, test.param)
     leap = cast(dates.LeapDayRule, _param(case, test.leap_day_param))
     age = dates.age_on(birth, case.request_date, leap)
@@ -79,23 +90,25 @@ def age_at_least(test: Test, case: Case) -> LeafResult:
 def diagnosis_group(test: Test, case: Case) -> LeafResult:
     code = case.facts.get(test.fact)
     if code is None:
-        return _missing(test.fact)
+        return _missing(case, test.fact)
     crosswalk = case.criteria.crosswalk
     assert crosswalk is not None and test.group is not None
     group = case.criteria.diagnosis_group(code.code)
     used = {test.fact: code.code, "diagnosis": code.description, "diagnosis_group": group}
+    wanted = crosswalk.groups[test.group]
     if group != test.group:
-        return LeafResult("not_met", f"{code.code} is not in group {test.group}", used)
-    if crosswalk.groups[group].judgment:
-        return LeafResult("needs_judgment", f"{code.code} ({code.description}) is in group "
-                          f"{group}, which qualifies only on a reviewer's judgment", used)
-    return LeafResult("met", f"{code.code} ({code.description}) is in group {group}", used)
+        return LeafResult("not_met", f"{code.code} is not in {wanted.label}", used)
+    if wanted.judgment:
+        return LeafResult("needs_judgment", f"{code.code} ({code.description}) is in "
+                          f"{wanted.label}, which qualifies only on a reviewer's judgment", used,
+                          question=wanted.question)
+    return LeafResult("met", f"{code.code} ({code.description}) is in {wanted.label}", used)
 
 
 def dates_within_months_at_least(test: Test, case: Case) -> LeafResult:
     found = case.facts.get(test.fact)
     if found is None:
-        return _missing(test.fact)
+        return _missing(case, test.fact)
     minimum, months = _int_param(case, test.param), _int_param(case, test.months_param)
     inside = [d for d in found if dates.within_months_before(d, case.request_date, months)]
     start = dates.add_months(case.request_date, -months)
@@ -110,11 +123,11 @@ def onset_more_than_months(test: Test, case: Case) -> LeafResult:
     assert test.present_fact is not None
     present = case.facts.get(test.present_fact)
     if present is False:
-        return LeafResult("not_met", f"{test.present_fact} is false",
+        return LeafResult("not_met", f"{label(case, test.present_fact)}: no",
                           {test.present_fact: False})
     since = case.facts.get(test.fact)
     if since is None:
-        return _missing(*([test.present_fact] if present is None else []), test.fact)
+        return _missing(case, *([test.present_fact] if present is None else []), test.fact)
     months = _int_param(case, test.param)
     cutoff = dates.add_months(case.request_date, -months)
     ok = dates.more_than_months_before(since, case.request_date, months)
@@ -127,7 +140,7 @@ def onset_more_than_months(test: Test, case: Case) -> LeafResult:
 def at_least_param(test: Test, case: Case) -> LeafResult:
     value = case.facts.get(test.fact)
     if value is None:
-        return _missing(test.fact)
+        return _missing(case, test.fact)
     minimum = _int_param(case, test.param)
     return LeafResult("met" if value >= minimum else "not_met",
                       f"{value} (minimum {minimum})", {test.fact: value},
@@ -143,7 +156,7 @@ def monthly_minimum(test: Test, case: Case) -> LeafResult:
     absent = [n for n, v in ((test.fact, counts), (test.start_fact, start),
                              (test.end_fact, end)) if v is None]
     if absent:
-        return _missing(*absent)
+        return _missing(case, *absent)
     assert isinstance(counts, dict) and isinstance(start, dt.date) and isinstance(end, dt.date)
     minimum = _int_param(case, test.param)
     last_day = min(end, case.request_date - dt.timedelta(days=1))
@@ -168,7 +181,7 @@ def monthly_minimum(test: Test, case: Case) -> LeafResult:
 def months_elapsed_at_least(test: Test, case: Case) -> LeafResult:
     since = case.facts.get(test.fact)
     if since is None:
-        return _missing(test.fact)
+        return _missing(case, test.fact)
     months = _int_param(case, test.param)
     reached = dates.add_months(since, months)
     return LeafResult("met" if reached <= case.request_date else "not_met",
@@ -183,7 +196,7 @@ _COMPARE: dict[str, Callable[[int, int], bool]] = {
 def compare_param(test: Test, case: Case) -> LeafResult:
     value = case.facts.get(test.fact)
     if value is None:
-        return _missing(test.fact)
+        return _missing(case, test.fact)
     target = _int_param(case, test.param)
     how = str(_param(case, test.comparison_param))
     if how not in _COMPARE:
@@ -197,7 +210,7 @@ def compare_param(test: Test, case: Case) -> LeafResult:
 def count_listed_at_least(test: Test, case: Case) -> LeafResult:
     listed = case.facts.get(test.fact)
     if listed is None:
-        return _missing(test.fact)
+        return _missing(case, test.fact)
     minimum = _int_param(case, test.param)
     return LeafResult("met" if len(listed) >= minimum else "not_met",
                       f"{len(listed)} listed (minimum {minimum})", {test.fact: list(listed)},

@@ -12,6 +12,8 @@ from bhpolicy.errors import DataFileError, NotFoundError
 from bhpolicy.policy.model import PolicyPack
 from bhpolicy.yaml_strict import validate_file
 
+_DATED = ("date", "date_list", "month_counts")
+
 
 @dataclass(frozen=True, eq=False)
 class CriteriaPack:
@@ -45,6 +47,29 @@ def _check(pack: PolicyPack, facts: FactsFile, criteria: CriteriaFile,
         if spec.allowed_param and spec.allowed_param not in pack.parameters:
             raise DataFileError(facts_path, f"key facts.{name}.allowed_param",
                                 f"no parameter {spec.allowed_param!r} in the pack")
+        for other in spec.not_before:
+            if other not in facts.facts or facts.facts[other].type != "date":
+                raise DataFileError(facts_path, f"key facts.{name}.not_before",
+                                    f"{other!r} is not a date fact")
+        if (spec.not_before or spec.may_follow_request) and spec.type not in _DATED:
+            raise DataFileError(facts_path, f"key facts.{name}",
+                                "not_before and may_follow_request apply to dates only")
+    for index, group in enumerate(facts.exclusive):
+        for name in group.facts:
+            if name not in facts.facts or facts.facts[name].type != "boolean":
+                raise DataFileError(facts_path, f"key exclusive[{index}].facts",
+                                    f"{name!r} is not a yes/no fact")
+    for index, rule in enumerate(facts.diagnosis_supports):
+        where = f"key diagnosis_supports[{index}]"
+        if rule.flag not in facts.facts or facts.facts[rule.flag].type != "boolean":
+            raise DataFileError(facts_path, f"{where}.flag", f"{rule.flag!r} is not a yes/no fact")
+        if rule.diagnosis not in facts.facts or facts.facts[rule.diagnosis].type != "icd10":
+            raise DataFileError(facts_path, f"{where}.diagnosis",
+                                f"{rule.diagnosis!r} is not a diagnosis fact")
+        unknown = [g for g in rule.groups if crosswalk is None or g not in crosswalk.groups]
+        if unknown:
+            raise DataFileError(facts_path, f"{where}.groups",
+                                f"diagnosis group {unknown[0]!r} not in the crosswalk")
     for request, tree in criteria.requests.items():
         seen: set[str] = set()
         for node in tree.walk():

@@ -20,17 +20,46 @@ TestKind = Literal[
 ]
 
 
+FactName = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
 class FactSpec(Strict):
     type: FactType
+    label: Annotated[StrictStr, Field(min_length=1)]  # what a reviewer reads for the fact
     document: StrictStr
     min: StrictInt | None = None
     max: StrictInt | None = None
     allowed_param: StrictStr | None = None
+    # Dates (and months of counts) are on or before the request date unless the fact may
+    # lie after it (an authorization's end); none is before the date facts in not_before.
+    may_follow_request: StrictBool = False
+    not_before: list[FactName] = Field(default_factory=list)
+
+
+class Exclusive(Strict):
+    """Yes/no facts of which at most one can be true for one member at one time."""
+
+    facts: Annotated[list[FactName], Field(min_length=2)]
+    section: StrictStr
+    reason: StrictStr
+
+
+class DiagnosisSupports(Strict):
+    """A yes/no fact that asserts something of the diagnosis: when it is true, the diagnosis
+    must lie in one of the crosswalk groups, or the record contradicts itself."""
+
+    flag: FactName
+    diagnosis: FactName
+    groups: Annotated[list[StrictStr], Field(min_length=1)]
+    section: StrictStr
+    reason: StrictStr
 
 
 class FactsFile(Strict):
     documents: dict[StrictStr, StrictStr]
-    facts: dict[Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_]*$")], FactSpec]
+    facts: dict[FactName, FactSpec]
+    exclusive: list[Exclusive] = Field(default_factory=list)
+    diagnosis_supports: list[DiagnosisSupports] = Field(default_factory=list)
 
 
 class Test(Strict):
@@ -50,6 +79,7 @@ class Node(Strict):
     id: StrictStr
     section: StrictStr
     summary: StrictStr
+    question: StrictStr | None = None  # what a reviewer must decide when it needs judgment
     all_of: list[Node] | None = None
     any_of: list[Node] | None = None
     at_least: StrictStr | None = None  # parameter holding N
@@ -84,10 +114,18 @@ class CriteriaFile(Strict):
 
 class DiagnosisGroup(Strict):
     section: StrictStr
+    label: StrictStr  # the group in words, with its codes
     prefixes: Annotated[list[StrictStr], Field(min_length=1)]
     exclude: list[StrictStr] = Field(default_factory=list)
     judgment: StrictBool = False
+    question: StrictStr | None = None  # for a judgment group: what the reviewer decides
     note: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _question_for_judgment(self) -> DiagnosisGroup:
+        if self.judgment and not self.question:
+            raise ValueError("a judgment group needs the question the reviewer must answer")
+        return self
 
 
 class CrosswalkFile(Strict):
