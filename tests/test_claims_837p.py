@@ -88,7 +88,8 @@ def test_a_name_with_a_delimiter_cannot_inject_a_segment(tmp_path: Path) -> None
 def test_an_id_with_a_delimiter_is_rejected(tmp_path: Path) -> None:
     _, result = write_claims(sc_run(tmp_path, medicaid_id="0012*45678"), tmp_path)
     assert result.returncode == 2  # type: ignore[attr-defined]
-    assert "medicaid_id: '0012*45678' contains an X12 delimiter" in result.stderr  # type: ignore[attr-defined]
+    assert "subscriber medicaid_id: contains the X12 delimiter '*'" in result.stderr  # type: ignore[attr-defined]
+    assert "0012" not in result.stderr  # type: ignore[attr-defined]  # no PHI value
 
 
 def test_control_numbers_never_repeat_across_runs(tmp_path: Path) -> None:
@@ -168,14 +169,15 @@ def _lines_csv(tmp_path: Path, **changes: str) -> Path:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
+    (folder / "manifest.json").write_text((source / "manifest.json").read_text())
     return folder
 
 
 @pytest.mark.parametrize(("changes", "message"), [
     ({"hcpcs": "H9999"}, "H9999 is not a code in the catalog"),
     ({"zip": ""}, "subscriber zip is missing"),
-    ({"zip": "2920"}, "subscriber zip '2920' is not 5 or 9 digits"),
-    ({"primary_dx": "F20"}, "diagnosis 'F20' is not a billable ICD-10-CM code"),
+    ({"zip": "2920"}, "subscriber zip is not 5 or 9 digits"),
+    ({"primary_dx": "F20"}, "subscriber primary_dx is not a billable ICD-10-CM code"),
     ({"provider_id": "1234567890"}, "billing provider 1234567890 is not in the config"),
     ({"modifier": "U9", "hcpcs": "H0039"}, None),  # bare H0039 fee applies: no problem
 ])

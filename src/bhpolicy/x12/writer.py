@@ -1,11 +1,20 @@
 """Write 837P (005010X222A1) claims from the billable lines of a billing run.
 
-One claim (2300) per member, authorization and month, split at the configured number of
-lines; one service line (2400) per date with one unit per per diem (H0039 lines carry their
-units); transactions (ST-SE) split at the configured number of claims. Our own checks run
-before anything is written: NPI check digits, subscriber fields, diagnosis codes, codes known
-to the catalog, fees, totals and one date per line. A claim that fails them is not written
-and is reported; the others are.
+Each line goes to one payer of the submitter config: the one its authorization names (a
+``payer_id`` column on the lines, when the run carries it), else the payer whose ``packs``
+include the line's policy (two such payers and no ``payer_id`` is an error for the claim).
+One interchange (ISA-IEA, one file) per receiver; inside it one transaction set (ST-SE) per
+payer and billing provider, split at the configured number of claims; one claim (2300) per
+member, authorization and month, split at the configured number of lines; one service line
+(2400) per date, one unit per per diem (H0039 lines carry their units), its charge from the
+payer's fee schedule in force on the date of service.
+
+Our own checks run before anything is written or any control number reserved: NPI check
+digits, subscriber fields, diagnosis codes, codes known to the catalog, fees, totals, one
+date per line, and every value against the X12 character set. A claim that fails them is
+not written and is reported; the others are. Lines older than their payer's filing limit
+are sent with a warning. Messages name the claim id, the field and the problem, never a
+value of a field holding PHI (names, ids, birth dates, dates of service, diagnoses).
 """
 
 from __future__ import annotations
@@ -13,26 +22,35 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from bhpolicy.criteria import icd10
-from bhpolicy.errors import BhpolicyError, DataFileError
+from bhpolicy.errors import BhpolicyError, DataFileError, NotFoundError
+from bhpolicy.io.outputs import atomic_write_text
+from bhpolicy.x12 import control
 from bhpolicy.x12.checks import npi_valid, zip_ok
-from bhpolicy.x12.config import BillingProvider, SubmitterConfig
-from bhpolicy.x12.control import ControlNumbers
-from bhpolicy.x12.elements import Cleaner, segment
+from bhpolicy.x12.config import BillingProvider, Payer, Receiver, SubmitterConfig
+from bhpolicy.x12.elements import Cleaner, X12ValueError, segment
+
+if TYPE_CHECKING:
+    from bhpolicy.policy import PolicyRegistry
 
 CENTS = Decimal("0.01")
+VERSION = "005010X222A1"
 LINE_COLUMNS = ("line_id", "member_id", "service_date", "hcpcs", "modifier", "pos", "units",
                 "provider_id", "authorization_id", "medicaid_id", "last_name", "first_name",
                 "birth_date", "sex", "address_line", "city", "state", "zip", "primary_dx")
+OPTIONAL_LINE_COLUMNS = ("policy_id", "payer_id")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass
@@ -52,6 +70,8 @@ class Claim:
     frequency: str = "1"
     payer_claim_number: str | None = None
     charges: list[Decimal] = field(default_factory=list)
+    payer: Payer | None = None
+    payer_problem: str | None = None
 
     @property
     def total(self) -> Decimal:
@@ -59,12 +79,23 @@ class Claim:
 
 
 @dataclass
-class WriteResult:
+class InterchangeFile:
+    """One interchange written: its file, receiver, control numbers and claims."""
+
     path: Path
+    receiver: Receiver
+    control: tuple[int, int, list[int]]
+    claims: list[Claim]
+
+
+@dataclass
+class WriteResult:
+    path: Path  # the first (with one receiver, the only) file written
     claims: list[Claim]
     rejected: list[str]
     warnings: list[str]
-    control: tuple[int, int, list[int]]
+    control: tuple[int, int, list[int]]  # the first interchange's ISA13, GS06, ST02s
+    files: list[InterchangeFile] = field(default_factory=list)
 
 
 def read_lines(run: Path) -> list[dict[str, Any]]:
@@ -74,6 +105,7 @@ def read_lines(run: Path) -> list[dict[str, Any]]:
     if not source.exists():
         raise DataFileError(str(run), "folder", "no lines.parquet or lines.csv: run "
                             "'bhpolicy bill' first")
+
     def reader(path: Path) -> str:
         quoted = str(path).replace("'", "''")
         return (f"read_csv('{quoted}', all_varchar=true)" if path.suffix == ".csv"
@@ -85,13 +117,24 @@ def read_lines(run: Path) -> list[dict[str, Any]]:
     if members is None:
         raise DataFileError(str(run), "folder", "no subscribers.parquet or subscribers.csv: "
                             "run 'bhpolicy bill' again")
-    columns = ", ".join(f'"{c}"::VARCHAR AS "{c}"' for c in LINE_COLUMNS)
-    cursor = duckdb.connect().execute(
-        f"SELECT {columns} FROM {reader(source)} l "
-        f"LEFT JOIN {reader(members)} s USING (member_id) WHERE status = 'billable' "
-        "ORDER BY provider_id, member_id, authorization_id, service_date")
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    con = duckdb.connect()
+    try:
+        present = {row[0] for row in con.execute(
+            f"DESCRIBE SELECT * FROM {reader(source)}").fetchall()}
+        columns = ", ".join(f'"{c}"::VARCHAR AS "{c}"' for c in LINE_COLUMNS)
+        optional = "".join(f', l."{c}"::VARCHAR AS "{c}"' if c in present
+                           else f', NULL::VARCHAR AS "{c}"' for c in OPTIONAL_LINE_COLUMNS)
+        cursor = con.execute(
+            f"SELECT {columns}{optional} FROM {reader(source)} l "
+            f"LEFT JOIN {reader(members)} s USING (member_id) WHERE status = 'billable' "
+            "ORDER BY provider_id, member_id, authorization_id, service_date")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    except duckdb.Error as exc:  # the message may quote a row: name the kind only
+        raise DataFileError(str(run), "lines and subscribers", "cannot read them as a "
+                            f"billing run's outputs ({type(exc).__name__})") from None
+    finally:
+        con.close()
 
 
 def claim_id(member_id: str, authorization_id: str, month: str, part: int) -> str:
@@ -101,21 +144,91 @@ def claim_id(member_id: str, authorization_id: str, month: str, part: int) -> st
     return f"C{digest}" + (f"-{part}" if part > 1 else "")
 
 
+class PayerChooser:
+    """The payer of a line: its authorization's ``payer_id``, else the one payer whose packs
+    include the line's policy."""
+
+    def __init__(self, config: SubmitterConfig, registry: PolicyRegistry | None) -> None:
+        self.payers = config.all_payers()
+        self.by_id = {p.id: p for p in self.payers}
+        self.policies: list[frozenset[str] | None] = []
+        for index, payer in enumerate(self.payers):
+            if payer.packs is None:
+                self.policies.append(None)
+                continue
+            ids: set[str] = set()
+            for pack in payer.packs:
+                ids.add(_policy_id(pack, registry, config, index))
+            self.policies.append(frozenset(ids))
+
+    def choose(self, line: dict[str, Any]) -> tuple[Payer | None, str | None]:
+        named = (line.get("payer_id") or "").strip()
+        if named:
+            payer = self.by_id.get(named)
+            if payer is None:
+                return None, (f"the authorization's payer_id {named!r} is not a payer in "
+                              "the config")
+            return payer, None
+        policy = (line.get("policy_id") or "").strip().lower()
+        found = [p for p, ids in zip(self.payers, self.policies, strict=True)
+                 if ids is None or policy in ids]
+        if len(found) == 1:
+            return found[0], None
+        if not found:
+            return None, (f"no payer in the config pays under policy "
+                          f"{line.get('policy_id') or '(none)'}")
+        return None, (f"payers {', '.join(p.id for p in found)} all pay under policy "
+                      f"{line.get('policy_id')}: give the authorization a payer_id")
+
+
+def _policy_id(pack: str, registry: PolicyRegistry | None, config: SubmitterConfig,
+               index: int) -> str:
+    """A payer's pack (alias or id) as the policy id lines carry, lower case."""
+    if registry is None:
+        from bhpolicy.policy import load_registry
+
+        registry = load_registry()
+    try:
+        return registry.get(pack).id.lower()
+    except NotFoundError as exc:
+        raise DataFileError(str(config.source or "submitter config"),
+                            f"key payers.{index}.packs", str(exc)) from None
+
+
 def build_claims(lines: list[dict[str, Any]], config: SubmitterConfig,
-                 adjustments: dict[str, Adjustment]) -> list[Claim]:
+                 adjustments: dict[str, Adjustment],
+                 chooser: PayerChooser | None = None) -> list[Claim]:
+    """Claims grouped by receiver, payer, provider, member, authorization and month."""
+    chooser = chooser or PayerChooser(config, None)
+    chosen = [(line, *chooser.choose(line)) for line in lines]
+    order = {p.id: i for i, p in enumerate(chooser.payers)}
+    receivers = {r.id: i for i, r in enumerate(config.all_receivers())}
+
+    def rank(item: tuple[dict[str, Any], Payer | None, str | None]) -> tuple[int, int]:
+        payer = item[1]
+        if payer is None:
+            return (len(receivers), len(order))
+        return (receivers[config.receiver_of(payer).id], order[payer.id])
+
+    chosen.sort(key=rank)  # stable: the lines' own order holds inside a payer
     claims: list[Claim] = []
     limit = config.limits.max_lines_per_claim
 
-    def key(line: dict[str, Any]) -> tuple[str, str, str, str]:
-        return (line["provider_id"], line["member_id"], line["authorization_id"],
-                line["service_date"][:7])
+    def key(item: tuple[dict[str, Any], Payer | None, str | None]
+            ) -> tuple[str, str, str, str, str, str]:
+        line, payer, problem = item
+        return (payer.id if payer else "", problem or "", line["provider_id"],
+                line["member_id"], line["authorization_id"], line["service_date"][:7])
 
-    for (provider, member_id, authorization, month), group in groupby(lines, key=key):
-        rows = list(group)
+    for (_, problem, provider, member_id, authorization, month), group in groupby(
+            chosen, key=key):
+        items = list(group)
+        rows = [item[0] for item in items]
         for part, start in enumerate(range(0, len(rows), limit), start=1):
             chunk = rows[start:start + limit]
             claim = Claim(claim_id(member_id, authorization, month, part), provider, chunk[0],
-                          authorization, month, chunk)
+                          authorization, month, chunk, payer=items[0][1],
+                          payer_problem=problem or None)
             adjustment = adjustments.get(claim.claim_id)
             if adjustment:
                 claim.frequency = adjustment.frequency
@@ -124,10 +237,24 @@ def build_claims(lines: list[dict[str, Any]], config: SubmitterConfig,
     return claims
 
 
-def check_claim(claim: Claim, config: SubmitterConfig, known_codes: set[str]) -> list[str]:
-    """Our checks of one claim; fills in its line charges."""
+def _date(text: str | None) -> dt.date | None:
+    if not text or not _DATE.match(text):
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def check_claim(claim: Claim, config: SubmitterConfig, known_codes: set[str],
+                as_of: dt.date | None = None, warnings: list[str] | None = None
+                ) -> list[str]:
+    """Our checks of one claim (no value of a PHI field in any message); fills in its line
+    charges and adds a warning for lines past the payer's filing limit."""
     problems: list[str] = []
-    where = f"claim {claim.claim_id} (member {claim.member['member_id']}, {claim.month})"
+    where = f"claim {claim.claim_id}"
+    if claim.payer_problem:
+        problems.append(f"{where}: {claim.payer_problem}")
     provider = config.provider(claim.provider_id)
     if provider is None:
         problems.append(f"{where}: billing provider {claim.provider_id} is not in the config")
@@ -136,31 +263,55 @@ def check_claim(claim: Claim, config: SubmitterConfig, known_codes: set[str]) ->
     member = claim.member
     for name in ("medicaid_id", "last_name", "first_name", "birth_date", "sex",
                  "address_line", "city", "state", "zip", "primary_dx"):
-        if not member.get(name):
+        if not (member.get(name) or "").strip():
             problems.append(f"{where}: subscriber {name} is missing (needed in 2010BA/2300)")
-    if member.get("zip") and not zip_ok(member["zip"]):
-        problems.append(f"{where}: subscriber zip {member['zip']!r} is not 5 or 9 digits")
-    if member.get("primary_dx"):
+    if (member.get("zip") or "").strip() and not zip_ok(member["zip"]):
+        problems.append(f"{where}: subscriber zip is not 5 or 9 digits")
+    if (member.get("birth_date") or "").strip() and _date(member["birth_date"]) is None:
+        problems.append(f"{where}: subscriber birth_date is not a date (YYYY-MM-DD)")
+    if (member.get("sex") or "").strip() and member["sex"] not in ("M", "F", "U"):
+        problems.append(f"{where}: subscriber sex is not M, F or U")
+    if (member.get("state") or "").strip() and not re.fullmatch(r"[A-Z]{2}", member["state"]):
+        problems.append(f"{where}: subscriber state is not a two-letter code")
+    if (member.get("primary_dx") or "").strip():
         code = icd10.lookup(member["primary_dx"])
         if code is None or not code.billable:
-            problems.append(f"{where}: diagnosis {member['primary_dx']!r} is not a billable "
-                            "ICD-10-CM code")
+            problems.append(f"{where}: subscriber primary_dx is not a billable ICD-10-CM "
+                            "code")
     dates = Counter(line["service_date"] for line in claim.lines)
     if any(n > 1 for n in dates.values()):
         problems.append(f"{where}: a date appears on more than one line")
     claim.charges = []
-    for line in claim.lines:
+    late = 0
+    payer = claim.payer
+    for number, line in enumerate(claim.lines, start=1):
+        label = f"{where}: line {number}"
         if line["hcpcs"] not in known_codes:
-            problems.append(f"{where}: {line['hcpcs']} is not a code in the catalog")
-        rate = config.fee(line["hcpcs"], line["modifier"])
-        if rate is None:
-            problems.append(f"{where}: no fee for {line['hcpcs']}"
-                            f"{':' + line['modifier'] if line['modifier'] else ''} in the config")
+            problems.append(f"{label}: {line['hcpcs']} is not a code in the catalog")
+        day = _date(line["service_date"])
+        units = line["units"]
+        if day is None:
+            problems.append(f"{label}: service_date is not a date (YYYY-MM-DD)")
+        if not (units or "").isdigit() or int(units) < 1:
+            problems.append(f"{label}: units is not a whole number of at least 1")
+        if payer is None or day is None or not (units or "").isdigit():
             continue
-        claim.charges.append((rate * int(line["units"])).quantize(CENTS))
+        if payer.filing_limit_days is not None and as_of is not None and \
+                (as_of - day).days > payer.filing_limit_days:
+            late += 1
+        rate = payer.fee(line["hcpcs"], line["modifier"], day)
+        if rate is None:
+            code = line["hcpcs"] + (":" + line["modifier"] if line["modifier"] else "")
+            problems.append(f"{label}: no fee for {code} in payer {payer.id}'s schedule on "
+                            "its date of service")
+            continue
+        claim.charges.append((rate * int(units)).quantize(CENTS))
+    if late and warnings is not None and payer is not None:
+        warnings.append(f"{where}: {late} line(s) older than payer {payer.id}'s filing limit "
+                        f"of {payer.filing_limit_days} days (as of {as_of}); sent anyway")
     if claim.frequency in ("7", "8") and not claim.payer_claim_number:
         problems.append(f"{where}: a replacement or void needs the payer's claim number")
-    if not problems and claim.total != sum(claim.charges, Decimal(0)):
+    if not problems and len(claim.charges) != len(claim.lines):
         problems.append(f"{where}: claim total differs from the sum of its lines")
     return problems
 
@@ -172,7 +323,7 @@ def _amount(value: Decimal) -> str:
 def _now() -> dt.datetime:
     """The run's timestamp; SOURCE_DATE_EPOCH makes output reproducible (tests, goldens)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch:
+    if epoch and epoch.strip().isdigit():
         return dt.datetime.fromtimestamp(int(epoch), dt.UTC)
     return dt.datetime.now(dt.UTC)
 
@@ -182,72 +333,149 @@ def _claim_segments(claim: Claim, config: SubmitterConfig, hl: int, clean: Clean
     m = claim.member
     ident = Cleaner.identifier
     what = f"claim {claim.claim_id}"
+    payer = claim.payer
+    if payer is None:
+        raise X12ValueError(f"{what}: no payer")
     pos_counts = Counter(line["pos"] for line in claim.lines)
-    claim_pos = sorted(pos_counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    claim_pos = sorted(pos_counts.items(), key=lambda kv: (-kv[1], kv[0] or ""))[0][0]
+    birth = _date(m["birth_date"])
+    if birth is None:
+        raise X12ValueError(f"{what}: subscriber birth_date: not a date")
     segments = [
         segment("HL", str(hl), "1", "22", "0"),
         segment("SBR", "P", "18", "", "", "", "", "", "", "MC"),
-        segment("NM1", "IL", "1", clean.text(m["last_name"], f"{what} subscriber last name"),
-                clean.text(m["first_name"], f"{what} subscriber first name"), "", "", "",
-                "MI", ident(m["medicaid_id"], f"{what} medicaid_id")),
-        segment("N3", clean.text(m["address_line"], f"{what} subscriber address")),
-        segment("N4", clean.text(m["city"], f"{what} subscriber city"),
-                ident(m["state"], f"{what} state"), ident(m["zip"], f"{what} zip")),
-        segment("DMG", "D8", m["birth_date"].replace("-", ""), ident(m["sex"], f"{what} sex")),
-        segment("NM1", "PR", "2", clean.text(config.payer.name, "payer name"), "", "", "", "",
-                "PI", ident(config.payer.id, "payer id")),
-        segment("CLM", claim.claim_id, _amount(claim.total), "", "",
-                f"{ident(claim_pos, what + ' POS')}:B:{claim.frequency}", "Y", "A", "Y", "Y"),
+        segment("NM1", "IL", "1", clean.text(m["last_name"], f"{what}: subscriber last_name"),
+                clean.text(m["first_name"], f"{what}: subscriber first_name", 35), "", "",
+                "", "MI", ident(m["medicaid_id"], f"{what}: subscriber medicaid_id")),
+        segment("N3", clean.text(m["address_line"], f"{what}: subscriber address_line", 55)),
+        segment("N4", clean.text(m["city"], f"{what}: subscriber city", 30),
+                ident(m["state"], f"{what}: subscriber state", 2),
+                ident(m["zip"], f"{what}: subscriber zip", 15)),
+        segment("DMG", "D8", f"{birth:%Y%m%d}", ident(m["sex"], f"{what}: subscriber sex", 1)),
+        segment("NM1", "PR", "2", clean.text(payer.name, f"{what}: payer name"), "", "", "",
+                "", "PI", ident(payer.id, f"{what}: payer id")),
+        segment("CLM", ident(claim.claim_id, f"{what}: claim id", 20), _amount(claim.total),
+                "", "", f"{ident(claim_pos, what + ': POS', 2)}:B:{claim.frequency}", "Y",
+                "A", "Y", "Y"),
     ]
     segments.append(segment("REF", "G1", ident(claim.authorization_id,
-                                               f"{what} authorization id")))
+                                               f"{what}: authorization_id", 50)))
     if claim.frequency in ("7", "8"):
         segments.append(segment("REF", "F8", ident(claim.payer_claim_number,
-                                                   f"{what} payer claim number")))
-    segments.append(segment("HI", "ABK:" + ident(m["primary_dx"], f"{what} diagnosis")
+                                                   f"{what}: payer_claim_number", 50)))
+    segments.append(segment("HI", "ABK:" + ident(m["primary_dx"], f"{what}: primary_dx", 8)
                             .replace(".", "")))
     for number, (line, charge) in enumerate(zip(claim.lines, claim.charges, strict=True), 1):
-        procedure = ":".join(["HC", ident(line["hcpcs"], f"{what} HCPCS")] +
-                             ([ident(line["modifier"], f"{what} modifier")]
+        label = f"{what}: line {number}"
+        procedure = ":".join(["HC", ident(line["hcpcs"], f"{label}: hcpcs", 5)] +
+                             ([ident(line["modifier"], f"{label}: modifier", 2)]
                               if line["modifier"] else []))
-        line_pos = line["pos"] if line["pos"] != claim_pos else ""
+        line_pos = ident(line["pos"], f"{label}: pos", 2) if line["pos"] != claim_pos else ""
+        day = _date(line["service_date"])
+        if day is None:
+            raise X12ValueError(f"{label}: service_date: not a date")
         segments += [
             segment("LX", str(number)),
             segment("SV1", procedure, _amount(charge), "UN", str(int(line["units"])),
                     line_pos, "", "1"),
-            segment("DTP", "472", "D8", line["service_date"].replace("-", "")),
+            segment("DTP", "472", "D8", f"{day:%Y%m%d}"),
         ]
     return segments
 
 
 def _provider_segments(provider: BillingProvider, clean: Cleaner) -> list[str]:
+    key = "config billing provider"
     return [
         segment("HL", "1", "", "20", "1"),
         segment("PRV", "BI", "PXC", provider.taxonomy),
-        segment("NM1", "85", "2", clean.text(provider.name, "billing provider name"), "", "",
-                "", "", "XX", provider.npi),
-        segment("N3", clean.text(provider.address, "billing provider address")),
-        segment("N4", clean.text(provider.city, "billing provider city"), provider.state,
-                provider.zip),
+        segment("NM1", "85", "2", clean.text(provider.name, f"{key} {provider.npi} name"), "",
+                "", "", "", "XX", provider.npi),
+        segment("N3", clean.text(provider.address, f"{key} {provider.npi} address", 55)),
+        segment("N4", clean.text(provider.city, f"{key} {provider.npi} city", 30),
+                provider.state, provider.zip),
         segment("REF", "EI", provider.tax_id),
     ]
 
 
+def _isa(config: SubmitterConfig, receiver: Receiver, isa: int, now: dt.datetime) -> str:
+    """The ISA segment: every element at its fixed width (106 characters with the ~)."""
+    ic = config.interchange
+    elements = ["ISA", "00", " " * 10, "00", " " * 10, ic.sender_qualifier,
+                f"{ic.sender_id:<15}", receiver.interchange_qualifier,
+                f"{receiver.interchange_id:<15}", f"{now:%y%m%d}", f"{now:%H%M}", "^", "00501",
+                f"{isa:09d}", "0", ic.usage, ":"]
+    widths = [3, 2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1]
+    if [len(e) for e in elements] != widths:  # the config's checks make this impossible
+        raise X12ValueError("ISA: an element is not its fixed width")
+    return "*".join(elements) + "~"
+
+
+def _interchange(config: SubmitterConfig, receiver: Receiver,
+                 batches: list[tuple[Payer, BillingProvider, list[Claim]]],
+                 numbers: control.Reserved, now: dt.datetime, clean: Cleaner) -> str:
+    ic = config.interchange
+    text = [
+        _isa(config, receiver, numbers.isa, now),
+        segment("GS", "HC", ic.application_sender, receiver.application_receiver,
+                f"{now:%Y%m%d}", f"{now:%H%M}", str(numbers.gs), "X", VERSION),
+    ]
+    sub = config.submitter
+    for (_, provider, batch), st in zip(batches, numbers.st, strict=True):
+        body = [
+            segment("ST", "837", f"{st:04d}", VERSION),
+            segment("BHT", "0019", "00", f"B{st:08d}", f"{now:%Y%m%d}", f"{now:%H%M}", "CH"),
+            segment("NM1", "41", "2", clean.text(sub.name, "config key submitter.name"), "",
+                    "", "", "", "46", sub.id),
+            segment("PER", "IC", clean.text(sub.contact_name,
+                                            "config key submitter.contact_name"),
+                    "TE", sub.phone),
+            segment("NM1", "40", "2", clean.text(receiver.name, f"config receiver "
+                                                 f"{receiver.id} name"), "", "", "", "",
+                    "46", receiver.id),
+            *_provider_segments(provider, clean),
+        ]
+        for hl, claim in enumerate(batch, start=2):
+            body += _claim_segments(claim, config, hl, clean)
+        body.append(segment("SE", str(len(body) + 1), f"{st:04d}"))
+        text += body
+    text += [segment("GE", str(len(batches)), str(numbers.gs)),
+             segment("IEA", "1", f"{numbers.isa:09d}")]
+    return "\n".join(text) + "\n"
+
+
+def _file_for(out: Path, receiver: Receiver, several: bool) -> Path:
+    """``--out`` itself for one receiver; with several, one file each beside it, named
+    ``<stem>.<receiver id><suffix>``."""
+    if not several:
+        return out
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", receiver.id)
+    return out.with_name(f"{out.stem}.{safe}{out.suffix}")
+
+
 def write_837p(run: Path, config: SubmitterConfig, out: Path, control_file: Path,
                adjustments: dict[str, Adjustment] | None = None,
-               known_codes: set[str] | None = None) -> WriteResult:
-    clean = Cleaner()
+               known_codes: set[str] | None = None, *,
+               as_of: dt.date | None = None, registry: PolicyRegistry | None = None,
+               after_read: Callable[[], None] | None = None) -> WriteResult:
+    """Check every claim, then reserve control numbers and write one interchange a
+    receiver (each file whole or not at all). ``as_of`` (default: the run's date) is the
+    day filing limits are counted to."""
+    now = _now()
+    as_of = as_of or now.date()
     lines = read_lines(run)
-    claims = build_claims(lines, config, adjustments or {})
+    chooser = PayerChooser(config, registry)
+    claims = build_claims(lines, config, adjustments or {}, chooser)
     codes = known_codes if known_codes is not None else set()
     rejected: list[str] = []
+    warnings: list[str] = []
     good: list[Claim] = []
     for claim in claims:
-        problems = check_claim(claim, config, codes)
-        try:
-            _claim_segments(claim, config, 2, Cleaner())  # ids must be clean too
-        except ValueError as exc:
-            problems.append(f"claim {claim.claim_id}: {exc}")
+        problems = check_claim(claim, config, codes, as_of, warnings)
+        if not problems:
+            try:
+                _claim_segments(claim, config, 2, Cleaner())  # ids and names must be clean
+            except X12ValueError as exc:
+                problems.append(str(exc))
         if problems:
             rejected += problems
         else:
@@ -255,42 +483,35 @@ def write_837p(run: Path, config: SubmitterConfig, out: Path, control_file: Path
     if not good:
         raise BhpolicyError(f"{run}: no claim to write" + (f" ({len(rejected)} problems; "
                             f"first: {rejected[0]})" if rejected else " (no billable lines)"))
-    # transactions: one billing provider each, at most max_claims_per_transaction claims
-    batches: list[tuple[BillingProvider, list[Claim]]] = []
+    # one interchange a receiver; one transaction a payer and billing provider, at most
+    # max_claims_per_transaction claims each
     size = config.limits.max_claims_per_transaction
-    for npi, group in groupby(good, key=lambda c: c.provider_id):
-        provider = config.provider(npi)
-        assert provider is not None
+    plan: dict[str, tuple[Receiver, list[tuple[Payer, BillingProvider, list[Claim]]]]] = {}
+    for (_, npi), group in groupby(good, key=lambda c: (c.payer.id if c.payer else "",
+                                                               c.provider_id)):
         chunk = list(group)
-        batches += [(provider, chunk[i:i + size]) for i in range(0, len(chunk), size)]
-    control = ControlNumbers.load(control_file).reserve(len(batches))
-    isa, gs, sts = control
-    now = _now()
-    ic = config.interchange
-    text = [
-        "ISA*00*" + " " * 10 + "*00*" + " " * 10 + f"*{ic.sender_qualifier}*"
-        f"{ic.sender_id:<15}*{ic.receiver_qualifier}*{ic.receiver_id:<15}*"
-        f"{now:%y%m%d}*{now:%H%M}*^*00501*{isa:09d}*0*{ic.usage}*:~",
-        segment("GS", "HC", ic.application_sender, ic.application_receiver, f"{now:%Y%m%d}",
-                f"{now:%H%M}", str(gs), "X", "005010X222A1"),
-    ]
-    for (provider, batch), st in zip(batches, sts, strict=True):
-        body = [
-            segment("ST", "837", f"{st:04d}", "005010X222A1"),
-            segment("BHT", "0019", "00", f"B{st:08d}", f"{now:%Y%m%d}", f"{now:%H%M}", "CH"),
-            segment("NM1", "41", "2", clean.text(config.submitter.name, "submitter name"), "",
-                    "", "", "", "46", config.submitter.id),
-            segment("PER", "IC", clean.text(config.submitter.contact_name, "contact name"),
-                    "TE", config.submitter.phone),
-            segment("NM1", "40", "2", clean.text(config.receiver.name, "receiver name"), "",
-                    "", "", "", "46", config.receiver.id),
-            *_provider_segments(provider, clean),
-        ]
-        for hl, claim in enumerate(batch, start=2):
-            body += _claim_segments(claim, config, hl, clean)
-        body.append(segment("SE", str(len(body) + 1), f"{st:04d}"))
-        text += body
-    text += [segment("GE", str(len(batches)), str(gs)), segment("IEA", "1", f"{isa:09d}")]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(text) + "\n", encoding="ascii")
-    return WriteResult(out, good, rejected, clean.warnings, control)
+        payer = chunk[0].payer
+        provider = config.provider(npi)
+        assert payer is not None and provider is not None
+        receiver = config.receiver_of(payer)
+        batches = plan.setdefault(receiver.id, (receiver, []))[1]
+        batches += [(payer, provider, chunk[i:i + size]) for i in range(0, len(chunk), size)]
+    reserved = control.reserve(control_file, [len(b) for _, b in plan.values()], after_read)
+    clean = Cleaner()
+    files: list[InterchangeFile] = []
+    several = len(plan) > 1
+    texts = []
+    for (receiver, batches), numbers in zip(plan.values(), reserved, strict=True):
+        texts.append(_interchange(config, receiver, batches, numbers, now, clean))
+    for (receiver, batches), numbers, text in zip(plan.values(), reserved, texts,
+                                                  strict=True):
+        path = atomic_write_text(_file_for(out, receiver, several), text, encoding="ascii")
+        files.append(InterchangeFile(path, receiver, numbers.as_tuple(),
+                                     [c for _, _, batch in batches for c in batch]))
+    written = [c for f in files for c in f.claims]
+    return WriteResult(files[0].path, written, rejected, _unique(warnings + clean.warnings),
+                       files[0].control, files)
+
+
+def _unique(messages: list[str]) -> list[str]:
+    return list(dict.fromkeys(messages))
