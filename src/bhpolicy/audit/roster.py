@@ -10,7 +10,6 @@ role id of the pack (``team_leader``), ``credentials`` a ';'-list of tokens (``L
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from bhpolicy.audit.model import Qualification, team
 from bhpolicy.errors import DataFileError
+from bhpolicy.io.readers import ragged, small_csv_rows
 from bhpolicy.policy.model import PolicyPack
 
 DEGREES = ("none", "associate", "bachelor", "master", "doctorate")
@@ -67,34 +67,34 @@ def _tokens(text: str) -> list[str]:
 
 
 def read_roster(path: Path) -> tuple[list[Staff], list[str]]:
-    """Good rows, and one line per bad row naming file, row and field (the rest go on)."""
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise DataFileError(str(path), "file", f"cannot read ({exc.strerror})") from None
+    """Good rows, and one line per bad row naming file, row and field (the rest go on). A
+    file that cannot be read as CSV (not UTF-8, a quote left open) is one error."""
     staff: list[Staff] = []
     errors: list[str] = []
-    with handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataFileError(str(path), "header", "missing column(s) " + ", ".join(missing))
-        for line, raw in enumerate(reader, start=2):
-            row = {k: (raw.get(k) or "").strip() for k in COLUMNS}
-            problem = _row_problem(row)
-            if problem:
-                errors.append(f"{path}: row {line}, {problem}")
-                continue
-            experience = {}
-            for item in _tokens(row["experience"]):
-                kind, months = item.split("=")
-                experience[kind.strip().lower()] = int(months)
-            staff.append(Staff(
-                row=line, staff_id=row["staff_id"], name=row["name"],
-                role=row["role"].lower().replace(" ", "_"),
-                credentials={c.upper() for c in _tokens(row["credentials"])},
-                degree=(row["degree"] or "none").lower(),
-                degree_field=row["degree_field"].lower(), experience=experience))
+    rows = small_csv_rows(path)
+    _, header = next(rows, (1, []))
+    header = [name.strip() for name in header]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise DataFileError(str(path), "header", "missing column(s) " + ", ".join(missing))
+    at = {name: header.index(name) for name in COLUMNS}
+    for line, fields in rows:
+        problem = ragged(fields, header)
+        row = {k: fields[i].strip() if i < len(fields) else "" for k, i in at.items()}
+        problem = problem or _row_problem(row)
+        if problem:
+            errors.append(f"{path}: row {line}, {problem}")
+            continue
+        experience = {}
+        for item in _tokens(row["experience"]):
+            kind, months = item.split("=")
+            experience[kind.strip().lower()] = int(months)
+        staff.append(Staff(
+            row=line, staff_id=row["staff_id"], name=row["name"],
+            role=row["role"].lower().replace(" ", "_"),
+            credentials={c.upper() for c in _tokens(row["credentials"])},
+            degree=(row["degree"] or "none").lower(),
+            degree_field=row["degree_field"].lower(), experience=experience))
     return staff, errors
 
 
@@ -106,7 +106,7 @@ def _row_problem(row: dict[str, str]) -> str | None:
     if row["degree"] and row["degree"].lower() not in DEGREES:
         return f"field degree: {row['degree']!r} is not one of {', '.join(DEGREES)}"
     for item in _tokens(row["experience"]):
-        if not re.fullmatch(r"[A-Za-z_]+\s*=\s*\d+", item):
+        if not re.fullmatch(r"[A-Za-z_]+\s*=\s*\d{1,6}", item):  # months, not a huge number
             return f"field experience: {item!r} is not kind=months"
     return None
 

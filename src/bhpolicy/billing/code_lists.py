@@ -6,13 +6,13 @@ code a pack uses exists and is still active on a date."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
 from bhpolicy.billing.params import load_reasons
 from bhpolicy.errors import DataFileError
+from bhpolicy.io.readers import ragged, small_csv_rows
 from bhpolicy.policy.model import PolicyPack
 
 
@@ -33,27 +33,31 @@ class CodeCheck:
 
 
 def read_code_list(path: Path) -> dict[str, ListedCode]:
-    """A CSV with columns code, description and optionally stop_date (YYYY-MM-DD)."""
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise DataFileError(str(path), "file", f"cannot read ({exc.strerror})") from None
+    """A CSV with columns code, description and optionally stop_date (YYYY-MM-DD). A bad row
+    is an error for the file (one line naming file, row and field)."""
     codes: dict[str, ListedCode] = {}
-    with handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or not {"code", "description"} <= set(reader.fieldnames):
-            raise DataFileError(str(path), "row 1", "needs columns code and description")
-        for number, row in enumerate(reader, start=2):
-            code = (row.get("code") or "").strip()
-            if not code:
-                raise DataFileError(str(path), f"row {number}", "field code: missing")
-            stop = (row.get("stop_date") or "").strip()
-            try:
-                stop_date = dt.date.fromisoformat(stop) if stop else None
-            except ValueError:
-                raise DataFileError(str(path), f"row {number}",
-                                    f"field stop_date: {stop!r} is not a date") from None
-            codes[code] = ListedCode(code, (row.get("description") or "").strip(), stop_date)
+    rows = small_csv_rows(path)
+    _, header = next(rows, (1, []))
+    header = [name.strip() for name in header]
+    if not {"code", "description"} <= set(header):
+        raise DataFileError(str(path), "row 1", "needs columns code and description")
+    at = {name: header.index(name) for name in ("code", "description", "stop_date")
+          if name in header}
+    for number, fields in rows:
+        problem = ragged(fields, header)
+        if problem:
+            raise DataFileError(str(path), f"row {number}", problem)
+        row = {name: fields[i].strip() for name, i in at.items()}
+        code = row["code"]
+        if not code:
+            raise DataFileError(str(path), f"row {number}", "field code: missing")
+        stop = row.get("stop_date", "")
+        try:
+            stop_date = dt.date.fromisoformat(stop) if stop else None
+        except ValueError:
+            raise DataFileError(str(path), f"row {number}",
+                                f"field stop_date: {stop!r} is not a date") from None
+        codes[code] = ListedCode(code, row["description"], stop_date)
     return codes
 
 

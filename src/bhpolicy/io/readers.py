@@ -1,16 +1,26 @@
 """Read an input file into an Ibis table: every column as text, converted on purpose.
 
 Ids, NPIs, ZIPs and POS keep their leading zeros. Each row gets ``_file`` and ``_line`` (the
-CSV line, header being line 1; for Parquet the record number from 1). A row with a problem
-(missing field, bad date, negative minutes, unknown value) goes to the errors table with file,
-row, field and reason; every other row goes on. Extra columns are kept and ignored.
+CSV row, header being row 1, counted as a spreadsheet counts them: a quoted field holding line
+breaks is one row; for Parquet the record number from 1). A row with a problem (missing
+field, bad date, negative minutes, unknown value, and for CSV a row the parser cannot read: a
+ragged row, a byte that is not UTF-8, a quote left open, a row over :data:`MAX_ROW_BYTES`)
+goes to the errors table with file, row, field and reason; every other row goes on. The raw
+text of an unreadable row is never copied into the errors table. Extra columns are ignored.
+
+CSV is read by DuckDB with every parser setting given (comma, double quote, header row,
+strict mode), so one hostile row cannot make a sniffer guess another dialect; its rejected
+rows come from DuckDB's reject tables, one named pair per scan.
 """
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import functools
+import io
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +28,7 @@ import ibis
 import ibis.expr.types as ir
 
 from bhpolicy.errors import DataFileError
+from bhpolicy.io.bounds import EARLIEST_DATE, LATEST_DATE
 
 Kind = str  # text | date | int | bool | enum | pos | decimal
 DECIMAL = "decimal(18, 2)"
@@ -30,11 +41,18 @@ class Column:
     required: bool = True
     values: tuple[str, ...] = ()
     minimum: int | None = None
+    # a date: why it may not be after the as-of date (a date of service, a birth date); empty:
+    # it may be (an authorization's end), up to LATEST_DATE. Every date is EARLIEST_DATE or
+    # later (an older one is a typo: not policy).
+    future: str = ""
+
+
+SERVICE = "a future date of service cannot be billed"
 
 
 CONTACTS = (
     Column("contact_id"), Column("member_id"), Column("provider_id"),
-    Column("staff_id", required=False), Column("contact_date", "date"),
+    Column("staff_id", required=False), Column("contact_date", "date", future=SERVICE),
     Column("minutes", "int", minimum=0),
     Column("mode", "enum", values=("in_person", "video", "phone")),  # = billing.params.MODES
     Column("participant", "enum", values=("member", "family", "collateral")),
@@ -42,7 +60,8 @@ CONTACTS = (
 )
 MEMBERS = (
     Column("member_id"), Column("medicaid_id"), Column("last_name"), Column("first_name"),
-    Column("birth_date", "date"), Column("sex", "enum", values=("F", "M", "U")),
+    Column("birth_date", "date", future="a birth date cannot be in the future"),
+    Column("sex", "enum", values=("F", "M", "U")),
     Column("address_line", required=False), Column("city", required=False),
     Column("state", required=False), Column("zip", required=False),
     Column("primary_dx"),
@@ -55,14 +74,17 @@ AUTHORIZATIONS = (
     Column("billing_code", required=False), Column("contributing_provider_ids", required=False),
     Column("payer_id", required=False),
 )
+# A run's own lines file (Parquet or CSV, with all its columns) is accepted as it is: its held
+# lines have no provider. ``status`` (billable, held, already_billed) is read when present.
 ALREADY_BILLED = (
-    Column("line_id"), Column("member_id"), Column("service_date", "date"),
-    Column("hcpcs"), Column("provider_id"),
+    Column("line_id"), Column("member_id"), Column("service_date", "date", future=SERVICE),
+    Column("hcpcs"), Column("provider_id", required=False),
+    Column("status", "enum", required=False, values=("billable", "held", "already_billed")),
 )
 # Claim lines (other services, or ACT claims already billed) for the audit.
 CLAIMS = (
-    Column("claim_id"), Column("member_id"), Column("from_date", "date"),
-    Column("to_date", "date"), Column("hcpcs", required=False),
+    Column("claim_id"), Column("member_id"), Column("from_date", "date", future=SERVICE),
+    Column("to_date", "date", future=SERVICE), Column("hcpcs", required=False),
     Column("modifiers", required=False), Column("revenue_code", required=False),
     Column("bill_type", required=False), Column("provider_id"),
     Column("pos", "pos", required=False), Column("units", "decimal", required=False),
@@ -76,47 +98,180 @@ OPTIONAL_COLUMNS = {"billing_code", "contributing_provider_ids", "staff_id", "po
                     "authorization_id", "payer_id", "rendering_taxonomy", "diagnosis"}
 
 
-def _quote(path: Path) -> str:
+# A CSV row longer than this is one rejected row (DuckDB's buffer holds a few such rows).
+MAX_ROW_BYTES = 4 * 1024 * 1024
+MAX_HEADER_BYTES = 1024 * 1024
+# Reasons for the rows DuckDB's CSV parser rejects, by its error type (never its message,
+# which may quote the row).
+_REJECT_REASONS = {
+    "MISSING COLUMNS": "fewer fields than the header's {n} columns (a ragged row)",
+    "TOO MANY COLUMNS": "more fields than the header's {n} columns (a ragged row)",
+    "UNQUOTED VALUE": "a quote is not closed, or text follows a closing quote",
+    "INVALID ENCODING": "not UTF-8 text (save the file as UTF-8)",
+    "LINE SIZE OVER MAXIMUM": f"row longer than {MAX_ROW_BYTES} bytes",
+}
+
+
+def _quote(path: Path | str) -> str:
     return "'" + str(path).replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def csv_header(path: Path, spec: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """The header row's column names (trimmed; an empty name becomes ``column_N``; a name
+    seen before gets ``_2`` added and is ignored).
+
+    Read here rather than by DuckDB's sniffer, so that the scan is given every setting. A
+    missing header (empty file), a header that is not UTF-8 or a column of ``spec`` named
+    twice is an error for the whole file."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(MAX_HEADER_BYTES)
+    except OSError as exc:
+        raise DataFileError(str(path), "file", f"cannot read ({exc.strerror})") from None
+    end = head.find(b"\n")
+    if end < 0 and len(head) == MAX_HEADER_BYTES:
+        raise DataFileError(str(path), "header", f"longer than {MAX_HEADER_BYTES} bytes")
+    try:
+        text = head[: end if end >= 0 else len(head)].decode("utf-8-sig").rstrip("\r")
+    except UnicodeDecodeError:
+        raise DataFileError(str(path), "header", "not UTF-8 text (save the file as UTF-8)"
+                            ) from None
+    if not text.strip():
+        raise DataFileError(str(path), "header", "empty (no header row)")
+    try:
+        fields = next(csv.reader([text]))
+    except csv.Error as exc:
+        raise DataFileError(str(path), "header", f"cannot read ({exc})") from None
+    names: list[str] = []
+    for number, field in enumerate(fields, start=1):
+        name = field.strip() or f"column_{number}"
+        if name in spec and name in names:
+            raise DataFileError(str(path), "header", f"column {name!r} appears twice")
+        while name in names:  # a second column of the same name is renamed (and ignored)
+            name += "_2"
+        names.append(name)
+    return names
+
+
+def _bare_return_row(path: Path) -> int | None:
+    """The first line holding a carriage return that does not end it, if any (on failure
+    only: DuckDB's parser stops at one instead of rejecting the row)."""
+    line, previous = 1, b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            data = previous + chunk
+            at = data.find(b"\r")
+            while 0 <= at < len(data) - 1:
+                if data[at + 1:at + 2] != b"\n":
+                    return line + data[:at].count(b"\n") - previous.count(b"\n")
+                at = data.find(b"\r", at + 1)
+            line += chunk.count(b"\n")
+            previous = chunk[-1:]
+    return None
+
+
+def _load_csv(con: ibis.BaseBackend, path: Path, name: str, columns: tuple[Column, ...]
+              ) -> tuple[list[str], ir.Table | None]:
+    """Store the spec's columns of a CSV file as ``{name}_raw`` (text, with ``_line``); the
+    rows the parser rejects as error rows (None when there are none)."""
+    spec = {c.name for c in columns}
+    header = csv_header(path, spec)
+    kept = [n for n in header if n in spec]
+    scan, rejects = f"{name}_reject_scan", f"{name}_rejects"
+    types = "{" + ", ".join(f"{_quote(n)}: 'VARCHAR'" for n in header) + "}"
+    options = (f"header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
+               f"strict_mode=true, null_padding=false, columns={types}, "
+               f"max_line_size={MAX_ROW_BYTES}, buffer_size={4 * MAX_ROW_BYTES}, "
+               f"store_rejects=true, rejects_scan='{scan}', rejects_table='{rejects}'")
+    picked = "".join(f", {_ident(n)}" for n in kept)
+    order = con.raw_sql("SELECT current_setting('preserve_insertion_order')").fetchone()
+    con.raw_sql(f"DROP TABLE IF EXISTS {rejects}")
+    con.raw_sql(f"DROP TABLE IF EXISTS {scan}")
+    try:
+        # CSV has no row-number column: number rows while loading, in file order.
+        con.raw_sql("SET preserve_insertion_order = true")
+        con.raw_sql(f"CREATE OR REPLACE TEMP TABLE {name}_rows AS SELECT row_number() OVER () "
+                    f"AS _k{picked} FROM read_csv({_quote(path)}, {options})")
+    except Exception as exc:  # DuckDB raises several types for unreadable files
+        message = str(exc).splitlines()[0]
+        if "invalid state" in message and (row := _bare_return_row(path)) is not None:
+            raise DataFileError(str(path), f"line {row}", "a carriage return inside a line "
+                                "(lines end in LF or CRLF)") from None
+        raise DataFileError(str(path), "file", f"cannot read ({message})") from None
+    finally:
+        con.raw_sql(f"SET preserve_insertion_order = {bool(order and order[0])}")
+    count = con.raw_sql(f"SELECT count(DISTINCT line) FROM {rejects}").fetchone()
+    if not count or not count[0]:
+        con.raw_sql(f"CREATE OR REPLACE TEMP VIEW {name}_raw AS SELECT _k + 1 AS _line"
+                    f"{picked} FROM {name}_rows")
+        return header, None
+    # DuckDB numbers a rejected row as the file's row; the good rows were numbered without
+    # the rejected ones. Good row k follows reject i when fewer than k good rows precede it
+    # (r_i - i - 1 < k): its row is k + 1 + the number of such rejects.
+    con.raw_sql(
+        f"CREATE OR REPLACE TEMP TABLE {name}_gaps AS SELECT max(i) AS i, g FROM ("
+        f"SELECT row_number() OVER (ORDER BY line) AS i, line - row_number() OVER "
+        f"(ORDER BY line) - 1 AS g FROM (SELECT DISTINCT line FROM {rejects})) GROUP BY g")
+    con.raw_sql(
+        f"CREATE OR REPLACE TEMP VIEW {name}_raw AS SELECT r._k + 1 + coalesce(g.i, 0) AS "
+        f"_line{''.join(f', r.{_ident(n)}' for n in kept)} FROM {name}_rows r "
+        f"ASOF LEFT JOIN {name}_gaps g ON r._k > g.g")
+    reason = "CASE error_type " + " ".join(
+        f"WHEN {_quote(kind)} THEN {_quote(text.format(n=len(header)))}"
+        for kind, text in _REJECT_REASONS.items()) + \
+        " ELSE 'cannot be read as CSV (' || lower(error_type::VARCHAR) || ')' END"
+    con.raw_sql(
+        f"CREATE OR REPLACE TEMP VIEW {name}_unreadable AS SELECT {_quote(path)} AS file, "
+        f"line::BIGINT AS row, column_name::VARCHAR AS field, {reason} AS reason, "
+        f"NULL::VARCHAR AS value FROM {rejects} "
+        f"QUALIFY row_number() OVER (PARTITION BY line ORDER BY byte_position) = 1")
+    return header, con.table(f"{name}_unreadable")
 
 
 def load_raw(con: ibis.BaseBackend, path: Path, name: str, columns: tuple[Column, ...]
              ) -> ir.Table:
-    """The file as a table of text columns plus ``_file`` and ``_line``."""
+    """The file as a table of the spec's columns (text, or a native Parquet type that
+    :func:`validate` checks) plus ``_file`` and ``_line``; the rows a CSV parser rejects are
+    not in it (see :func:`load_raw_rejects`)."""
+    return load_raw_rejects(con, path, name, columns)[0]
+
+
+def load_raw_rejects(con: ibis.BaseBackend, path: Path, name: str,
+                     columns: tuple[Column, ...]) -> tuple[ir.Table, ir.Table | None]:
+    """:func:`load_raw`, and the rows the CSV parser rejected as error rows (file, row,
+    field, reason, value), or None when there are none."""
     if not path.is_file():
         raise DataFileError(str(path), "file", "does not exist")
-    source = _quote(path)
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            relation = (f"SELECT file_row_number + 1 AS _line, * EXCLUDE (file_row_number) "
-                        f"FROM read_parquet({source}, file_row_number=true)")
-            con.raw_sql(f"CREATE OR REPLACE TEMP VIEW {name}_raw AS {relation}")
-        else:
-            # CSV has no row-number column: number rows while loading, in file order.
-            con.raw_sql("SET preserve_insertion_order = true")
-            con.raw_sql(
-                f"CREATE OR REPLACE TEMP TABLE {name}_raw AS SELECT row_number() OVER () + 1 "
-                f"AS _line, * FROM read_csv({source}, all_varchar=true, header=true)")
-            con.raw_sql("SET preserve_insertion_order = false")
-    except Exception as exc:  # DuckDB raises several types for unreadable files
-        message = str(exc).splitlines()[0]
-        raise DataFileError(str(path), "file", f"cannot read ({message})") from None
+    unreadable = None
+    if path.suffix.lower() == ".parquet":
+        try:
+            con.raw_sql(f"CREATE OR REPLACE TEMP VIEW {name}_raw AS SELECT file_row_number + 1 "
+                        f"AS _line, * EXCLUDE (file_row_number) FROM read_parquet("
+                        f"{_quote(path)}, file_row_number=true)")
+        except Exception as exc:  # DuckDB raises several types for unreadable files
+            message = str(exc).splitlines()[0]
+            raise DataFileError(str(path), "file", f"cannot read ({message})") from None
+        present = set(con.table(f"{name}_raw").columns)
+    else:
+        header, unreadable = _load_csv(con, path, name, columns)
+        present = set(header)
     table = con.table(f"{name}_raw")
-    present = set(table.columns)
     for column in columns:
-        if column.name not in present and column.name not in OPTIONAL_COLUMNS:
+        if column.name not in present and column.required and \
+                column.name not in OPTIONAL_COLUMNS:
             raise DataFileError(str(path), "header", f"missing column {column.name!r}")
     # CSV columns are text already; Parquet columns keep a native date, integer or boolean
     # type where the spec expects one (validate() checks it), anything else becomes text.
-    native = {c.name: c.kind for c in columns if c.kind in ("date", "int", "bool", "decimal")}
-    text = {c: table[c] if _native_ok(table[c], native.get(c)) else table[c].cast("string")
-            for c in table.columns if c != "_line"}
-    for column in columns:
-        if column.name not in present:
-            text[column.name] = ibis.null().cast("string")
+    # Columns beyond the spec's are dropped.
+    text = {c.name: (table[c.name] if _native_ok(table[c.name], c.kind) else
+                     table[c.name].cast("string")) if c.name in present else
+            ibis.null().cast("string") for c in columns}
     return table.select(_line=table["_line"].cast("int64"), _file=ibis.literal(str(path)),
-                        **text)
+                        **text), unreadable
 
 
 def _native_ok(value: ir.Value, kind: str | None) -> bool:
@@ -140,30 +295,49 @@ AlsoKeep = Callable[[ir.Table], ir.BooleanValue]
 
 def read_validated(con: ibis.BaseBackend, path: Path, name: str, columns: tuple[Column, ...],
                    materialize: bool = True, extra: ExtraChecks | None = None,
-                   keep_errors: KeepErrors | None = None, also_keep: AlsoKeep | None = None
-                   ) -> tuple[ir.Table, ir.Table]:
-    """:func:`load_raw` then :func:`validate`. CSV text is trimmed; Parquet strings are taken
-    as stored (an empty string is still missing), which spares a trim of every value."""
-    return validate(load_raw(con, path, name, columns), columns,
-                    (con, name) if materialize else None,
-                    trim_text=path.suffix.lower() != ".parquet", extra=extra,
-                    keep_errors=keep_errors, also_keep=also_keep)
+                   keep_errors: KeepErrors | None = None, also_keep: AlsoKeep | None = None,
+                   as_of: dt.date | None = None) -> tuple[ir.Table, ir.Table]:
+    """:func:`load_raw` then :func:`validate`; the error rows include the rows the CSV parser
+    rejected. CSV text is trimmed; Parquet strings are taken as stored (an empty string is
+    still missing), which spares a trim of every value."""
+    raw, unreadable = load_raw_rejects(con, path, name, columns)
+    good, errors = validate(raw, columns, (con, name) if materialize else None,
+                            trim_text=path.suffix.lower() != ".parquet", extra=extra,
+                            keep_errors=keep_errors, also_keep=also_keep, as_of=as_of)
+    if unreadable is not None:
+        errors = ibis.union(errors, unreadable.cast(errors.schema()))
+    return good, errors
+
+
+def date_checks(c: Column, value: ir.DateValue, as_of: dt.date | None) -> list[Check]:
+    """The bounds of a date column: :data:`EARLIEST_DATE` or later, and not after the as-of
+    date (a column with ``future``) or :data:`LATEST_DATE`. The reason names the bound, never
+    the value."""
+    checks: list[Check] = [(value < EARLIEST_DATE, c.name,
+                            f"before {EARLIEST_DATE}: implausibly old (a typo?)")]
+    if c.future and as_of is not None and as_of < LATEST_DATE:
+        checks.append((value > as_of, c.name, f"after the as-of date {as_of}: {c.future}"))
+    checks.append((value > LATEST_DATE, c.name,
+                   f"after {LATEST_DATE}: later than any date bhpolicy accepts (a typo?)"))
+    return checks
 
 
 def validate(raw: ir.Table, columns: tuple[Column, ...],
              materialize: tuple[ibis.BaseBackend, str] | None = None,
              trim_text: bool = True, extra: ExtraChecks | None = None,
-             keep_errors: KeepErrors | None = None, also_keep: AlsoKeep | None = None
-             ) -> tuple[ir.Table, ir.Table]:
+             keep_errors: KeepErrors | None = None, also_keep: AlsoKeep | None = None,
+             as_of: dt.date | None = None) -> tuple[ir.Table, ir.Table]:
     """Split ``raw`` into typed good rows and error rows (file, row, field, reason, value).
 
-    A row's first problem is reported, in column order. With ``materialize`` (connection,
-    name) the checked rows are stored once in a temp table, so the file is read once. With
-    ``keep_errors`` (which stores the error rows, few) the rows are checked once: the good
-    rows are then every row but those, converted without running the checks again. With
-    ``also_keep`` as well, the good rows it picks are stored in the same pass (``_field``
-    null); :func:`kept_good_rows` reads them back. Columns beyond the spec's are ignored
-    (dropped before the checks, so lookups joined by ``extra`` cannot clash with them).
+    A row's first problem is reported, in column order. Dates are bounded by
+    :func:`date_checks` (with ``as_of`` None, a date of service may be up to LATEST_DATE).
+    With ``materialize`` (connection, name) the checked rows are stored once in a temp
+    table, so the file is read once. With ``keep_errors`` (which stores the error rows, few)
+    the rows are checked once: the good rows are then every row but those, converted without
+    running the checks again. With ``also_keep`` as well, the good rows it picks are stored
+    in the same pass (``_field`` null); :func:`kept_good_rows` reads them back. Columns
+    beyond the spec's are ignored (dropped before the checks, so lookups joined by
+    ``extra`` cannot clash with them).
 
     Three projections, each reading the one before: text cleaned once (trimmed, empty as
     null), then converted once, then checked. Written as one expression, every check and
@@ -207,9 +381,12 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
         if c.name in native:
             if c.kind == "int" and c.minimum is not None:
                 checks.append((t.notnull() & (t < c.minimum), c.name, f"below {c.minimum}"))
+            if c.kind == "date":
+                checks += date_checks(c, t, as_of)
             continue
         if c.kind == "date":
             checks.append((~empty & t.isnull(), c.name, "not a date (YYYY-MM-DD)"))
+            checks += date_checks(c, t, as_of)
         elif c.kind == "int":
             checks.append((~empty & t.isnull(), c.name, "not a whole number"))
             if c.minimum is not None:
@@ -285,3 +462,47 @@ def error_rows(table: ir.Table, condition: ir.BooleanValue, field: str, reason: 
     why = reason if not isinstance(reason, str) else ibis.literal(reason)
     return bad.select(file=bad._file, row=bad._line, field=ibis.literal(field),
                       reason=why.cast("string"), value=bad[field].cast("string"))
+
+
+def small_csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """Each record of a small CSV file (a roster, a code list) read with Python's csv module,
+    as (row, fields): the header is row 1, a quoted field holding line breaks is one row, a
+    blank line is counted but not given.
+
+    Whole-file errors, one line naming the file and the line or row: not UTF-8, a quote
+    left open or followed by text, a field longer than the csv module's limit."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataFileError(str(path), "file", f"cannot read ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        start = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)  # after a BOM
+        line = data[:start].count(b"\n") + 1
+        raise DataFileError(str(path), f"line {line}", "not UTF-8 text (save the file as UTF-8)"
+                            ) from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    row = 0
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problem = (f"a field longer than {csv.field_size_limit()} characters"
+                       if "field limit" in str(exc) else f"cannot read ({exc})")
+            raise DataFileError(str(path), f"row {row + 1}", problem) from None
+        row += 1
+        if fields:
+            yield row, fields
+
+
+def ragged(fields: list[str], header: list[str]) -> str | None:
+    """Why a row's field count does not fit the header (trailing empty fields, as a
+    spreadsheet writes them, are allowed), or None."""
+    if len(fields) > len(header) and any(f.strip() for f in fields[len(header):]):
+        return f"{len(fields)} fields where the header has {len(header)} (a ragged row)"
+    if len(fields) < len(header):
+        return f"{len(fields)} fields where the header has {len(header)} (a ragged row)"
+    return None
