@@ -27,7 +27,6 @@ file, line and field named.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -38,6 +37,7 @@ from typing import Any
 from bhpolicy.catalog.store import ImportedRecord
 from bhpolicy.catalog.units import unit_from_descriptor
 from bhpolicy.errors import DataFileError
+from bhpolicy.io.readers import ragged, small_csv_rows
 
 RECORD_LENGTH = 320
 DETAIL_END = 293  # the last position a first-line record must reach (action code)
@@ -259,8 +259,20 @@ def _rows_xlsx(path: Path) -> Iterator[Sequence[Any]]:
 
 
 def _rows_csv(path: Path) -> Iterator[Sequence[Any]]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        yield from csv.reader(handle)
+    """The rows in order (a blank line as an empty row, so rows keep their numbers); a file
+    that is not UTF-8, a quote left open or a ragged row is one error naming its row."""
+    header: list[str] | None = None
+    expected = 1
+    for number, fields in small_csv_rows(path):
+        while expected < number:
+            yield []
+            expected += 1
+        if header is None:
+            header = fields
+        elif problem := ragged(fields, header):
+            raise DataFileError(str(path), f"row {number}", problem)
+        yield fields
+        expected += 1
 
 
 def read_spreadsheet(path: Path) -> ImportResult:
