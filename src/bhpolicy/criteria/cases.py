@@ -34,7 +34,7 @@ ID_MAX = 100
 _MONTH = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_ID = re.compile(r"^[^\x00-\x1f\x7f]+$")
+_ID = re.compile(r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$")  # nothing that breaks a line
 
 
 class CaseError(BhpolicyError):

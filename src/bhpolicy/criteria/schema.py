@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bhpolicy.criteria.cases import ENVELOPE, REQUEST_TYPES
+from bhpolicy.criteria.cases import ENVELOPE, ID_MAX, REQUEST_TYPES
 from bhpolicy.criteria.loader import CriteriaPack
 from bhpolicy.criteria.model import FactSpec
 
@@ -42,7 +42,7 @@ def _fact_schema(spec: FactSpec, criteria: CriteriaPack) -> dict[str, Any]:
             items["enum"] = latest
         schema = {"type": "array", "items": items, "uniqueItems": True}
     title = criteria.facts.documents[spec.document]
-    schema.setdefault("description", f"From: {title}")
+    schema.setdefault("description", f"{spec.label}. From: {title}")
     return {"anyOf": [schema, {"type": "null"}], "description": schema["description"]}
 
 
@@ -68,7 +68,9 @@ def case_schema(packs: list[CriteriaPack]) -> dict[str, Any]:
         "required": list(ENVELOPE),
         "additionalProperties": False,
         "properties": {
-            "case_id": {"type": "string", "minLength": 1},
+            "case_id": {"type": "string", "minLength": 1, "maxLength": ID_MAX},
+            "member_id": {"type": "string", "minLength": 1, "maxLength": ID_MAX,
+                          "description": "The member's id, shown on the worksheet only"},
             "policy": {"enum": names},
             "request_type": {"enum": list(REQUEST_TYPES)},
             "request_date": DATE,
