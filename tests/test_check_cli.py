@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import tempfile
 from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bhpolicy.criteria.run import check_stream
 from tests.conftest import REPO
@@ -169,3 +172,37 @@ def test_schema_accepts_examples_and_rejects_wrong_fields() -> None:
     bad = json.loads((CASES / "sc-initial-meets.json").read_text())
     bad["facts"]["locus_level"] = 4  # a Minnesota fact in a South Carolina case
     assert not validator.is_valid(bad)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) |
+    st.sampled_from(["", "2026-02-30", "0001-01-01", "9999-12-31", "1900-01-01", "F20",
+                     "Z00.00", "F43.12", "2026-13", "<b>", "\u2028"]) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["2026-01", "2026-13", "1899-12", "x"]), inner, max_size=3),
+    max_leaves=6)
+EXAMPLE_CASES = [json.loads((CASES / name).read_text()) for name in EXAMPLES]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(EXAMPLE_CASES), st.lists(st.tuples(st.booleans(), st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=40), JSON_VALUES),
+    max_size=4))
+def test_mutated_cases_give_a_determination_or_one_line(
+        case: dict[str, object], changes: list[tuple[bool, str, object]]) -> None:
+    """issue 14 item 6: whatever a case holds, check answers it or rejects it in one line
+    naming no value; it never raises."""
+    mutated = json.loads(json.dumps(case))
+    facts = mutated["facts"]
+    for in_facts, name, value in changes:
+        target = facts if in_facts else mutated
+        known = sorted(target)
+        target[known[len(name) % len(known)] if name[0] < "n" else name] = value
+    path = Path(tempfile.mkdtemp()) / "case.json"
+    path.write_text(json.dumps(mutated))
+    (answer,) = check_stream(path, REGISTRY, as_of=dt.date(2026, 12, 1))
+    if isinstance(answer, str):
+        assert "\n" not in answer and answer.startswith(str(path))
+    else:
+        assert answer["outcome"] in ("meets_criteria", "refer", "pend")
+        json.dumps(answer)
