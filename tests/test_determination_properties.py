@@ -5,10 +5,9 @@ a case whose facts contradict each other is never approved (issue 15 item 5)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import functools
 import itertools
+from typing import Any
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
