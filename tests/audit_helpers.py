@@ -15,7 +15,7 @@ from tests.billing_helpers import AUTH_FIELDS, CONTACT_FIELDS, MEMBER_FIELDS, wr
 
 CLAIM_FIELDS = ["claim_id", "member_id", "from_date", "to_date", "hcpcs", "modifiers",
                 "revenue_code", "bill_type", "provider_id", "pos", "units", "paid_amount",
-                "authorization_id"]
+                "authorization_id", "rendering_taxonomy", "diagnosis"]
 
 
 def claim(claim_id: str, member_id: str, start: str, end: str | None = None,

@@ -18,7 +18,7 @@ from bhpolicy.errors import DataFileError
 from bhpolicy.policy import load_registry
 from bhpolicy.policy.registry import load_registry as load_with
 from tests.audit_helpers import claim, run
-from tests.billing_helpers import auth, member
+from tests.billing_helpers import MN_NPI, SC_NPI, auth, member
 from tests.conftest import REPO
 
 PACKS = REPO / "src" / "bhpolicy" / "policies"
@@ -141,3 +141,67 @@ def test_a_crosswalk_row_with_modifiers_wins_when_the_line_carries_one(
     assert audited.one("plain")["category"] == "outpatient_therapy"
     assert audited.one("with-hf")["category"] == "outpatient_psychiatric"
     assert audited.one("other-mod")["category"] == "outpatient_therapy"
+
+
+def test_a_claim_span_of_a_century_costs_only_the_episode(tmp_path: Path) -> None:
+    """A line the reader accepts may span 1900-01-01 to the as-of date: the per diem audit
+    expands only the days inside the episodes the line overlaps (61 here), and the days
+    outside are one finding a span (before and after the episode), with the money prorated.
+    Inpatient stays are cut to the episode the same way."""
+    first, last = dt.date(1900, 1, 1), dt.date(2026, 11, 30)
+    line_days = (last - first).days + 1
+    act = [claim("K-century", "S1", first.isoformat(), last.isoformat(), hcpcs="H0040",
+                 provider_id=SC_NPI, paid=f"{line_days}.00")]
+    claims = [claim("stay-century", "N1", first.isoformat(), last.isoformat(),
+                    bill_type="0111")]
+    auths = [auth("A1", "S1", start="2026-03-01", end="2026-04-30"),
+             auth("B1", "N1", policy="mn-act", provider_id=MN_NPI, team_size="",
+                  start="2026-03-01", end="2026-03-31")]
+    act += [claim("K-inpatient", "N1", "2026-03-15", hcpcs="H0040", provider_id=MN_NPI,
+                  pos="12")]
+    audited = run(tmp_path, [member("S1"), member("N1", state="MN")], auths, claims, act)
+    outside = [f for f in audited.of("K-century")
+               if f["rule_id"] == "per_diem.outside_authorization"]
+    spans = sorted((str(f["flagged_from"]), str(f["flagged_to"]), f["flagged_days"],
+                    f["amount_at_stake"]) for f in outside)
+    before = (dt.date(2026, 3, 1) - first).days
+    after = (last - dt.date(2026, 4, 30)).days
+    assert spans == [("1900-01-01", "2026-02-28", before, Decimal(before)),
+                     ("2026-05-01", "2026-11-30", after, Decimal(after))]
+    # inside: 61 days against the 15-day cap (I.F): 16 days over in March, 15 in April
+    capped = [f for f in audited.of("K-century") if f["rule_id"] == "per_diem.over_monthly_cap"]
+    assert len(capped) == 16 + 15
+    assert len(audited.of("K-century")) == 2 + 16 + 15
+    assert audited.one("K-inpatient")["rule_id"] == "per_diem.inpatient_pos_missing"
+
+
+@pytest.mark.parametrize(("file", "old", "new", "key"), [
+    ("service_crosswalk.yaml", "rendering_taxonomy_in: psychiatric_taxonomies",
+     "rendering_taxonomy_in: nope", "rendering_taxonomy_in"),
+    ("service_crosswalk.yaml", "primary_diagnosis_in: psychiatric_diagnoses",
+     "primary_diagnosis_in: psychiatric_taxonomies", "primary_diagnosis_in"),
+    ("service_crosswalk.yaml", "    source: nucc-taxonomy", "    source: nowhere",
+     "lists.psychiatric_taxonomies.source"),
+    ("concurrent_services.yaml", "reason: per_diem_provider_not_authorized",
+     "reason: nope", "per_diem_rules.provider_not_authorized.reason"),
+])
+def test_bad_conditions_and_per_diem_rules_name_file_and_key(
+        tmp_path: Path, file: str, old: str, new: str, key: str) -> None:
+    folder = _copy_pack(tmp_path)
+    path = folder / file
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+    pack = load_with([tmp_path]).get("sc-copy")
+    with pytest.raises(DataFileError) as caught:
+        crosswalk(pack)
+    assert file in str(caught.value) and key in str(caught.value)
+
+
+def test_code_lists_come_from_the_pack() -> None:
+    """The psychiatric taxonomies and diagnosis categories are pack data with a source."""
+    for alias in ("sc-act", "mn-act"):
+        data = crosswalk(load_registry().get(alias))
+        taxonomies = data.lists["psychiatric_taxonomies"]
+        assert "2084P0800X" in taxonomies.codes and taxonomies.source == "nucc-taxonomy"
+        diagnoses = data.lists["psychiatric_diagnoses"]
+        assert [c for r in diagnoses.codes for c in expand_codes(r)][::28] == ["F20", "F48"]

@@ -48,6 +48,19 @@ def mn(tmp_path_factory: pytest.TempPathFactory) -> Audited:
         c("therapy-other", "N1", "2026-04-10", hcpcs="90834", provider_id=OTHER),
         c("inpatient", "N1", "2026-04-20", "2026-04-22", bill_type="0111"),
         c("pca", "N1", "2026-04-11", hcpcs="T1019"),
+        # a stay 05-04..05-06, and two stays that meet on 05-12 (a transfer): one run of days
+        c("stay-may", "N1", "2026-05-04", "2026-05-06", bill_type="0111"),
+        c("stay-a", "N1", "2026-05-10", "2026-05-12", bill_type="0111"),
+        c("stay-b", "N1", "2026-05-12", "2026-05-15", bill_type="0111"),
+        # E/M by the team's psychiatrist, by another psychiatrist, and by the team for F17
+        c("em-team-psychiatrist", "N1", "2026-04-14", hcpcs="99213", provider_id=MN_NPI,
+          rendering_taxonomy="2084P0800X"),
+        c("em-team-f41", "N1", "2026-04-15", hcpcs="99214", provider_id=AGENCY,
+          diagnosis="F41.1"),
+        c("em-other-psychiatrist", "N1", "2026-04-14", hcpcs="99213", provider_id=OTHER,
+          rendering_taxonomy="2084P0800X"),
+        c("em-team-f17", "N1", "2026-04-16", hcpcs="99213", provider_id=MN_NPI,
+          diagnosis="F17.210"),
     ]
     act = [claim("K-ip-wrong", "N1", "2026-04-21", hcpcs="H0040", provider_id=MN_NPI,
                  pos="12", paid="200.00"),
@@ -56,7 +69,13 @@ def mn(tmp_path_factory: pytest.TempPathFactory) -> Audited:
            claim("K-home", "N1", "2026-04-23", hcpcs="H0040", provider_id=MN_NPI,
                  pos="12", paid="200.00"),
            claim("K-agency", "N1", "2026-04-23", hcpcs="H0040", provider_id=AGENCY,
+                 pos="12", paid="200.00"),
+           claim("K-agency-alone", "N1", "2026-04-24", hcpcs="H0040", provider_id=AGENCY,
+                 pos="12", paid="200.00"),
+           claim("K-stranger", "N1", "2026-04-25", hcpcs="H0040", provider_id=OTHER,
                  pos="12", paid="200.00")]
+    act += [claim(f"K-may-{d:02d}", "N1", f"2026-05-{d:02d}", hcpcs="H0040",
+                  provider_id=MN_NPI, pos="12", paid="200.00") for d in (4, 5, 6, 12, 15)]
     return run(tmp, [member("N1", state="MN")], auths, claims, act)
 
 
@@ -121,9 +140,54 @@ def test_inpatient_days_need_pos_21_on_the_act_claim(mn: Audited) -> None:
     assert mn.of("K-ip-right") == [] and mn.of("K-home") == []
 
 
-def test_one_provider_a_day_even_a_contributing_agency(mn: Audited) -> None:
-    """Billing: only one agency bills when staff come from several (the billing provider)."""
-    assert mn.one("K-agency")["reason_id"] == "per_diem_other_provider"
+def test_only_the_billing_agency_bills_the_per_diem(mn: Audited) -> None:
+    """Billing: "Only one agency may bill when team members are from more than one agency.
+    The billing provider reimburses other contributing agencies." A contributing agency's
+    own per diem is flagged, on a day the billing provider billed too and on a day it did
+    not; the billing provider's line stands."""
+    assert mn.of("K-home") == []
+    for claim_id in ("K-agency", "K-agency-alone"):
+        f = mn.one(claim_id)
+        assert (f["rule_id"], f["carc"], f["severity"]) == (
+            "per_diem.contributing_agency_billed", "15", "deny"), claim_id
+        assert f["section"] == "Billing"
+
+
+def test_per_diem_by_a_provider_outside_the_authorization(mn: Audited) -> None:
+    """Billing ("to one provider per day"): a provider that is neither the authorization's
+    nor a contributing agency is flagged with its own rule, without a contact log."""
+    f = mn.one("K-stranger")
+    assert (f["rule_id"], f["reason_id"], f["carc"]) == (
+        "per_diem.provider_not_authorized", "per_diem_provider_not_authorized", "15")
+
+
+def test_admission_and_discharge_days_without_pos_21_are_for_review(mn: Audited) -> None:
+    """Billing: POS 21 "if ACT services were provided to a recipient in an inpatient
+    hospital". On the first and last day of a stay the recipient may have been seen at home,
+    so a POS 12 line there is a review finding with no CARC; the days between are denied
+    (CARC 5). Stays that meet (05-10..05-12, 05-12..05-15) are one run: 05-12 is inside."""
+    for day in ("04", "06", "15"):
+        f = mn.one(f"K-may-{day}")
+        assert (f["rule_id"], f["severity"], f["carc"]) == (
+            "per_diem.inpatient_admission_or_discharge_day", "review", None), day
+        assert "Inpatient Hospitalization" in f["section"]
+    for day in ("05", "12"):
+        f = mn.one(f"K-may-{day}")
+        assert (f["rule_id"], f["carc"]) == ("per_diem.inpatient_pos_missing", "5"), day
+
+
+def test_em_visit_by_the_teams_prescriber_is_psychiatric_physician_services(mn: Audited
+                                                                         ) -> None:
+    """Psychiatric Physician Services ("Sometimes" included; billed separately only if not in
+    the ACT rate) holds the team's medication management (Covered ACT Services: illness
+    education and medication management). An E/M visit counts there when the rendering
+    taxonomy is psychiatric or the primary diagnosis is in F20-F48, for review; a
+    psychiatrist outside the team, or an F17 visit, is not flagged."""
+    for claim_id in ("em-team-psychiatrist", "em-team-f41"):
+        f = mn.one(claim_id)
+        assert (f["category"], f["severity"]) == ("psychiatric_physician_services",
+                                                  "review"), claim_id
+    assert mn.of("em-other-psychiatrist") == [] and mn.of("em-team-f17") == []
 
 
 def test_waivered_services_row_needs_county_approval_for_review() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.audit_helpers import Audited, claim, run
-from tests.billing_helpers import SC_NPI, auth, contact, member
+from tests.billing_helpers import AGENCY, SC_NPI, auth, contact, member
 
 OTHER = "1003000126"
 ALLOWED = {  # Allowable list: each item with a code the SC crosswalk places in it
@@ -25,6 +25,26 @@ NOT_ALLOWED = {  # Not Allowable list
     "medicaid_supported_employment": "H2023", "mobile_crisis": "H2011",
 }
 
+PSYCHIATRIST = "2084P0800X"  # NUCC: Psychiatry & Neurology, Psychiatry
+# OP medication management billed as E/M (Not Allowable: "OP medication management"): the
+# code alone is not enough; a psychiatric rendering taxonomy or a primary diagnosis in
+# F20-F48 is. (claim id, code, line fields, expected category or None)
+EM_CASES = [
+    ("em-psychiatrist", "99213", {"rendering_taxonomy": PSYCHIATRIST, "diagnosis": "Z00.00"}),
+    ("em-pmhnp", "99212", {"rendering_taxonomy": "363LP0808X"}),
+    ("em-f20", "99214", {"diagnosis": "F20.9"}),
+    ("em-f48-no-dot", "99215", {"diagnosis": "F481"}),
+    ("em-f17", "99213", {"diagnosis": "F17.210"}),
+    ("em-f03", "99213", {"diagnosis": "F03.90"}),
+    ("em-f50", "99213", {"diagnosis": "F50.00"}),
+    ("em-family-physician", "99213", {"rendering_taxonomy": "207Q00000X", "diagnosis": "I10"}),
+    ("em-second-dx-only", "99213", {"diagnosis": "I10;F20.9"}),
+    ("h2010-psychiatrist", "H2010", {"rendering_taxonomy": PSYCHIATRIST}),
+    ("h2010-plain", "H2010", {}),
+    ("addon-f31", "90833", {"diagnosis": "F31.9"}),
+    ("addon-plain", "90833", {}),
+]
+
 
 @pytest.fixture(scope="module")
 def sc(tmp_path_factory: pytest.TempPathFactory) -> Audited:
@@ -33,7 +53,7 @@ def sc(tmp_path_factory: pytest.TempPathFactory) -> Audited:
     # S1: one episode from 2026-03-01 through a contiguous renewal (04-01 .. 06-30)
     # S2: a gap between authorizations -> two episodes; S3: one episode from 03-16
     auths = [auth("A1", "S1", end="2026-03-31"), auth("A2", "S1", start="2026-04-01",
-                                                      end="2026-06-30"),
+                                                      end="2026-06-30", contributing=AGENCY),
              auth("B1", "S2", end="2026-03-31"), auth("B2", "S2", start="2026-04-05",
                                                       end="2026-06-30"),
              auth("C1", "S3", start="2026-03-16", end="2026-06-30")]
@@ -59,6 +79,8 @@ def sc(tmp_path_factory: pytest.TempPathFactory) -> Audited:
         claim("half-in", "S1", "2026-06-29", "2026-07-02", hcpcs="H0035", paid="40.00"),
         claim("inpatient", "S1", "2026-05-20", "2026-05-22", bill_type="0111"),
     ]
+    claims += [claim(claim_id, "S1", "2026-04-14", hcpcs=code, **fields)
+               for claim_id, code, fields in EM_CASES]
     act = [claim("K-dup-1", "S1", "2026-05-06", hcpcs="H0040", provider_id=SC_NPI,
                  modifiers="U1", paid="180.00"),
            claim("K-dup-2", "S1", "2026-05-06", hcpcs="H0040", provider_id=SC_NPI,
@@ -66,6 +88,8 @@ def sc(tmp_path_factory: pytest.TempPathFactory) -> Audited:
            claim("K-other", "S1", "2026-05-07", hcpcs="H0040", provider_id=OTHER,
                  paid="180.00"),
            claim("K-team", "S1", "2026-05-07", hcpcs="H0040", provider_id=SC_NPI,
+                 paid="180.00"),
+           claim("K-agency-too", "S1", "2026-05-21", hcpcs="H0040", provider_id=AGENCY,
                  paid="180.00"),
            claim("K-outside", "S1", "2026-07-03", hcpcs="H0040", provider_id=SC_NPI,
                  paid="180.00"),
@@ -168,9 +192,71 @@ def test_per_diem_duplicate_same_provider(sc: Audited) -> None:
     assert (f["rule_id"], f["carc"], f["rarc"]) == ("per_diem.duplicate_per_diem", "18", "M86")
 
 
-def test_per_diem_by_another_provider(sc: Audited) -> None:
+def test_per_diem_by_another_authorized_provider_the_same_day(sc: Audited) -> None:
+    """Other General Guidelines: one per diem per member per day. The day goes to the
+    authorization's provider; a contributing agency of the same authorization billing that
+    day too is another provider's per diem (B20). SC names no single billing agency."""
+    assert sc.of("K-inpatient") == []
+    f = sc.one("K-agency-too")
+    assert (f["rule_id"], f["carc"]) == ("per_diem.per_diem_other_provider", "B20")
+
+
+def test_per_diem_by_a_provider_the_authorization_does_not_name(sc: Audited) -> None:
+    """Prior Authorization, Continuity of Care, and Reimbursement: a provider that is
+    neither the authorization's nor a contributing agency gets its own rule (CARC 15), not
+    "another provider" and not "no qualifying contact"."""
     assert sc.of("K-team") == []
-    assert sc.one("K-other")["carc"] == "B20"
+    f = sc.one("K-other")
+    assert (f["rule_id"], f["carc"], f["rarc"]) == (
+        "per_diem.provider_not_authorized", "15", "N54")
+    assert f["section"] == "Prior Authorization, Continuity of Care, and Reimbursement"
+    assert f["severity"] == "deny"
+
+
+def test_unauthorized_provider_is_flagged_without_contacts(tmp_path: Path) -> None:
+    """The check reads the authorization covering each date, not the episode: S1's episode
+    runs through a renewal with another provider, so the first team billing a day of the
+    renewal is not authorized that day. No contact log is given."""
+    auths = [auth("A1", "S1", start="2026-03-01", end="2026-03-31"),
+             auth("A2", "S1", provider_id=OTHER, start="2026-04-01", end="2026-04-30")]
+    act = [claim("K-march", "S1", "2026-03-31", hcpcs="H0040", provider_id=SC_NPI),
+           claim("K-april-old-team", "S1", "2026-04-01", hcpcs="H0040", provider_id=SC_NPI),
+           claim("K-april-new-team", "S1", "2026-04-02", hcpcs="H0040", provider_id=OTHER)]
+    audited = run(tmp_path, [member("S1")], auths, [], act)
+    assert audited.of("K-march") == [] and audited.of("K-april-new-team") == []
+    assert audited.one("K-april-old-team")["rule_id"] == "per_diem.provider_not_authorized"
+
+
+@pytest.mark.parametrize(("claim_id", "severity_or_none", "category"), [
+    ("em-psychiatrist", "review", "outpatient_medication_management"),
+    ("em-pmhnp", "review", "outpatient_medication_management"),
+    ("em-f20", "review", "outpatient_medication_management"),
+    ("em-f48-no-dot", "review", "outpatient_medication_management"),
+    ("em-f17", None, None), ("em-f03", None, None), ("em-f50", None, None),
+    ("em-family-physician", None, None), ("em-second-dx-only", None, None),
+    ("h2010-psychiatrist", "review", "outpatient_medication_management"),
+    ("h2010-plain", "review", "other_behavioral_health"),
+    ("addon-f31", "review", "outpatient_medication_management"),
+    ("addon-plain", "deny", "outpatient_therapy"),
+])
+def test_op_medication_management_billed_as_em(sc: Audited, claim_id: str,
+                                              severity_or_none: str | None,
+                                              category: str | None) -> None:
+    """Not Allowable: "OP medication management". An E/M visit, a psychotherapy add-on or
+    H2010 counts as one only when the rendering taxonomy is psychiatric (NUCC 2084P0800X,
+    363LP0808X, ...) or the primary diagnosis (the first on the line) is in F20-F48; F17
+    (nicotine), F03 (dementia) and F50 are not. Inferred matches are for review; without
+    the condition a code falls back to its plain row."""
+    found = sc.of(claim_id)
+    if category is None:
+        assert found == []
+        return
+    assert len(found) == 1
+    f = found[0]
+    assert (f["category"], f["severity"]) == (category, severity_or_none)
+    if category == "outpatient_medication_management":
+        assert f["section"].startswith("General Guidelines for Other Services Provided "
+                                       "Concurrently with ACT (Not Allowable)")
 
 
 def test_per_diem_outside_every_episode(sc: Audited) -> None:

@@ -4,9 +4,11 @@ coverage (authorizations, non-overlapping; billing/engine.py)
   -> episodes: one row per member and run of contiguous authorizations
 other claim lines -> category (crosswalk, most specific row) -> overlap with an episode
   -> the category's rule -> findings (the flagged dates and the money on them)
-ACT claim lines -> one row per line and date -> per diem findings (duplicate, another
-  provider, outside authorization, no qualifying contact, over the monthly cap, inpatient
-  day without the inpatient place of service)
+ACT claim lines -> one row per line and date inside an episode (and one per span outside
+  every episode) -> per diem findings (outside authorization, a provider the authorization
+  does not name, a contributing agency billing itself, duplicate, another provider, no
+  qualifying contact, over the monthly cap, inpatient day without the inpatient place of
+  service)
 """
 
 from __future__ import annotations
@@ -66,35 +68,47 @@ def _keys(claims: ir.Table) -> ir.Table:
     tob_key = ibis.ifelse((tob.length() == 4) & tob.startswith("0"), tob.substr(1, 2),
                           tob.substr(0, 2))
     mods = claims.modifiers.upper().re_replace(r"[\s,:;]+", ";").fill_null("")
+    # the primary diagnosis: the first code listed, its 3-character category (F20.0 -> F20)
+    first_dx = claims.diagnosis.upper().re_replace(r"^[\s,:;]+", "").re_replace(
+        r"[\s,:;].*$", "").replace(".", "")
     return claims.mutate(
         k_hcpcs=claims.hcpcs.upper().strip(), k_rev=claims.revenue_code.strip().lpad(4, "0"),
         k_tob=tob_key, k_pos=claims.pos,
+        k_tax=claims.rendering_taxonomy.upper().strip(), k_dx=first_dx.substr(0, 3),
         **{f"k_mod{i}": mods.split(";")[i] for i in range(MAX_MODIFIERS)})
 
 
 def categorize(table: ir.Table, lookup: ir.Table, matches: ir.Table) -> ir.Table:
     """Grain unchanged (``table`` has ``policy_id``). Adds the category of the most specific
     crosswalk row of the pack (lowest match_id over the four kinds of key); rows no crosswalk
-    row names are dropped. One left join a kind against a small lookup table, no grouping."""
+    row names are dropped. One left join a kind against a small lookup table, no grouping.
+    A conditional row counts when the line's rendering taxonomy or primary diagnosis
+    category is in its lists; a modifier row when the line carries one of its modifiers."""
     t = _keys(table)
     ids = []
     for kind, key in KINDS:
         lk = lookup.filter(lookup.kind == kind)
         lk = lk.select(**{f"{key}_p": lk.policy_id, f"{key}_c": lk.code,
                           f"{key}_plain": lk.plain_id, f"{key}_mods": lk.mods,
-                          f"{key}_mid": lk.mod_id})
+                          f"{key}_mid": lk.mod_id, f"{key}_tax": lk.taxonomies,
+                          f"{key}_dx": lk.diagnoses, f"{key}_cid": lk.cond_id})
         t = t.left_join(lk, [t.policy_id == lk[f"{key}_p"], t[key] == lk[f"{key}_c"]])
         t = t.drop(f"{key}_p", f"{key}_c")
         hit = ibis.or_(*[_listed(t[f"{key}_mods"], t[f"k_mod{i}"])
                          for i in range(MAX_MODIFIERS)])
-        ids.append(ibis.ifelse(t[f"{key}_mods"].notnull() & hit.fill_null(False),
-                               t[f"{key}_mid"], t[f"{key}_plain"]))
+        met = (_listed(t[f"{key}_tax"], t.k_tax).fill_null(False) |
+               _listed(t[f"{key}_dx"], t.k_dx).fill_null(False))
+        ids.append(ibis.cases(
+            (t[f"{key}_cid"].notnull() & met, t[f"{key}_cid"]),
+            (t[f"{key}_mods"].notnull() & hit.fill_null(False), t[f"{key}_mid"]),
+            else_=t[f"{key}_plain"]))
     t = t.mutate(match_id=ibis.least(*ids))
     t = t.filter(t.match_id.notnull())
     t = t.drop(*[c for c in t.columns if c.startswith("k_")])
     info = matches.select(i_policy=matches.policy_id, i_match=matches.match_id,
                           category=matches.category, crosswalk_row=matches.crosswalk_row,
-                          crosswalk_verified=matches.crosswalk_verified)
+                          crosswalk_verified=matches.crosswalk_verified,
+                          row_severity=matches.row_severity)
     t = t.join(info, [t.policy_id == info.i_policy, t.match_id == info.i_match])
     return t.drop("i_policy", "i_match")
 
@@ -127,6 +141,9 @@ def concurrent(claims: ir.Table, eps: ir.Table, lookup: ir.Table, matches: ir.Ta
     j = categorize(j, lookup, matches)
     j = j.filter(j.category != "act")
     j = j.join(categories, ["policy_id", "category"])
+    # a crosswalk row may set the severity (a match inferred from taxonomy or diagnosis is
+    # for review); otherwise the category's
+    j = j.mutate(severity=j.row_severity.fill_null(j.severity)).drop("row_severity")
     j = _numbers(j, numbers, j.parameter, j.episode_start, "p")
 
     start = ibis.greatest(j.from_date, j.episode_start)
@@ -181,48 +198,132 @@ def _finding(f: ir.Table, claim_source: ir.Value, rule_id: ir.Value) -> ir.Table
         crosswalk_verified=f.crosswalk_verified)
 
 
+def _plus_days(day: ir.DateValue, days: int) -> ir.DateValue:
+    # through a timestamp (see allowed_first_days above)
+    return (day.cast("timestamp") + ibis.interval(days=days)).date()
+
+
+def _each_day(first: ir.DateValue, last: ir.DateValue) -> ir.DateValue:
+    """One row per date from ``first`` through ``last`` (an unnest)."""
+    return ibis.range(first.cast("timestamp"), (last + _DAY).cast("timestamp"),
+                      _DAY).unnest().cast("date")
+
+
 def inpatient_days(evaluated: ir.Table) -> ir.Table:
-    """Grain: member-day inside a claim of a category marked ``inpatient_stay``."""
+    """Grain: member-day inside a claim of a category marked ``inpatient_stay``, kept to the
+    ACT episode the claim overlaps and a day on each side (a claim spanning decades costs no
+    more than the episode). ``i_edge`` marks the first and last day of a run of consecutive
+    inpatient days: the admission and discharge days, when the recipient may have been seen
+    outside the hospital."""
     stays = evaluated.filter(evaluated.inpatient_stay)
-    days = stays.mutate(day=ibis.range(
-        stays.from_date.cast("timestamp"), (stays.to_date + _DAY).cast("timestamp"),
-        ibis.interval(days=1)).unnest().cast("date"))
-    return days.select(i_member=days.member_id, i_day=days.day).distinct()
+    first = ibis.greatest(stays.from_date, _plus_days(stays.episode_start, -1))
+    last = ibis.least(stays.to_date, _plus_days(stays.episode_end, 1))
+    days = stays.mutate(day=_each_day(first, last))
+    d = days.select(i_member=days.member_id, i_day=days.day).distinct()
+    after = d.select(p_member=d.i_member, p_day=_plus_days(d.i_day, 1))  # day after one
+    before = d.select(n_member=d.i_member, n_day=_plus_days(d.i_day, -1))  # day before one
+    j = d.left_join(after, [d.i_member == after.p_member, d.i_day == after.p_day])
+    j = j.left_join(before, [j.i_member == before.n_member, j.i_day == before.n_day])
+    return j.select(j.i_member, j.i_day, i_edge=j.p_member.isnull() | j.n_member.isnull())
 
 
-def per_diem(act: ir.Table, eps: ir.Table, act_codes: ir.Table, numbers: ir.Table,
-             qualifying: ir.Table | None, inpatient: ir.Table) -> ir.Table:
-    """Grain: ACT claim line and date. One reason per line-day, in this order: outside every
-    episode, a duplicate of the same provider, another provider's day, no qualifying contact
-    in the log, over the monthly cap, an inpatient day without the inpatient POS."""
+# What the per diem audit keeps of a line and date (or of a line's span outside every
+# episode): enough for a finding.
+PER_DIEM_COLUMNS = (
+    "policy_id", "member_id", "claim_id", "_line", "hcpcs", "provider_id", "from_date",
+    "to_date", "paid_amount", "episode_start", "rule_key", "flagged", "flagged_from",
+    "flagged_to", "flagged_days", "day_of_episode", "amount_at_stake")
+
+
+def per_diem(act: ir.Table, eps: ir.Table, coverage: ir.Table, act_codes: ir.Table,
+             numbers: ir.Table, qualifying: ir.Table | None, inpatient: ir.Table,
+             rules: ir.Table) -> ir.Table:
+    """Grain: ACT claim line and date inside an ACT episode, plus one row per span of a line
+    outside every episode. A line is expanded to dates only where it overlaps an episode, so
+    a long span (1900 to today) costs no more than the episodes it meets."""
     codes = act_codes.select(code=act_codes.code).distinct()
     a = act.filter(act.hcpcs.upper().strip().isin(codes.code))
-    a = a.mutate(day=ibis.range(a.from_date.cast("timestamp"),
-                                (a.to_date + _DAY).cast("timestamp"),
-                                ibis.interval(days=1)).unnest().cast("date"),
-                 line_days=_days_between(a.to_date, a.from_date) + 1)
+    a = a.mutate(line_days=_days_between(a.to_date, a.from_date) + 1)
     e = eps.select(e_member=eps.member_id, policy_id=eps.policy_id,
-                   episode_id=eps.episode_id, episode_start=eps.episode_start,
-                   episode_end=eps.episode_end, team=eps.team, billers=eps.billers)
-    a = a.left_join(e, [a.member_id == e.e_member, a.day >= e.episode_start,
-                        a.day <= e.episode_end]).drop("e_member")
-    # a day outside every episode takes the pack of the member's latest episode
-    latest = eps.group_by(l_member=eps.member_id).aggregate(
-        l_policy=eps.policy_id.argmax(eps.episode_start))
-    a = a.left_join(latest, a.member_id == latest.l_member).drop("l_member")
-    a = a.mutate(policy_id=a.policy_id.fill_null(a.l_policy)).drop("l_policy")
-    a = a.filter(a.policy_id.notnull())
-    outside = a.episode_id.isnull()
+                   episode_start=eps.episode_start, episode_end=eps.episode_end)
+    inside = a.join(e, [a.member_id == e.e_member, a.from_date <= e.episode_end,
+                        a.to_date >= e.episode_start]).drop("e_member")
+    inside = inside.mutate(day=_each_day(ibis.greatest(inside.from_date, inside.episode_start),
+                                         ibis.least(inside.to_date, inside.episode_end)))
+    days = _per_day(inside, coverage, numbers, qualifying, inpatient, rules)
+    return ibis.union(days.select(*PER_DIEM_COLUMNS),
+                      _outside_episodes(a, eps).select(*PER_DIEM_COLUMNS))
 
+
+def _outside_episodes(a: ir.Table, eps: ir.Table) -> ir.Table:
+    """Grain: span of an ACT claim line outside every episode (before, between or after the
+    episodes it overlaps; the whole line when it overlaps none), flagged as outside the
+    authorization with the money prorated to its days. Such a span takes the pack of the
+    member's latest episode; a member with no episode has no pack and no finding."""
+    e = eps.select(g_member=eps.member_id, g_start=eps.episode_start, g_end=eps.episode_end)
+    j = a.left_join(e, [a.member_id == e.g_member, a.from_date <= e.g_end,
+                        a.to_date >= e.g_start]).drop("g_member")
+    w = ibis.window(group_by=j._line, order_by=j.g_start)
+    j = j.mutate(_prev_end=j.g_end.lag().over(w), _is_last=j.g_start.lead().over(w).isnull())
+    before = j.mutate(
+        flagged_from=ibis.ifelse(j._prev_end.isnull(), j.from_date,
+                                 ibis.greatest(j.from_date, _plus_days(j._prev_end, 1))),
+        flagged_to=ibis.ifelse(j.g_start.isnull(), j.to_date, _plus_days(j.g_start, -1)))
+    after = j.filter(j._is_last & j.g_end.notnull())
+    after = after.mutate(flagged_from=_plus_days(after.g_end, 1), flagged_to=after.to_date)
+    cols = [*a.columns, "flagged_from", "flagged_to"]
+    gaps = ibis.union(before.select(*cols), after.select(*cols))
+    gaps = gaps.filter(gaps.flagged_from <= gaps.flagged_to)
+    latest = eps.group_by(l_member=eps.member_id).aggregate(
+        policy_id=eps.policy_id.argmax(eps.episode_start))
+    gaps = gaps.join(latest, gaps.member_id == latest.l_member).drop("l_member")
+    flagged_days = _days_between(gaps.flagged_to, gaps.flagged_from) + 1
+    return gaps.mutate(
+        episode_start=ibis.null("date"), rule_key=ibis.literal("outside_authorization"),
+        flagged=ibis.literal(True), flagged_days=flagged_days,
+        day_of_episode=ibis.null("int64"),
+        amount_at_stake=(gaps.paid_amount.fill_null(0) * flagged_days / gaps.line_days)
+        .round(2).cast("decimal(18, 2)"))
+
+
+def _declared(rules: ir.Table) -> ir.Table:
+    """Grain: pack. Which of the per diem rules a pack may declare it has."""
+    return rules.group_by(s_policy=rules.policy_id).aggregate(
+        s_unauthorized=(rules.rule_key == "provider_not_authorized").any(),
+        s_agency=(rules.rule_key == "contributing_agency_billed").any(),
+        s_edge=(rules.rule_key == "inpatient_admission_or_discharge_day").any())
+
+
+def _per_day(a: ir.Table, coverage: ir.Table, numbers: ir.Table, qualifying: ir.Table | None,
+             inpatient: ir.Table, rules: ir.Table) -> ir.Table:
+    """Grain: ACT claim line and date inside an episode. One reason per line-day, in this
+    order: a provider neither the covering authorization's nor a contributing agency (where
+    the pack declares it), a contributing agency billing itself (where the pack says only
+    the billing agency bills), a duplicate of the same provider, another provider's day, no
+    qualifying contact in the log, over the monthly cap, an inpatient day without the
+    inpatient POS (on an admission or discharge day a review, where the pack declares it)."""
+    cov = coverage.select(c_member=coverage.member_id, c_start=coverage.effective_start,
+                          c_end=coverage.end_date, auth_provider=coverage.provider_id,
+                          contributing=coverage.contributing_provider_ids)
+    a = a.left_join(cov, [a.member_id == cov.c_member, a.day >= cov.c_start,
+                          a.day <= cov.c_end]).drop("c_member", "c_start", "c_end")
+    sw = _declared(rules)
+    a = a.left_join(sw, a.policy_id == sw.s_policy).drop("s_policy")
+    team = (ibis.literal(";") + a.auth_provider.fill_null("") + ibis.literal(";") +
+            a.contributing.fill_null("") + ibis.literal(";"))
+    billing_provider = (a.provider_id == a.auth_provider).fill_null(False)
+    in_team = _listed(team, a.provider_id)
+    a = a.mutate(_billing=billing_provider, _in_team=in_team,
+                 _unauthorized=a.s_unauthorized.fill_null(False) & ~in_team,
+                 _agency=a.s_agency.fill_null(False) & in_team & ~billing_provider)
     same = ibis.window(group_by=[a.member_id, a.day, a.provider_id],
                        order_by=[a.claim_id, a._line])
     # the day goes to the authorization's billing provider, then a contributing agency
     # (Minnesota: the billing provider bills and reimburses the others), then anyone else
-    preference = ibis.cases((_listed(a.billers.fill_null(";"), a.provider_id), 0),
-                            (_listed(a.team.fill_null(";"), a.provider_id), 1), else_=2)
+    preference = ibis.cases((a._billing, 0), (a._in_team, 1), else_=2)
     per_day = ibis.window(group_by=[a.member_id, a.day], order_by=[preference, a.provider_id])
     a = a.mutate(_dup=ibis.row_number().over(same) > 0,
-                 _keep=a.provider_id.first().over(per_day), _outside=outside)
+                 _keep=a.provider_id.first().over(per_day))
     a = a.mutate(_other=a.provider_id != a._keep)
     if qualifying is not None:
         q = qualifying.select(q_member=qualifying.member_id, q_day=qualifying.contact_date,
@@ -231,8 +332,8 @@ def per_diem(act: ir.Table, eps: ir.Table, act_codes: ir.Table, numbers: ir.Tabl
         a = a.mutate(_no_contact=~a.q_ok.fill_null(False)).drop("q_member", "q_day", "q_ok")
     else:
         a = a.mutate(_no_contact=ibis.literal(False))
-    a = a.mutate(_counted=~a._outside & ~a._dup & ~a._other & ~a._no_contact,
-                 _month=a.day.truncate("M"))
+    a = a.mutate(_counted=~a._unauthorized & ~a._agency & ~a._dup & ~a._other &
+                 ~a._no_contact, _month=a.day.truncate("M"))
     rank_window = ibis.window(group_by=[a.member_id, a._month, a._counted], order_by=[a.day])
     a = a.mutate(_rank=ibis.row_number().over(rank_window) + 1)
     a = _numbers(a, numbers, "monthly_max_billed_days", a.day, "cap")
@@ -241,26 +342,36 @@ def per_diem(act: ir.Table, eps: ir.Table, act_codes: ir.Table, numbers: ir.Tabl
     a = a.left_join(i, [a.member_id == i.i_member, a.day == i.i_day])
     inpatient_wrong = (a.i_member.notnull() & a.ip_text.notnull() &
                        (a.pos.isnull() | (a.pos != a.ip_text)))
+    edge_day = a.i_edge.fill_null(False) & a.s_edge.fill_null(False)
     reason = ibis.cases(
-        (a._outside, "outside_authorization"), (a._dup, "duplicate_per_diem"),
-        (a._other, "per_diem_other_provider"), (a._no_contact, "per_diem_without_contact"),
+        (a._unauthorized, "provider_not_authorized"), (a._agency, "contributing_agency_billed"),
+        (a._dup, "duplicate_per_diem"), (a._other, "per_diem_other_provider"),
+        (a._no_contact, "per_diem_without_contact"),
         (a._counted & a.cap_number.notnull() & (a._rank > a.cap_number), "over_monthly_cap"),
+        (inpatient_wrong & edge_day, "inpatient_admission_or_discharge_day"),
         (inpatient_wrong, "inpatient_pos_missing"), else_=ibis.null().cast("string"))
-    return a.mutate(reason_id=reason, flagged=reason.notnull(), flagged_from=a.day,
+    return a.mutate(rule_key=reason, flagged=reason.notnull(), flagged_from=a.day,
                     flagged_to=a.day, flagged_days=ibis.literal(1, "int64"),
                     day_of_episode=_days_between(a.day, a.episode_start) + 1,
                     amount_at_stake=(a.paid_amount.fill_null(0) / a.line_days).round(2)
                     .cast("decimal(18, 2)"))
 
 
-def per_diem_findings(evaluated: ir.Table, reasons: ir.Table, revisions: ir.Table
-                      ) -> ir.Table:
+def per_diem_findings(evaluated: ir.Table, rules: ir.Table, reasons: ir.Table,
+                      revisions: ir.Table) -> ir.Table:
+    """Findings of the per diem audit, with the severity, section and reason of their rule
+    (a review rule may have no reason, and so no CARC)."""
     f = evaluated.filter(evaluated.flagged)
-    f = f.left_join(reasons, [f.policy_id == reasons.policy_id,
-                              f.reason_id == reasons.reason_id]).drop("policy_id_right")
+    r = rules.select(r_policy=rules.policy_id, r_key=rules.rule_key, severity=rules.severity,
+                     section=rules.section, reason_id=rules.reason_id)
+    f = f.left_join(r, [f.policy_id == r.r_policy, f.rule_key == r.r_key]).drop(
+        "r_policy", "r_key")
+    c = reasons.select(c_policy=reasons.policy_id, c_reason=reasons.reason_id,
+                       carc_group=reasons.carc_group, carc=reasons.carc, rarc=reasons.rarc)
+    f = f.left_join(c, [f.policy_id == c.c_policy, f.reason_id == c.c_reason]).drop(
+        "c_policy", "c_reason")
     f = f.left_join(revisions, f.policy_id == revisions.r_policy).drop("r_policy")
-    f = f.mutate(category=ibis.literal("act"), severity=ibis.literal("deny"),
-                 section=f.reason_section, crosswalk_row=ibis.null("int64"),
-                 crosswalk_verified=ibis.null("boolean"))
+    f = f.mutate(category=ibis.literal("act"), severity=f.severity.fill_null("deny"),
+                 crosswalk_row=ibis.null("int64"), crosswalk_verified=ibis.null("boolean"))
     return _finding(f, claim_source=ibis.literal("act_claims"),
-                    rule_id=ibis.literal("per_diem.") + f.reason_id)
+                    rule_id=ibis.literal("per_diem.") + f.rule_key)

@@ -46,14 +46,43 @@ class Category(Strict):
     inpatient_stay: StrictBool = False
 
 
+# Per diem rules a pack may declare (a kind the engine knows, as for categories). The
+# duplicate, other-provider, no-contact, cap and inpatient POS checks apply to every pack.
+PerDiemKind = Literal["provider_not_authorized", "contributing_agency_billed",
+                      "inpatient_admission_or_discharge_day"]
+
+
+class PerDiemRule(Strict):
+    label: StrictStr
+    section: StrictStr
+    also_cites: list[StrictStr] = Field(default_factory=list)
+    severity: Literal["deny", "review"]
+    reason: StrictStr | None = None
+    summary: StrictStr | None = None
+    action: StrictStr
+    note: StrictStr | None = None
+
+
 class ConcurrentServices(Strict):
     general_rule_section: StrictStr
     exception_section: StrictStr
     categories: dict[StrictStr, Category]
+    per_diem_rules: dict[PerDiemKind, PerDiemRule] = Field(default_factory=dict)
 
 
 class CrosswalkSource(Strict):
     title: StrictStr
+
+
+class CodeList(Strict):
+    """A named list a crosswalk row's condition reads (taxonomy codes, diagnosis categories),
+    with the source it comes from."""
+    label: StrictStr
+    kind: Literal["rendering_taxonomy", "diagnosis_category"]
+    codes: list[StrictStr] = Field(min_length=1)
+    source: StrictStr
+    verified: StrictBool
+    note: StrictStr | None = None
 
 
 class CrosswalkRow(Strict):
@@ -61,13 +90,23 @@ class CrosswalkRow(Strict):
     match: Literal["hcpcs", "revenue_code", "bill_type", "pos"]
     codes: list[StrictStr]
     modifiers: list[StrictStr] = Field(default_factory=list)
+    # a conditional row matches only when the line's rendering taxonomy is in the first list
+    # or its primary diagnosis (3-character category) in the second
+    rendering_taxonomy_in: StrictStr | None = None
+    primary_diagnosis_in: StrictStr | None = None
+    severity: Literal["deny", "review"] | None = None
     source: StrictStr
     verified: StrictBool
     note: StrictStr | None = None
 
+    @property
+    def conditional(self) -> bool:
+        return self.rendering_taxonomy_in is not None or self.primary_diagnosis_in is not None
+
 
 class Crosswalk(Strict):
     sources: dict[StrictStr, CrosswalkSource]
+    lists: dict[StrictStr, CodeList] = Field(default_factory=dict)
     rows: list[CrosswalkRow]
 
 
@@ -121,6 +160,14 @@ def concurrent_services(pack: PolicyPack) -> ConcurrentServices:
         if category.parameter is not None and category.parameter not in pack.parameters:
             raise DataFileError(str(path), where + ".parameter",
                                 f"{category.parameter!r} is not in parameters.yaml")
+    for kind, rule in data.per_diem_rules.items():
+        where = f"key per_diem_rules.{kind}"
+        if rule.reason is None and (rule.severity == "deny" or rule.summary is None):
+            raise DataFileError(str(path), where + ".reason",
+                                "a deny rule names a reason; a review rule a reason or summary")
+        if rule.reason is not None and rule.reason not in reasons:
+            raise DataFileError(str(path), where + ".reason",
+                                f"{rule.reason!r} is not in reasons.yaml")
     missing = [r for r in PER_DIEM_REASONS if r not in reasons]
     if missing:
         raise DataFileError(str(Path(pack.folder) / "reasons.yaml"), "key reasons",
@@ -149,8 +196,18 @@ def crosswalk(pack: PolicyPack) -> Crosswalk:
     path = _path(pack, "service_crosswalk.yaml")
     data = validate_file(Crosswalk, path)
     categories = concurrent_services(pack).categories
+    for name, listed in data.lists.items():
+        if listed.source not in data.sources:
+            raise DataFileError(str(path), f"key lists.{name}.source",
+                                f"{listed.source!r} is not in sources")
+        for code in listed.codes:
+            try:
+                expand_codes(code)
+            except ValueError as exc:
+                raise DataFileError(str(path), f"key lists.{name}.codes", str(exc)) from None
     for i, row in enumerate(data.rows):
         where = f"key rows.{i}"
+        _check_conditions(path, where, row, data.lists)
         if row.category not in categories and row.category != _ACT_CATEGORY:
             raise DataFileError(str(path), where + ".category",
                                 f"{row.category!r} is not in concurrent_services.yaml")
@@ -163,6 +220,27 @@ def crosswalk(pack: PolicyPack) -> Crosswalk:
             except ValueError as exc:
                 raise DataFileError(str(path), where + ".codes", str(exc)) from None
     return data
+
+
+_LIST_KINDS = {"rendering_taxonomy_in": "rendering_taxonomy",
+               "primary_diagnosis_in": "diagnosis_category"}
+
+
+def _check_conditions(path: Path, where: str, row: CrosswalkRow,
+                      lists: dict[str, CodeList]) -> None:
+    """A conditional row names lists of the right kind, matches HCPCS codes, and carries no
+    modifiers (one refinement a row)."""
+    for key, kind in _LIST_KINDS.items():
+        name = getattr(row, key)
+        if name is None:
+            continue
+        if name not in lists:
+            raise DataFileError(str(path), f"{where}.{key}", f"{name!r} is not in lists")
+        if lists[name].kind != kind:
+            raise DataFileError(str(path), f"{where}.{key}", f"list {name!r} is not of {kind}")
+    if row.conditional and (row.match != "hcpcs" or row.modifiers):
+        raise DataFileError(str(path), where,
+                            "a row with conditions matches hcpcs codes and has no modifiers")
 
 
 @cache

@@ -25,6 +25,7 @@ from bhpolicy.audit.tables import (
     lookup_table,
     match_table,
     number_table,
+    per_diem_rule_table,
     rule_table,
 )
 from bhpolicy.billing import engine as billing
@@ -128,10 +129,12 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
         if inputs.contacts is not None:
             qualifying = _qualifying_days(con, inputs.contacts, coverage, member_policy,
                                           registry, errors)
-        per_day = engine.per_diem(act, eps, act_code_table(packs), numbers, qualifying,
-                                  store(con, "inpatient_days",
-                                        engine.inpatient_days(evaluated)))
-        findings.append(engine.per_diem_findings(per_day, reasons, revisions))
+        per_diem_rules = per_diem_rule_table(packs)
+        per_day = engine.per_diem(act, eps, coverage, act_code_table(packs), numbers,
+                                  qualifying, store(con, "inpatient_days",
+                                                    engine.inpatient_days(evaluated)),
+                                  per_diem_rules)
+        findings.append(engine.per_diem_findings(per_day, per_diem_rules, reasons, revisions))
 
     step("writing findings")
     all_findings = ibis.union(*findings)

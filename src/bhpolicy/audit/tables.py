@@ -9,14 +9,22 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from bhpolicy.audit.model import PER_DIEM_REASONS, concurrent_services, crosswalk, expand_codes
+from bhpolicy.audit.model import (
+    PER_DIEM_REASONS,
+    Crosswalk,
+    CrosswalkRow,
+    concurrent_services,
+    crosswalk,
+    expand_codes,
+)
 from bhpolicy.billing.params import load_reasons
 from bhpolicy.errors import DataFileError
 from bhpolicy.policy.model import PolicyPack
 
-# A claim line takes its most specific crosswalk row: rows with modifiers first, then exact
-# codes, then ranges (a lower match_id wins; ids are numbered in that order).
-_PRECEDENCE = {"modifier": 0, "exact": 1, "range": 2}
+# A claim line takes its most specific crosswalk row: rows with conditions (taxonomy or
+# diagnosis) first, then rows with modifiers, then exact codes, then ranges (a lower match_id
+# wins; ids are numbered in that order).
+_PRECEDENCE = {"condition": 0, "modifier": 1, "exact": 2, "range": 3}
 
 
 def _memtable(rows: list[dict[str, Any]], schema: dict[str, str]) -> ir.Table:
@@ -51,26 +59,39 @@ def category_table(packs: list[PolicyPack]) -> ir.Table:
 MATCH_SCHEMA = {
     "policy_id": "string", "match_id": "int64", "kind": "string", "code": "string",
     "modifier": "string", "category": "string", "crosswalk_row": "int64",
-    "crosswalk_verified": "boolean",
+    "crosswalk_verified": "boolean", "row_severity": "string",
 }
+
+
+def _listed_codes(data: Crosswalk, name: str | None) -> str | None:
+    """A named list's codes (ranges expanded) as ';A;B;' for the engine's list test."""
+    if name is None:
+        return None
+    codes = [c.upper() for written in data.lists[name].codes for c in expand_codes(written)]
+    return ";" + ";".join(codes) + ";"
 
 
 def match_rows(pack: PolicyPack) -> list[dict[str, Any]]:
     data = crosswalk(pack)
     rows: list[dict[str, Any]] = []
     for index, row in enumerate(data.rows):
+        taxonomies = _listed_codes(data, row.rendering_taxonomy_in)
+        diagnoses = _listed_codes(data, row.primary_diagnosis_in)
         for written in row.codes:
             codes = expand_codes(written)
             level = "range" if len(codes) > 1 or written != codes[0] else "exact"
             for code in codes:
                 modifiers: list[str | None] = [*row.modifiers] or [None]
                 for modifier in modifiers:
+                    rank = ("condition" if row.conditional else
+                            "modifier" if modifier else level)
                     rows.append({
                         "policy_id": pack.id, "kind": row.match, "code": code.upper(),
                         "modifier": modifier.upper() if modifier else None,
                         "category": row.category, "crosswalk_row": index,
-                        "crosswalk_verified": row.verified, "_row": index,
-                        "_rank": _PRECEDENCE["modifier" if modifier else level]})
+                        "crosswalk_verified": row.verified, "row_severity": row.severity,
+                        "_taxonomies": taxonomies, "_diagnoses": diagnoses,
+                        "_row": index, "_rank": _PRECEDENCE[rank]})
     rows.sort(key=lambda r: r["_rank"])  # stable: file order within a level
     for i, r in enumerate(rows):
         r["match_id"] = i
@@ -78,18 +99,30 @@ def match_rows(pack: PolicyPack) -> list[dict[str, Any]]:
 
 
 LOOKUP_SCHEMA = {"policy_id": "string", "kind": "string", "code": "string",
-                 "plain_id": "int64", "mods": "string", "mod_id": "int64"}
+                 "plain_id": "int64", "mods": "string", "mod_id": "int64",
+                 "taxonomies": "string", "diagnoses": "string", "cond_id": "int64"}
 
 
 def lookup_rows(pack: PolicyPack) -> list[dict[str, Any]]:
-    """One row per (kind, code): the best row without modifiers (``plain_id``) and the row
-    that needs a modifier (``mods`` ';A;B;', ``mod_id``), so the engine resolves a claim line
-    with one join a kind and no grouping. One modifier row a code is allowed."""
+    """One row per (kind, code): the best row without modifiers (``plain_id``), the row that
+    needs a modifier (``mods`` ';A;B;', ``mod_id``) and the row that needs a rendering
+    taxonomy or primary diagnosis (``taxonomies``, ``diagnoses``, ``cond_id``), so the engine
+    resolves a claim line with one join a kind and no grouping. One modifier row and one
+    conditional row a code are allowed."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
+    where = str(Path(pack.folder) / "service_crosswalk.yaml")
     for row in match_rows(pack):
         entry = found.setdefault((row["kind"], row["code"]), {
             "policy_id": pack.id, "kind": row["kind"], "code": row["code"],
-            "plain_id": None, "mods": None, "mod_id": None, "_mod_row": None})
+            "plain_id": None, "mods": None, "mod_id": None, "_mod_row": None,
+            "taxonomies": None, "diagnoses": None, "cond_id": None})
+        if row["_rank"] == _PRECEDENCE["condition"]:
+            if entry["cond_id"] is not None:
+                raise DataFileError(where, f"key rows.{row['_row']}",
+                                    f"{row['code']} already has a row with conditions")
+            entry.update(cond_id=row["match_id"], taxonomies=row["_taxonomies"],
+                         diagnoses=row["_diagnoses"])
+            continue
         if row["modifier"] is None:
             if entry["plain_id"] is None:
                 entry["plain_id"] = row["match_id"]
@@ -178,18 +211,55 @@ def rule_rows(pack: PolicyPack) -> list[dict[str, Any]]:
                      "carc": reason.carc if reason else None,
                      "rarc": ";".join(reason.rarc) if reason else None,
                      "action": text(cat.action), "parameter": cat.parameter})
-    for reason_id in (*PER_DIEM_REASONS, "outside_authorization", "over_monthly_cap",
-                      "inpatient_pos_missing"):
+    for rule in per_diem_rule_rows(pack):
+        reason = reasons.get(rule["reason_id"]) if rule["reason_id"] else None
+        rows.append({**base, "rule_id": f"per_diem.{rule['rule_key']}", "category": "act",
+                     "category_label": rule["label"], "rule": "per_diem",
+                     "severity": rule["severity"], "section": rule["section"],
+                     "reason_id": rule["reason_id"],
+                     "reason": text(reason.summary if reason else rule["summary"]),
+                     "carc_group": reason.group if reason else None,
+                     "carc": reason.carc if reason else None,
+                     "rarc": ";".join(reason.rarc) if reason else None,
+                     "action": text(rule["action"]), "parameter": None})
+    return rows
+
+
+# The per diem checks every pack gets, each named by its reason in reasons.yaml.
+PER_DIEM_CHECKS = (*PER_DIEM_REASONS, "outside_authorization", "over_monthly_cap",
+                   "inpatient_pos_missing")
+
+
+def per_diem_rule_rows(pack: PolicyPack) -> list[dict[str, Any]]:
+    """The per diem rules of a pack: the checks every pack gets (severity deny, texts from
+    reasons.yaml) and the ones its concurrent_services.yaml declares (``per_diem_rules``)."""
+    reasons = load_reasons(pack)
+    rows: list[dict[str, Any]] = []
+    for reason_id in PER_DIEM_CHECKS:
         reason = reasons.get(reason_id)
         if reason is None:
             continue
-        rows.append({**base, "rule_id": f"per_diem.{reason_id}", "category": "act",
-                     "category_label": "ACT per diem", "rule": "per_diem",
+        rows.append({"policy_id": pack.id, "rule_key": reason_id, "label": "ACT per diem",
                      "severity": "deny", "section": reason.section, "reason_id": reason_id,
-                     "reason": text(reason.summary), "carc_group": reason.group,
-                     "carc": reason.carc, "rarc": ";".join(reason.rarc),
-                     "action": text(reason.action or reason.summary), "parameter": None})
+                     "summary": reason.summary, "action": reason.action or reason.summary})
+    for kind, rule in concurrent_services(pack).per_diem_rules.items():
+        rows.append({"policy_id": pack.id, "rule_key": kind, "label": rule.label,
+                     "severity": rule.severity,
+                     "section": "; ".join([rule.section, *rule.also_cites]),
+                     "reason_id": rule.reason, "summary": rule.summary,
+                     "action": rule.action})
     return rows
+
+
+PER_DIEM_RULE_SCHEMA = {"policy_id": "string", "rule_key": "string", "severity": "string",
+                        "section": "string", "reason_id": "string"}
+
+
+def per_diem_rule_table(packs: list[PolicyPack]) -> ir.Table:
+    """Grain: pack and per diem rule. The engine reads which declared rules a pack has; the
+    findings take their severity, section and reason from here."""
+    return _memtable([r for pack in packs for r in per_diem_rule_rows(pack)],
+                     PER_DIEM_RULE_SCHEMA)
 
 
 def rule_table(packs: list[PolicyPack]) -> ir.Table:
@@ -198,8 +268,20 @@ def rule_table(packs: list[PolicyPack]) -> ir.Table:
 
 CROSSWALK_SCHEMA = {
     "policy_id": "string", "crosswalk_row": "int64", "category": "string", "match": "string",
-    "codes": "string", "modifiers": "string", "source": "string", "verified": "boolean",
-    "note": "string"}
+    "codes": "string", "modifiers": "string", "condition": "string", "source": "string",
+    "verified": "boolean", "note": "string"}
+
+
+def _condition(data: Crosswalk, row: CrosswalkRow) -> str | None:
+    """A conditional row's condition in words, naming each list's source."""
+    parts = []
+    for what, name in (("rendering taxonomy", row.rendering_taxonomy_in),
+                       ("primary diagnosis", row.primary_diagnosis_in)):
+        if name is not None:
+            listed = data.lists[name]
+            title = " ".join(data.sources[listed.source].title.split())
+            parts.append(f"{what} in {listed.label} ({';'.join(listed.codes)}; {title})")
+    return " or ".join(parts) or None
 
 
 def crosswalk_table(packs: list[PolicyPack]) -> ir.Table:
@@ -211,6 +293,7 @@ def crosswalk_table(packs: list[PolicyPack]) -> ir.Table:
                 "policy_id": pack.id, "crosswalk_row": index, "category": row.category,
                 "match": row.match, "codes": ";".join(row.codes),
                 "modifiers": ";".join(row.modifiers) or None,
+                "condition": _condition(data, row),
                 "source": " ".join(data.sources[row.source].title.split()),
                 "verified": row.verified,
                 "note": " ".join(row.note.split()) if row.note else None})
