@@ -49,6 +49,8 @@ _BRACKET = re.compile(r"[\[\]{}]")
 def _depth_ok(text: str) -> bool:
     """Whether brackets nest at most MAX_DEPTH deep (strings left out), checked before
     parsing so that the parser never recurses deeply."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:  # the usual case, counted in C
+        return True
     depth = 0
     for match in _BRACKET.finditer(_STRING.sub("", text)):
         depth += 1 if match.group() in "[{" else -1
