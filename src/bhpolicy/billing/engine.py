@@ -30,7 +30,8 @@ from bhpolicy.io.readers import error_rows
 # Holds as small numbers (0: none), and the team sizes of the input (0: none); line_kinds
 # turns the numbers back into text.
 HOLDS = (None, "outside_authorization", "code_not_listed", "team_size_unknown",
-         "mixed_codes_in_month", "over_monthly_cap")
+         "mixed_codes_in_month", "over_monthly_cap", "plan_policy_not_yet_issued",
+         "place_of_service_missing")
 HOLD = {reason: n for n, reason in enumerate(HOLDS) if reason}
 TEAM_SIZES = (None, "small", "large")
 
@@ -172,9 +173,14 @@ def qualify_contacts(contacts: ir.Table, coverage: ir.Table, member_policy: ir.T
         (joined.group & ~joined.group_ok, 4),
         (~timed & joined.min_minutes.notnull() & (joined.minutes < joined.min_minutes), 5),
         else_=QUALIFIES)
+    # MN Billing: POS 21 "if ACT services were provided to a recipient in an inpatient
+    # hospital": only contacts with the participants the pack names (the recipient) decide
+    inpatient_from = ibis.cases(
+        *[(joined.participant == p, joined[f"inpat_{p}"]) for p in PARTICIPANTS],
+        else_=False)
     return joined.mutate(covered=covered, code=code, timed=timed, level=level,
                          at_inpatient=joined.inpatient_pos.notnull() &
-                         (joined.pos == joined.inpatient_pos))
+                         (joined.pos == joined.inpatient_pos) & inpatient_from)
 
 
 # Day bitmaps: bit n-1 of an int64 is day n of the month. The POS of each day is kept in
@@ -215,7 +221,9 @@ def month_facts(q: ir.Table) -> ir.Table:
     with a contact that passes the first k-1 checks (``reach<k>``, so a day's furthest step
     is its highest k), at the inpatient POS, with a qualifying contact that has a POS; and
     per day the OR and AND of those POS codes (equal when they agree, so the day's POS is
-    known without the contacts). No member-day aggregate: a month has ~15 contact days."""
+    known without the contacts). The inpatient days count contacts with the participants
+    the pack names for it (``inpat_<p>``), whatever their level. No member-day aggregate: a
+    month has ~15 contact days."""
     d0 = _day_index(q.contact_date)
     bit = ONE << d0
     with_pos = (q.level == QUALIFIES) & q.pos.notnull()
@@ -280,9 +288,10 @@ def _segments(params: ir.Table) -> ir.Table:
 
 def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Table:
     """Grain: as :func:`month_facts`, with what is constant in a row: the code, the team
-    size, the provider, the hold for its qualifying days (outside authorization, code not
-    listed, team size unknown), and ``detail_bits``: days whose POS (qualifying contacts at
-    different places) or units (a per-15-minute code) need the day's contacts."""
+    size, the provider, the hold for its qualifying days (outside authorization, plan
+    policy not yet issued, code not listed, team size unknown), and ``detail_bits``: days
+    whose POS (qualifying contacts at different places), units (a per-15-minute code) or
+    provider (outside every authorization: the day's contacts name it) need the contacts."""
     auth = coverage.select(
         a_key=coverage.auth_key, authorization_id=coverage.authorization_id,
         provider_id=coverage.provider_id, team_size=coverage.team_size,
@@ -296,12 +305,15 @@ def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Tabl
     covered = r.authorization_id.notnull()
     hold = ibis.cases(
         (~covered, HOLD["outside_authorization"]),
+        # a day before the pack's first revision: no plan policy applied (held for review)
+        (r.not_issued, HOLD["plan_policy_not_yet_issued"]),
+        # Coding Implications: a code the table does not list then (held for review)
         (~_listed(r.allowed_codes, code) | (timed & r.h0039_unit.isnull()),
          HOLD["code_not_listed"]),
         (~timed & r.mod_small.notnull() & r.team_size.isnull(), HOLD["team_size_unknown"]),
         else_=0)
     qual = r.reach6.fill_null(0)
-    detail = _disagreeing_days(r) | ibis.ifelse(timed, qual, NO_BITS)
+    detail = _disagreeing_days(r) | ibis.ifelse(timed | ~covered, qual, NO_BITS)
     # for the lines' stable ids: a hash of what identifies the row's lines but the day
     key = (r.member_id + "|" + r.month.cast("string") + "|" + code + "|" +
            r.provider_id.fill_null(""))
@@ -363,24 +375,33 @@ def detail_contacts(contacts: ir.Table, wanted: ir.Table,
 
 
 DETAIL_COLUMNS = ("det_member", "det_date", "det_minutes", "det_pos", "det_timed",
-                  "det_short")
+                  "det_short", "det_provider")
 
 
 def day_details(contacts: ir.Table, wanted: ir.Table,
                 qualify: Callable[[ir.Table], ir.Table]) -> ir.Table:
     """Grain: member-day of :func:`detail_months` with a qualifying contact: the summed
     minutes (units of a per-15-minute code, and whether the day reaches the first unit) and
-    the POS of the longest contact that has one (columns ``DETAIL_COLUMNS``)."""
+    the POS of the longest contact that has one, and outside every authorization the
+    provider of the longest contact (a tie going to the higher id), so the held line reaches
+    that team (columns ``DETAIL_COLUMNS``)."""
     x = detail_contacts(contacts, wanted, qualify)
+    # minutes as fixed-width digits before the id: the text max is the longest contact's
+    # (built only outside every authorization, a CASE skips the other rows)
+    longest_provider = ibis.ifelse(
+        x.authorization_id.isnull(),
+        x.minutes.cast("string").lpad(20, "0") + x.provider_id, ibis.null().cast("string"))
     g = x.group_by(det_member=x.member_id, det_date=x.contact_date).aggregate(
         det_minutes=x.minutes.sum(),
         # the longest contact's POS as the low bits of max(minutes, POS): an integer max,
         # cheaper than an arg-max (a tie goes to the higher POS code)
         det_pos=((x.minutes << LANE_BITS) | x.pos.cast("int64")).max(
             where=x.pos.notnull()) & (2**LANE_BITS - 1),
-        det_first=x.h0039_first.max(), det_timed=x.timed.any())
+        det_first=x.h0039_first.max(), det_timed=x.timed.any(),
+        det_longest=longest_provider.max())
     short = g.det_timed & g.det_first.notnull() & (g.det_minutes < g.det_first)
-    return g.mutate(det_short=short).select(*DETAIL_COLUMNS)
+    return g.mutate(det_short=short, det_provider=g.det_longest.substr(20)
+                    ).select(*DETAIL_COLUMNS)
 
 
 def _billed_days(billed: ir.Table) -> ir.Table:
@@ -389,12 +410,15 @@ def _billed_days(billed: ir.Table) -> ir.Table:
                          ).distinct(on=["b_member", "b_date"], keep="first")
 
 
-def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table) -> ir.Table:
+def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table,
+                hold_missing_pos: bool = False) -> ir.Table:
     """Grain: as :func:`month_rows`, with the month-level rules as bitmaps: ``qual_bits``
     (qualifying days), ``open_bits`` (qualifying, not held, not billed before), the open
     days of the member-month for the row's code (a day's rank is the number of bits below
     it: no sort), the month's one ACT code (the code already billed, else the first open
-    day's) and the days already billed."""
+    day's), the days already billed and ``pos_hold_bits``: with ``hold_missing_pos``, the
+    qualifying days no contact gives a place of service (held, so they do not use the
+    cap; otherwise they take the pack's default and bill)."""
     # per member-month from the days read again: days short of a first H0039 unit, and
     # the longest contact's POS in the lanes (``fix<j>``) for days whose contacts disagree
     det_d0 = _day_index(details.det_date)
@@ -420,14 +444,23 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table) -> ir.Table
         t = t.drop("mb_member", "mb_month")
         qual = t.reach6.fill_null(0) & _not(t.short_bits.fill_null(0))
         billed_bits = t.billed_bits.fill_null(0)
-        open_bits = ibis.ifelse(t.group_hold == 0, qual & _not(billed_bits), NO_BITS)
+        pos_hold: ir.IntegerValue = NO_BITS
+        if hold_missing_pos:  # no POS from a qualifying contact, nor the inpatient one
+            with_place = t.pos_bits.fill_null(0) | t.inpatient_bits.fill_null(0)
+            pos_hold = ibis.ifelse(t.group_hold == 0,
+                                   qual & _not(with_place) & _not(billed_bits), NO_BITS)
+        open_bits = ibis.ifelse(t.group_hold == 0, qual & _not(billed_bits) & _not(pos_hold),
+                                NO_BITS)
         return t.mutate(qual_bits=qual, open_bits=open_bits, billed_bits=billed_bits,
-                        billed_in_month=_bit_count(billed_bits).cast("int64"))
+                        billed_in_month=_bit_count(billed_bits).cast("int64"),
+                        pos_hold_bits=pos_hold)
 
     r = with_bits(rows)
     # the open days per code from the few columns they need: sharing the wide rows with
     # the final join would make the database keep a copy of them
-    narrow = with_bits(rows.select("member_id", "month", "code", "group_hold", "reach6"))
+    narrow = with_bits(rows.select("member_id", "month", "code", "group_hold", "reach6",
+                                   *(("pos_bits", "inpatient_bits") if hold_missing_pos
+                                     else ())))
     per_code = narrow.group_by(c_member=narrow.member_id, c_month=narrow.month,
                                c_code=narrow.code).aggregate(code_open=narrow.open_bits.bit_or())
     firsts = per_code.filter(per_code.code_open != 0)
@@ -455,7 +488,8 @@ def days(rules: ir.Table, billed: ir.Table, params: ir.Table,
     day is unnested only where it is used). Applies the month rules to each day: already
     billed, one ACT code a member-month, and the monthly cap (I.F: the first
     otherwise-billable days bill, up to the cap less the days already billed; later days
-    are held; held days do not use the cap)."""
+    are held; held days do not use the cap). With ``pos_hold_bits`` (see
+    :func:`month_rules`) a day with no place of service is held instead."""
     seg = _segments(params).rename(seg_policy="policy_id", seg_segment="segment")
     r = rules.join(seg, [rules.policy_id == seg.seg_policy, rules.segment == seg.seg_segment])
     r = r.drop("seg_policy", "seg_segment")
@@ -470,6 +504,7 @@ def days(rules: ir.Table, billed: ir.Table, params: ir.Table,
     rank = _bit_count(r.code_open.fill_null(0) & (bit - 1)).cast("int64") + 1
     over = (is_open & ~mixed & r.cap.notnull() & (rank > r.cap - r.billed_in_month))
     hold = ibis.cases((mixed, HOLD["mixed_codes_in_month"]), (over, HOLD["over_monthly_cap"]),
+                      (_has(r.pos_hold_bits, bit), HOLD["place_of_service_missing"]),
                       (qualifying, r.group_hold), else_=0)
     # the furthest check the day's contacts reached: its reason for no line (NO_LINE)
     level = ibis.cases(*[(_has(r[f"reach{k}"], bit), k)
@@ -491,12 +526,13 @@ Keep = Callable[[str, ir.Table], ir.Table]
 def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
               coverage: ir.Table, params: ir.Table, billed: ir.Table,
               keep: Keep = lambda _, table: table,
-              step: Callable[[str], None] = lambda _: None
-              ) -> tuple[ir.Table, ir.Table, ir.Table]:
+              step: Callable[[str], None] = lambda _: None,
+              hold_missing_pos: bool = False) -> tuple[ir.Table, ir.Table, ir.Table]:
     """(month rules, days, day details): the stages above in order. ``qualify``
     turns checked contacts into qualified ones; ``keep(name, table)`` may compute a stage
     once and return it stored (each is small but days, which is never stored); the month
-    rows are not needed once the month rules are stored."""
+    rows are not needed once the month rules are stored. ``hold_missing_pos``: see
+    :func:`month_rules`."""
     # the facts go straight into the month rows (one statement, one stored table)
     rows = keep("month_rows", month_rows(month_facts(qualify(contacts)), coverage, params))
     step("month rules")
@@ -504,7 +540,7 @@ def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
     step("days needing their contacts")
     details = keep("day_details", day_details(contacts, wanted, qualify))
     step("monthly cap and codes")
-    rules = keep("month_rules", month_rules(rows, details, billed))
+    rules = keep("month_rules", month_rules(rows, details, billed, hold_missing_pos))
     return rules, days(rules, billed, params), details
 
 
@@ -563,32 +599,55 @@ def line_kinds(params: ir.Table, coverage: ir.Table, reasons: ir.Table) -> ir.Ta
     k = k.mutate(kind=_kind(k.segment, k.k_code, k.k_hold, k.k_billed, k.k_team, k.k_pos),
                  hcpcs=code, modifier=modifier, pos=pos, status=status)
     k = k.left_join(reasons, [k.policy_id == reasons.policy_id, k.t_hold == reasons.reason_id])
+    # the monthly cap cites the passage stating it on the day (SC: Other General
+    # Guidelines before 02/26, I.F from then)
+    section = ibis.ifelse(k.t_hold == "over_monthly_cap", k.cap_section,
+                          ibis.null().cast("string"))
     return k.select(
         "kind", "hcpcs", "modifier", "pos", "status", reason_id=k.t_hold,
         carc_group=k.carc_group, carc=k.carc, rarc=k.rarc,
         rule_id=k.t_hold.fill_null("per_diem_day"),
-        section=k.reason_section.fill_null(k.contact_section),
-        policy_id=k.policy_id, policy_revision=k.policy_revision)
+        section=section.fill_null(k.reason_section).fill_null(k.contact_section),
+        policy_id=k.policy_id, policy_revision=k.policy_revision,
+        # no contact gave the place of service: the pack's default, said so on the line
+        pos_defaulted=k.k_pos == POS_DEFAULT)
 
 
-LINE_COLUMNS = ("line_id", "member_id", "service_date", "hcpcs", "modifier", "pos", "units",
-                "provider_id", "authorization_id", "status", "reason_id", "carc_group",
-                "carc", "rarc", "rule_id", "section", "policy_id", "policy_revision",
-                "qualifying_minutes")
+LINE_COLUMNS = ("line_id", "member_id", "service_date", "hcpcs", "modifier", "pos",
+                "pos_defaulted", "units", "provider_id", "authorization_id", "status",
+                "reason_id", "carc_group", "carc", "rarc", "rule_id", "section", "policy_id",
+                "policy_revision", "qualifying_minutes")
 
 
-def providers(coverage: ir.Table) -> ir.Table:
-    """Grain: billing provider of an authorization, by its key (lines carry the key)."""
-    return coverage.select(k_provider=coverage.provider_key,
-                           t_provider=coverage.provider_id).distinct()
+def providers(coverage: ir.Table, details: ir.Table | None = None) -> ir.Table:
+    """Grain: provider a line names, by its key (lines carry the key): the billing provider
+    of an authorization and, with ``details`` (:func:`day_details`), the provider of the
+    contacts on days outside every authorization, numbered after them."""
+    known = coverage.select(k_provider=coverage.provider_key,
+                            t_provider=coverage.provider_id).distinct()
+    if details is None:
+        return known
+    extra = details.filter(details.det_provider.notnull())
+    extra = extra.select(t_provider=extra.det_provider).distinct()
+    extra = extra.anti_join(known, extra.t_provider == known.t_provider)
+    top = known.aggregate(top=known.k_provider.max())
+    extra = extra.cross_join(top)
+    extra = extra.select(
+        k_provider=(extra.top.fill_null(0) + ibis.row_number().over(
+            order_by=extra.t_provider) + 1).cast("int64"), t_provider=extra.t_provider)
+    return ibis.union(known, extra)
 
 
 def lines(days: ir.Table, details: ir.Table, kinds: ir.Table, providers: ir.Table
           ) -> ir.Table:
     """Grain: claim line, one per member-day with a qualifying contact. ``kinds`` is
-    :func:`line_kinds` (the text a line repeats), ``providers`` :func:`providers`."""
+    :func:`line_kinds` (the text a line repeats), ``providers`` :func:`providers` (with the
+    details, so a held line outside every authorization names its contacts' provider)."""
     d = days.filter(days.qualifying)
-    timed = details.filter(details.det_timed)  # minutes for H0039 units (few days)
+    # minutes for H0039 units, the provider outside every authorization (few days)
+    timed = details.filter(details.det_timed | details.det_provider.notnull())
+    timed = timed.left_join(providers, timed.det_provider == providers.t_provider)
+    timed = timed.select(*DETAIL_COLUMNS, det_provider_key=timed.k_provider)
     d = d.left_join(timed, [d.member_id == timed.det_member, d.contact_date == timed.det_date])
     # stable: the same member, month, code and provider give the same hash, plus the day
     line_id = d.billed_line_id.fill_null(
@@ -600,12 +659,12 @@ def lines(days: ir.Table, details: ir.Table, kinds: ir.Table, providers: ir.Tabl
         ibis.literal(1, "int64"))
     out = d.select(
         line_id=line_id, member_id=d.member_id, service_date=d.contact_date, units=units,
-        provider_key=d.provider_key, authorization_id=d.authorization_id,
+        provider_key=d.provider_key.fill_null(d.det_provider_key),
+        authorization_id=d.authorization_id,
         qualifying_minutes=ibis.ifelse(d.timed, d.det_minutes, ibis.null().cast("int64")),
         line_kind=_kind(d.segment, d.code_key, d.hold, billed, d.team_key, pos_key))
     out = out.view()  # a table of its own: its computed key cannot join inside the chain
     out = out.left_join(kinds, out.line_kind == kinds.kind)
-    # no provider outside every authorization
     out = out.left_join(providers, out.provider_key == providers.k_provider)
     return out.select(*[out.t_provider.name(c) if c == "provider_id" else out[c]
                         for c in LINE_COLUMNS])
@@ -689,7 +748,8 @@ def member_months(rules: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.T
         billable=(_count(r.open_bits) - _count(mixed) - _count(over)).sum().cast("int32"),
         already_billed=_count(r.qual_bits & r.billed_bits).sum().cast("int32"),
         held_over_cap=_count(over).sum().cast("int32"),
-        held_other=(_count(mixed) + _count(grouped)).sum().cast("int32"),
+        held_other=(_count(mixed) + _count(grouped) + _count(r.pos_hold_bits)).sum()
+        .cast("int32"),
         days_without_qualifying_contact=_count(r.any_bits & _not(r.qual_bits)).sum()
         .cast("int32"))
     m = covered.left_join(stats, ["member_id", "month"]).drop("member_id_right", "month_right")

@@ -3,7 +3,9 @@
 The engine joins these rows instead of reading numbers from code, so a value that changes on
 a date (SC's H0039 listing, say) changes the result from that date, and a new pack needs no
 engine change. A parameter a pack does not have is null (e.g. Minnesota has no monthly cap);
-a parameter the pack has but that holds no value on a day raises, naming it.
+a parameter the pack has but that holds no value on a day raises, naming it. A day before the
+pack's first revision carries the first revision's values and ``not_issued``: its contacts
+are checked as that revision reads, and its days are held ("plan policy not yet issued").
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
-from pydantic import StrictStr
+from pydantic import StrictStr, model_validator
 
 from bhpolicy.errors import DataFileError
 from bhpolicy.policy.model import ParameterNotInForce, PolicyPack
@@ -36,6 +38,12 @@ def _joined(values: Any) -> str | None:
     return ";" + ";".join(str(v) for v in values) + ";"
 
 
+def first_issued(pack: PolicyPack) -> dt.date:
+    """The first day of the pack's first revision (its revision log, else its effective
+    date): no plan policy existed before it."""
+    return min([r.since for r in pack.header.revisions] + [pack.header.effective_from])
+
+
 MODES = ("in_person", "video", "phone")  # the input schema's values (io/readers.py)
 PARTICIPANTS = ("member", "family", "collateral")
 
@@ -47,12 +55,16 @@ def _row(pack: PolicyPack, day: dt.date) -> dict[str, Any]:
     modifiers = _optional(pack, "team_size_modifiers", day) or {}
     codes = _optional(pack, "billing_codes", day)
     per_diem = pack.value("per_diem_code", day).value
+    inpatient_from = _optional(pack, "inpatient_pos_participants", day) or []
+    cap = pack.value("monthly_max_billed_days", day) if (
+        "monthly_max_billed_days" in pack.parameters) else None
     return {
         "min_minutes": _optional(pack, "contact_min_minutes", day),
         "group_ok": bool(pack.value("group_contact_counts_alone", day).value),
         "modes": _joined(pack.value("face_to_face_modes", day).value),
         "participants": _joined(pack.value("qualifying_participants", day).value),
-        "cap": _optional(pack, "monthly_max_billed_days", day),
+        "cap": cap.value if cap else None,
+        "cap_section": cap.citation.section if cap else None,
         "min_days": _optional(pack, "monthly_min_service_days", day),
         "mod_small": modifiers.get("small"),
         "mod_large": modifiers.get("large"),
@@ -66,6 +78,7 @@ def _row(pack: PolicyPack, day: dt.date) -> dict[str, Any]:
         "contact_section": pack.value("face_to_face_modes", day).citation.section,
         **{f"mode_{m}": m in modes for m in MODES},
         **{f"part_{p}": p in participants for p in PARTICIPANTS},
+        **{f"inpat_{p}": p in inpatient_from for p in PARTICIPANTS},
     }
 
 
@@ -80,10 +93,12 @@ def parameter_rows(pack: PolicyPack, first: dt.date, last: dt.date, first_segmen
     rows: list[dict[str, Any]] = []
     day = first
     segment, previous = first_segment, None
+    issued = first_issued(pack)
     while day <= last:
         base = {"policy_id": pack.id, "policy_revision": pack.header.revision, "day": day}
         try:
-            values = {**_row(pack, day), "not_in_force": None}
+            values = {**_row(pack, max(day, issued)), "not_in_force": None,
+                      "not_issued": day < issued}
         except ParameterNotInForce as exc:
             values = {"not_in_force": str(exc)}
         if previous is not None and values != previous:
@@ -97,13 +112,16 @@ def parameter_rows(pack: PolicyPack, first: dt.date, last: dt.date, first_segmen
 PARAMETER_SCHEMA = {
     "policy_id": "string", "policy_revision": "string", "day": "date",
     "min_minutes": "int64", "group_ok": "boolean", "modes": "string", "participants": "string",
-    "cap": "int64", "min_days": "int64", "mod_small": "string", "mod_large": "string",
+    "cap": "int64", "cap_section": "string", "min_days": "int64", "mod_small": "string",
+    "mod_large": "string",
     "per_diem_code": "string", "allowed_codes": "string", "timed_code": "string",
     "h0039_unit": "int64",
     "h0039_first": "int64", "inpatient_pos": "string", "default_pos": "string",
-    "contact_section": "string", "not_in_force": "string", "segment": "int64",
+    "contact_section": "string", "not_in_force": "string", "not_issued": "boolean",
+    "segment": "int64",
     **{f"mode_{m}": "boolean" for m in MODES},
     **{f"part_{p}": "boolean" for p in PARTICIPANTS},
+    **{f"inpat_{p}": "boolean" for p in PARTICIPANTS},
 }
 
 
@@ -119,12 +137,22 @@ def parameter_table(packs: list[PolicyPack], first: dt.date, last: dt.date) -> i
 
 
 class Reason(Strict):
+    """Why a day is held or a line would be denied. A reason without a CARC (and group) is a
+    hold for the team's review, not a payer's denial (e.g. a code the policy's coding table
+    does not list, which "does not guarantee coverage")."""
+
     section: StrictStr
     summary: StrictStr
-    group: StrictStr
-    carc: StrictStr
+    group: StrictStr | None = None
+    carc: StrictStr | None = None
     rarc: list[StrictStr]
     action: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _group_with_carc(self) -> Reason:
+        if (self.group is None) != (self.carc is None):
+            raise ValueError("give both group and carc, or neither (a hold for review)")
+        return self
 
 
 class ReasonsFile(Strict):
@@ -133,7 +161,8 @@ class ReasonsFile(Strict):
 
 REASON_IDS = ("over_monthly_cap", "outside_authorization", "team_size_unknown",
               "code_not_listed", "mixed_codes_in_month", "under_min_minutes", "group_only",
-              "not_face_to_face", "not_member_or_family", "other_provider")
+              "not_face_to_face", "not_member_or_family", "other_provider",
+              "plan_policy_not_yet_issued", "place_of_service_missing")
 
 
 def load_reasons(pack: PolicyPack) -> dict[str, Reason]:
