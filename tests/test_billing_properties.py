@@ -70,11 +70,14 @@ def test_engine_matches_reference(tmp_path: Path, drawn: list[dict[str, Any]]) -
     assert max(per_month.values(), default=0) <= CAP
 
 
-# Minnesota "Billing": POS 21 on a day the recipient was an inpatient (a contact there);
+# Minnesota "Billing": POS 21 on a day the recipient was an inpatient (a contact with the
+# recipient there: POS 21 "if ACT services were provided to a recipient in an inpatient
+# hospital", so a family member met at a hospital does not make the day inpatient);
 # otherwise the POS of the day's longest qualifying contact that has one (a tie between
 # longest contacts goes to the higher code, so a run's answer does not depend on the order
-# it reads the contacts); otherwise the pack's default (99). Days 1-31, so every POS lane
-# of the engine's day bitmaps is drawn.
+# it reads the contacts); otherwise the pack's default (99), and the line says so
+# (pos_defaulted, issue 15). Days 1-31, so every POS lane of the engine's day bitmaps is
+# drawn.
 MN_INPATIENT, MN_DEFAULT = "21", "99"
 MN_MEMBER = member("N1", state="MN")
 MN_AUTH = auth("B1", "N1", "mn-act", MN_NPI, team_size="")
@@ -87,9 +90,9 @@ pos_contact_strategy = st.fixed_dictionaries({
 })
 
 
-def pos_reference(contacts: list[dict[str, Any]]) -> dict[str, str]:
-    """The POS of each billed day."""
-    allowed: dict[str, str] = {}
+def pos_reference(contacts: list[dict[str, Any]]) -> dict[str, tuple[str, bool]]:
+    """The POS of each billed day, and whether it is the pack's default."""
+    allowed: dict[str, tuple[str, bool]] = {}
     for day in {c["day"] for c in contacts}:
         that_day = [c for c in contacts if c["day"] == day]
         qualifying = [c for c in that_day
@@ -97,13 +100,13 @@ def pos_reference(contacts: list[dict[str, Any]]) -> dict[str, str]:
         if not qualifying:
             continue
         key = f"2026-03-{day:02d}"
-        if any(c["pos"] == MN_INPATIENT for c in that_day):
-            allowed[key] = MN_INPATIENT
+        if any(c["pos"] == MN_INPATIENT and c["participant"] == "member" for c in that_day):
+            allowed[key] = (MN_INPATIENT, False)
             continue
         with_pos = [c for c in qualifying if c["pos"]]
         longest = max((c["minutes"] for c in with_pos), default=None)
-        allowed[key] = (max(c["pos"] for c in with_pos if c["minutes"] == longest)
-                        if with_pos else MN_DEFAULT)
+        allowed[key] = ((max(c["pos"] for c in with_pos if c["minutes"] == longest), False)
+                        if with_pos else (MN_DEFAULT, True))
     return allowed
 
 
@@ -116,6 +119,6 @@ def test_line_pos_matches_reference(tmp_path: Path, drawn: list[dict[str, Any]])
                     member_id="N1") for c in drawn]
     folder = f"pos{abs(hash(str(drawn))) % 10**12}"
     billed = run(tmp_path, rows, members=[MN_MEMBER], auths=[MN_AUTH], name=folder)
-    engine = {str(r["service_date"]): r["pos"] for r in billed.lines}
+    engine = {str(r["service_date"]): (r["pos"], r["pos_defaulted"]) for r in billed.lines}
     expected = pos_reference(drawn)
     assert engine == expected

@@ -51,12 +51,19 @@ AS_OF_CASES = [
     # I.F: 9 and 15 days a month from 02/26.
     ("sc-act", "monthly_min_service_days", D(2026, 2, 1), 9, "I.F"),
     ("sc-act", "monthly_max_billed_days", D(2026, 2, 28), 15, "I.F"),
+    # Issue 15: the 02/26 log "clarified" I.F; the 15-day limit is older (Other General
+    # Guidelines: "the maximum monthly limit of fifteen visits/days"), so it holds from the
+    # first revision, citing that passage. The nine-day minimum is new in 02/26: none before.
+    ("sc-act", "monthly_max_billed_days", D(2024, 2, 1), 15, "Other General Guidelines"),
+    ("sc-act", "monthly_max_billed_days", D(2026, 1, 31), 15, "Other General Guidelines"),
+    ("sc-act", "monthly_min_service_days", D(2026, 1, 31), None, "I.F"),
     # Coding Implications: H0039 listed in 02/24, removed 03/25, listed again 02/26.
     ("sc-act", "billing_codes", D(2024, 6, 1), ["H0039", "H0040"], "Coding Implications"),
     ("sc-act", "billing_codes", D(2025, 3, 1), ["H0040"], "Coding Implications"),
     ("sc-act", "billing_codes", D(2026, 1, 31), ["H0040"], "Coding Implications"),
     ("sc-act", "billing_codes", D(2026, 2, 1), ["H0039", "H0040"], "Coding Implications"),
-    ("sc-act", "h0039_unit_minutes", D(2025, 8, 1), None, "Coding Implications"),
+    # the unit is the code's own; only the listing (billing_codes) lapsed 03/25 to 02/26
+    ("sc-act", "h0039_unit_minutes", D(2025, 8, 1), 15, "Coding Implications"),
     ("sc-act", "team_size_modifiers", D(2026, 3, 1), {"small": "U1", "large": "U3"},
      "Coding Implications"),
     # III.D: three months.
@@ -90,8 +97,8 @@ def test_value_carries_its_validity_window() -> None:
 
 def test_lookup_before_first_value_fails_loudly() -> None:
     sc = load_registry().get("sc-act")
-    with pytest.raises(ParameterNotInForce, match=r"monthly_max_billed_days.*2026-01-31"):
-        sc.value("monthly_max_billed_days", D(2026, 1, 31))
+    with pytest.raises(ParameterNotInForce, match=r"monthly_max_billed_days.*2024-01-31"):
+        sc.value("monthly_max_billed_days", D(2024, 1, 31))
     with pytest.raises(ParameterNotInForce, match="min_age_years"):
         sc.value("min_age_years", D(2024, 1, 31))
 
@@ -163,10 +170,11 @@ def test_env_var_adds_pack_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPat
          "      - since: 2023-03-01\n        value: [\"H0040\"]", "parameters.billing_codes",
          "increasing order"),
         # a null value with no note saying why
-        ("parameters.yaml", "        value: null\n        note: H0039 was not listed from 03/25 "
-         "until 02/26.\n      - since: 2026-02-01\n        value: 15",
-         "        value: null\n      - since: 2026-02-01\n        value: 15",
-         "parameters.h0039_unit_minutes", "'note' must say why"),
+        ("parameters.yaml", "        value: null\n        note: >-\n          No monthly "
+         "minimum before 02/26: the 03/25 I.F held another list (the log's \"at\n          "
+         "least one (1-7)\"), and the 02/26 log is the first to name nine days.\n",
+         "        value: null\n", "parameters.monthly_min_service_days",
+         "'note' must say why"),
         # a source that is not declared
         ("parameters.yaml", "    section: I.A\n", "    section: I.A\n    source: nowhere\n",
          "parameters.min_age_years.source", "unknown source 'nowhere'"),
