@@ -160,3 +160,15 @@ def test_service_days_up_to_the_request_date_are_accepted() -> None:
     result = continued(service_days_by_month=counts,
                        satisfactory_progress_continued_act_effective=None)
     assert result.outcome == "meets_criteria"
+
+
+def test_a_discharge_indication_beside_a_conflict_still_pends() -> None:
+    # III.B is met on its own, but III.A and III.D.3 contradict each other: a reviewer
+    # resolves the record before anything is approved
+    facts = {"ipoc_goals_achieved_less_intensive_adequate": True,
+             "more_intensive_care_indicated": True,
+             "moved_out_referral_and_transition_done": True}
+    result = run(facts, request_type="discharge", request_date="2026-06-30")
+    assert result.outcome == "pend"
+    assert result.indications_met == ["III.B"]
+    assert "indications met apart from the facts in conflict: III.B" in result.rationale

@@ -67,7 +67,7 @@ def rationale(case: Case, outcome: Outcome, section: str, not_met: list[dict[str
             f"{c.section} ({' and '.join(case.criteria.facts.facts[n].label for n in c.facts)})"
             for c in case.conflicts))
     if indications:
-        parts.append("discharge indicated only if the conflict is resolved: " +
+        parts.append("indications met apart from the facts in conflict: " +
                      ", ".join(indications))
     if not_met:
         parts.append("not met: " + ", ".join(dict.fromkeys(n["section"] for n in not_met)))
