@@ -203,7 +203,22 @@ def test_a_carriage_return_inside_a_line_names_the_line(tmp_path: Path) -> None:
                      good_line(CONTACTS, 3).replace(b",30,", b",3\r0,"))
     with pytest.raises(DataFileError) as raised:
         read(path, CONTACTS)
-    assert raised.value.where == "line 3"
+    assert raised.value.where == "near line 3" and "carriage return" in raised.value.problem
+
+
+@pytest.mark.parametrize(("first", "other"), [(b"\n", b"\r\n"), (b"\r\n", b"\n")])
+def test_mixed_line_endings_name_the_first_odd_line(tmp_path: Path, first: bytes,
+                                                     other: bytes) -> None:
+    """DuckDB's strict parser stops at a line ending other than the file's; the message
+    names that line (a known limit: the file is not read)."""
+    path = tmp_path / "contacts.csv"
+    lines = [header(CONTACTS), good_line(CONTACTS, 2), good_line(CONTACTS, 3)]
+    path.write_bytes(b"".join(line.replace(b"\n", first) for line in lines[:2]) +
+                     lines[2].replace(b"\n", other))
+    with pytest.raises(DataFileError) as raised:
+        read(path, CONTACTS)
+    assert raised.value.where == "near line 3" and "one kind of line ending" in \
+        raised.value.problem
 
 
 # Item 4: dates of service are bounded by the as-of date; every date by EARLIEST_DATE and

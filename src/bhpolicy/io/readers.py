@@ -157,20 +157,25 @@ def csv_header(path: Path, spec: frozenset[str] | set[str] = frozenset()) -> lis
     return names
 
 
-def _bare_return_row(path: Path) -> int | None:
-    """The first line holding a carriage return that does not end it, if any (on failure
-    only: DuckDB's parser stops at one instead of rejecting the row)."""
-    line, previous = 1, b""
+def _line_end_problem(path: Path) -> tuple[int, str] | None:
+    """The first line whose ending DuckDB's strict parser cannot take (a carriage return
+    inside a line, or an ending other than the first line's), and why: looked for only once
+    the parser has stopped (it stops at such a line instead of rejecting its row). A line
+    break inside quotes may be named too: the line is "near"."""
+    first = b""
     with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            data = previous + chunk
-            at = data.find(b"\r")
-            while 0 <= at < len(data) - 1:
-                if data[at + 1:at + 2] != b"\n":
-                    return line + data[:at].count(b"\n") - previous.count(b"\n")
-                at = data.find(b"\r", at + 1)
-            line += chunk.count(b"\n")
-            previous = chunk[-1:]
+        for number, line in enumerate(handle, start=1):
+            body = line[:-2] if line.endswith(b"\r\n") else line.rstrip(b"\n")
+            if b"\r" in body:
+                return number, "a carriage return inside a line (lines end in LF or CRLF)"
+            if not line.endswith(b"\n"):
+                return None
+            end = b"\r\n" if line.endswith(b"\r\n") else b"\n"
+            first = first or end
+            if end != first:
+                kinds = {b"\n": "LF", b"\r\n": "CRLF"}
+                return number, (f"ends in {kinds[end]} where the first line ends in "
+                                f"{kinds[first]}: save the file with one kind of line ending")
     return None
 
 
@@ -198,9 +203,8 @@ def _load_csv(con: ibis.BaseBackend, path: Path, name: str, columns: tuple[Colum
                     f"AS _k{picked} FROM read_csv({_quote(path)}, {options})")
     except Exception as exc:  # DuckDB raises several types for unreadable files
         message = str(exc).splitlines()[0]
-        if "invalid state" in message and (row := _bare_return_row(path)) is not None:
-            raise DataFileError(str(path), f"line {row}", "a carriage return inside a line "
-                                "(lines end in LF or CRLF)") from None
+        if "invalid state" in message and (problem := _line_end_problem(path)):
+            raise DataFileError(str(path), f"near line {problem[0]}", problem[1]) from None
         raise DataFileError(str(path), "file", f"cannot read ({message})") from None
     finally:
         con.raw_sql(f"SET preserve_insertion_order = {bool(order and order[0])}")
