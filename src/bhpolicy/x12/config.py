@@ -82,6 +82,8 @@ def _x12_id(min_length: int, max_length: int) -> Callable[[str], str]:
 def _x12_name(max_length: int, min_length: int = 1) -> Callable[[str], str]:
     """A name as it will be sent: transliterated, upper case, in the basic character set."""
     def check(value: str) -> str:
+        if not value.isprintable():
+            raise ValueError("contains a control character (a line break or tab)")
         sent = " ".join(transliterate(value).upper().split())
         if not sent:
             raise ValueError("is empty")

@@ -51,6 +51,9 @@ LINE_COLUMNS = ("line_id", "member_id", "service_date", "hcpcs", "modifier", "po
                 "birth_date", "sex", "address_line", "city", "state", "zip", "primary_dx")
 OPTIONAL_LINE_COLUMNS = ("policy_id", "payer_id")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_HCPCS = re.compile(r"^[A-Z0-9]{5}$")
+_MODIFIER = re.compile(r"^[A-Z0-9]{2}$")
+_POS = re.compile(r"^[0-9]{2}$")
 
 
 @dataclass
@@ -176,9 +179,9 @@ class PayerChooser:
             return found[0], None
         if not found:
             return None, (f"no payer in the config pays under policy "
-                          f"{line.get('policy_id') or '(none)'}")
+                          f"{line.get('policy_id') or '(none)'!r}")
         return None, (f"payers {', '.join(p.id for p in found)} all pay under policy "
-                      f"{line.get('policy_id')}: give the authorization a payer_id")
+                      f"{line.get('policy_id')!r}: give the authorization a payer_id")
 
 
 def _policy_id(pack: str, registry: PolicyRegistry | None, config: SubmitterConfig,
@@ -286,8 +289,17 @@ def check_claim(claim: Claim, config: SubmitterConfig, known_codes: set[str],
     payer = claim.payer
     for number, line in enumerate(claim.lines, start=1):
         label = f"{where}: line {number}"
-        if line["hcpcs"] not in known_codes:
-            problems.append(f"{label}: {line['hcpcs']} is not a code in the catalog")
+        hcpcs, modifier, pos = line["hcpcs"] or "", line["modifier"] or "", line["pos"] or ""
+        if not _HCPCS.match(hcpcs):
+            problems.append(f"{label}: hcpcs is not a five-character HCPCS code")
+            continue
+        if modifier and not _MODIFIER.match(modifier):
+            problems.append(f"{label}: modifier is not a two-character modifier")
+            continue
+        if not _POS.match(pos):
+            problems.append(f"{label}: pos is not a two-digit place of service code")
+        if hcpcs not in known_codes:
+            problems.append(f"{label}: {hcpcs} is not a code in the catalog")
         day = _date(line["service_date"])
         units = line["units"]
         if day is None:
