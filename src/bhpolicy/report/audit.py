@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from bhpolicy.report.determination import _environment
+from bhpolicy.report.environment import render_page, report_environment
 
 if TYPE_CHECKING:
     from bhpolicy.audit.run import AuditSummary
@@ -33,4 +33,4 @@ def audit_data(out: Path, summary: AuditSummary, limit: int = 500) -> dict[str, 
 
 
 def render_audit(out: Path, summary: AuditSummary) -> str:
-    return _environment(True).get_template("audit.html.j2").render(**audit_data(out, summary))
+    return render_page(report_environment(), "audit.html.j2", **audit_data(out, summary))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bhpolicy.report.determination import _environment
+from bhpolicy.report.environment import render_page, report_environment
 
 
 def render_billing(data: dict[str, Any]) -> str:
-    return _environment(True).get_template("billing.html.j2").render(**data)
+    return render_page(report_environment(), "billing.html.j2", **data)

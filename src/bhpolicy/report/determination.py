@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from bhpolicy.report.environment import render_page, report_environment
 
 # Worksheet marks: [x] met, [ ] not met, [?] unknown (information missing), [J] judgment.
 MARKS = {"met": "x", "not_met": " ", "unknown": "?", "needs_judgment": "J"}
-
-
-@functools.cache
-def _environment(html: bool) -> Environment:
-    return Environment(
-        loader=PackageLoader("bhpolicy", "report/templates"),
-        autoescape=select_autoescape(["html"]) if html else False,
-        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-        keep_trailing_newline=True)
 
 
 def _rows(node: dict[str, Any], depth: int = 0) -> list[dict[str, Any]]:
@@ -38,6 +28,12 @@ def _view(determination: dict[str, Any]) -> dict[str, Any]:
 
 def render(determinations: list[dict[str, Any]], form: str) -> str:
     """Render determinations (their JSON form) as ``text`` or ``html``."""
-    template = "determination.html.j2" if form == "html" else "determination.txt.j2"
     views = [_view(d) for d in determinations]
-    return _environment(form == "html").get_template(template).render(determinations=views)
+    if form != "html":
+        return report_environment().get_template("determination.txt.j2").render(
+            determinations=views)
+    # criteria rows are indented by depth with one class a depth, styled in the page's
+    # own (hashed) style block: an inline style="" would need 'unsafe-inline'
+    depths = sorted({row["depth"] for view in views for row in view["rows"]})
+    return render_page(report_environment(), "determination.html.j2", determinations=views,
+                       depths=[{"depth": d, "indent": f"{0.4 + 1.2 * d:.1f}"} for d in depths])
