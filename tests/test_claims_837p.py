@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from bhpolicy.errors import DataFileError
 from bhpolicy.x12.checks import npi_valid
+from bhpolicy.x12.config import known_payer_ids, load_config
 from bhpolicy.x12.validate import validate_837p
-from tests.billing_helpers import AGENCY, MN_NPI, auth, contact, days, member, run
+from bhpolicy.x12.writer import write_837p
+from tests.billing_helpers import AGENCY, MN_NPI, SC_NPI, auth, contact, days, member, run
 from tests.conftest import REPO
-from tests.test_cli import check_golden
+from tests.test_cli import GOLDEN, check_golden
 from tests.test_cli import run as cli
+from tests.test_security_x12 import example, set_key, write_config
 
 CONFIG = REPO / "examples" / "submitter.toml"
 EPOCH = {"SOURCE_DATE_EPOCH": "1775000000"}  # fixed timestamps for golden files
@@ -224,3 +230,207 @@ def test_validate_command_reports_segment_loop_element(tmp_path: Path) -> None:
     assert "IK3*DMG" in (tmp_path / "ack.999").read_text()
     assert cli("claims", "validate", str(out)).returncode == 0
 
+
+
+# ---------------------------------------------------------------- payers (issue 15, item 4)
+
+def sc_and_mn_run(tmp_path: Path) -> Path:
+    """One run with an SC member (sc-act, provider SC_NPI) and an MN member (mn-act)."""
+    return run(tmp_path, [
+        *days("2026-03", 2, 3), contact("2026-03-02", provider_id=MN_NPI, member_id="N1"),
+        contact("2026-03-03", provider_id=MN_NPI, member_id="N1")],
+        members=[member(), member("N1", state="MN", city="Saint Paul", zip="551010001",
+                                  primary_dx="F31.2")],
+        auths=[auth(), auth("B1", "N1", "mn-act", MN_NPI, team_size="")], name="both").out
+
+
+def two_receivers(tmp_path: Path) -> Path:
+    data = example()
+    data["receivers"].append({"name": "Minnesota DHS", "id": "MNDHS", "interchange_id":
+                              "MNDHS", "application_receiver": "MNDHS"})
+    set_key(data, "payers.1.receiver", "MNDHS")
+    return write_config(tmp_path, data, "two.toml")
+
+
+def test_one_interchange_per_receiver_each_with_its_payers_claims(tmp_path: Path) -> None:
+    """Each receiver gets its own file and ISA13; a payer's claims go to its receiver only,
+    the line's payer chosen by the packs it pays under (no payer_id on the lines)."""
+    config = load_config(two_receivers(tmp_path))
+    out = tmp_path / "claims.x12"
+    result = write_837p(sc_and_mn_run(tmp_path), config, out, tmp_path / "control.json",
+                        known_codes={"H0040", "H0039"})
+    files = {f.receiver.id: f for f in result.files}
+    assert set(files) == {"MEDICAIDRCV", "MNDHS"}
+    assert files["MEDICAIDRCV"].path == tmp_path / "claims.MEDICAIDRCV.x12"
+    assert {f.control[0] for f in result.files} == {1, 2}  # one ISA13 each
+    for receiver, payer, npi in (("MEDICAIDRCV", "SCPLAN01", SC_NPI),
+                                 ("MNDHS", "MNMHCP01", MN_NPI)):
+        segs = segments(files[receiver].path)
+        assert segs[0].split("*")[8].strip() == receiver
+        assert {s for s in segs if s.startswith("NM1*PR*")} == {
+            next(s for s in segs if s.startswith("NM1*PR*"))}
+        assert next(s for s in segs if s.startswith("NM1*PR*")).endswith(f"*PI*{payer}")
+        assert any(s.endswith(f"*XX*{npi}") for s in segs)
+        assert validate_837p(files[receiver].path).valid
+
+
+def test_one_claim_set_per_payer_chosen_by_the_authorizations_payer_id(
+        tmp_path: Path) -> None:
+    """Two payers under one pack, same provider and receiver: the lines' payer_id picks the
+    payer, and each payer's claims form their own transaction set (ST-SE)."""
+    data = example()
+    data["payers"].append({"name": "Second SC Plan", "id": "SCPLAN02", "receiver":
+                           "MEDICAIDRCV", "packs": ["sc-act"], "fees": [
+                               {"since": dt.date(2023, 7, 1), "rates": {"H0040:U1": "240.00"}}]})
+    config = write_config(tmp_path, data, "plans.toml")
+    billed = run(tmp_path, days("2026-03", 2, 3) + days("2026-03", 2, 3, member_id="M2"),
+                 members=[member(), member("M2", medicaid_id="0099999999")],
+                 auths=[auth(), auth("A2", "M2")], name="plans").out
+    folder = _with_payer_ids(billed, tmp_path, {"A1": "SCPLAN01", "A2": "SCPLAN02"})
+    out, result = write_claims(folder, tmp_path, config=config)
+    assert result.returncode == 0, result.stderr  # type: ignore[attr-defined]
+    segs = segments(out)
+    assert sum(s.startswith("ST*") for s in segs) == 2
+    sets = "\n".join(segs).split("ST*837*")[1:]
+    assert "PI*SCPLAN01" in sets[0] and "PI*SCPLAN02" not in sets[0]
+    assert "PI*SCPLAN02" in sets[1] and "SV1*HC:H0040:U1*240.00" in sets[1]
+    assert validate_837p(out).valid
+
+
+def _with_payer_ids(source: Path, tmp_path: Path, payers: dict[str, str]) -> Path:
+    """The run as CSV with a payer_id column on the lines (from their authorization)."""
+    folder = tmp_path / "with-payer"
+    folder.mkdir()
+    import duckdb
+
+    cases = " ".join(f"WHEN '{a}' THEN '{p}'" for a, p in payers.items())
+    duckdb.execute(f"COPY (SELECT *, CASE authorization_id {cases} END AS payer_id FROM "
+                   f"'{source / 'lines.parquet'}') TO '{folder / 'lines.csv'}' (HEADER)")
+    duckdb.execute(f"COPY (SELECT * FROM '{source / 'subscribers.parquet'}') TO "
+                   f"'{folder / 'subscribers.csv'}' (HEADER)")
+    (folder / "manifest.json").write_text((source / "manifest.json").read_text())
+    return folder
+
+
+def test_two_payers_for_one_pack_without_payer_id_reject_the_claim(tmp_path: Path) -> None:
+    data = example()
+    set_key(data, "payers.1.packs", ["sc-act"])
+    config = write_config(tmp_path, data, "ambiguous.toml")
+    _, result = write_claims(sc_run(tmp_path), tmp_path, config=config)
+    assert result.returncode == 2  # type: ignore[attr-defined]
+    assert "payers SCPLAN01, MNMHCP01 all pay under policy 'SC.CP.BH.500': give the " \
+        "authorization a payer_id" in result.stderr  # type: ignore[attr-defined]
+
+
+def test_a_payer_id_the_config_does_not_know_rejects_the_claim(tmp_path: Path) -> None:
+    folder = _with_payer_ids(sc_run(tmp_path), tmp_path, {"A1": "NOSUCHPLAN"})
+    _, result = write_claims(folder, tmp_path)
+    assert result.returncode == 2  # type: ignore[attr-defined]
+    assert "the authorization's payer_id 'NOSUCHPLAN' is not a payer in the config" in \
+        result.stderr  # type: ignore[attr-defined]
+
+
+def test_a_payer_pack_that_does_not_exist_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    config = write_config(tmp_path, set_key(example(), "payers.1.packs", ["xx-act"]), "x.toml")
+    _, result = write_claims(sc_run(tmp_path), tmp_path, config=config)
+    assert result.returncode == 2  # type: ignore[attr-defined]
+    lines = result.stderr.splitlines()  # type: ignore[attr-defined]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {config}: key payers.1.packs: "
+                                                   "no policy pack 'xx-act'")
+
+
+def test_lines_past_the_filing_limit_are_sent_with_a_warning_naming_claim_and_payer(
+        tmp_path: Path) -> None:
+    """The 837P is dated 2026-03-31 (SOURCE_DATE_EPOCH): the March lines are 27 to 29 days
+    old, past a 20-day limit; the April claim is not."""
+    config = write_config(tmp_path, set_key(example(), "payers.0.filing_limit_days", 20),
+                          "late.toml")
+    out, result = write_claims(sc_run(tmp_path), tmp_path, config=config)
+    assert result.returncode == 0, result.stderr  # type: ignore[attr-defined]
+    warnings = [w for w in result.stderr.splitlines()  # type: ignore[attr-defined]
+                if "filing limit" in w]
+    assert warnings == ["warning: claim CDCC761D14A5059D: 3 line(s) older than payer "
+                        "SCPLAN01's filing limit of 20 days (as of 2026-03-31); sent anyway"]
+    assert sum(s.startswith("CLM*") for s in segments(out)) == 2
+
+
+def test_fees_come_from_the_schedule_in_force_on_the_date_of_service(tmp_path: Path) -> None:
+    """A schedule from 2026-04-01 raises U1 for the April lines; it names no U3 or H0039,
+    whose earlier rates still hold."""
+    data = example()
+    data["payers"][0]["fees"].append({"since": dt.date(2026, 4, 1),
+                                      "rates": {"H0040:U1": "260.00"}})
+    config = write_config(tmp_path, data, "dated.toml")
+    out, result = write_claims(sc_run(tmp_path), tmp_path, config=config)
+    assert result.returncode == 0, result.stderr  # type: ignore[attr-defined]
+    segs = segments(out)
+    totals = [s.split("*")[2] for s in segs if s.startswith("CLM*")]
+    assert totals == ["750.00", "520.00"]  # 3 x 250.00 in March, 2 x 260.00 in April
+    payer = load_config(config).all_payers()[0]
+    assert payer.fee("H0040", "U3", dt.date(2026, 4, 2)) == Decimal("300.00")
+    assert payer.fee("H0039", None, dt.date(2026, 4, 2)) == Decimal("30.00")
+    assert payer.fee("H0040", "U1", dt.date(2023, 6, 30)) is None
+    assert validate_837p(out).valid
+
+
+def test_a_date_before_every_fee_schedule_rejects_its_claim(tmp_path: Path) -> None:
+    data = set_key(example(), "payers.0.fees.0.since", dt.date(2026, 4, 1))
+    config = write_config(tmp_path, data, "april.toml")
+    out, result = write_claims(sc_run(tmp_path), tmp_path, config=config)
+    assert result.returncode == 1  # type: ignore[attr-defined]
+    assert "rejected: claim CDCC761D14A5059D: line 1: no fee for H0040:U1 in payer " \
+        "SCPLAN01's schedule on its date of service" in result.stderr  # type: ignore[attr-defined]
+    assert "2026-03" not in result.stderr  # type: ignore[attr-defined]  # no date of service
+    assert sum(s.startswith("CLM*") for s in segments(out)) == 1
+
+
+LEGACY = """
+control_numbers_file = "control-numbers.json"
+[interchange]
+sender_id = "ACTTEAM01"
+receiver_id = "MEDICAIDRCV"
+application_sender = "ACTTEAM01"
+application_receiver = "MEDICAIDRCV"
+[submitter]
+name = "Example ACT Billing Office"
+id = "ACTTEAM01"
+contact_name = "Billing Desk"
+phone = "8035550100"
+[receiver]
+name = "Example Medicaid"
+id = "MEDICAIDRCV"
+[payer]
+name = "Example Medicaid"
+id = "MEDICAID01"
+[[billing_providers]]
+npi = "1234567893"
+name = "Example ACT Team"
+tax_id = "123456789"
+taxonomy = "251S00000X"
+address = "100 Main St"
+city = "Columbia"
+state = "SC"
+zip = "292010001"
+[fees]
+"H0040:U1" = "250.00"
+"""
+
+
+def test_the_single_payer_config_form_still_writes_the_same_claims(tmp_path: Path) -> None:
+    config = tmp_path / "legacy.toml"
+    config.write_text(LEGACY)
+    out, result = write_claims(sc_run(tmp_path), tmp_path, config=config)
+    assert result.returncode == 0, result.stderr  # type: ignore[attr-defined]
+    golden = (GOLDEN / "claims-sc.x12").read_text().replace(
+        "NM1*PR*2*EXAMPLE SC MEDICAID PLAN*****PI*SCPLAN01",
+        "NM1*PR*2*EXAMPLE MEDICAID*****PI*MEDICAID01")
+    assert out.read_text() == golden
+    assert known_payer_ids(config) == frozenset({"MEDICAID01"})
+
+
+def test_known_payer_ids_for_the_billing_run(tmp_path: Path) -> None:
+    assert known_payer_ids(CONFIG) == frozenset({"SCPLAN01", "MNMHCP01"})
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[payers\n")
+    with pytest.raises(DataFileError, match="not TOML"):
+        known_payer_ids(broken)
