@@ -48,6 +48,12 @@ def test_line_kinds_are_unique_and_every_combination_has_one() -> None:
     pos_key = (no_pos.kind & (2**engine.CODE_SHIFT - 1)) % (engine.POS_DEFAULT + 1)
     assert set(pos_key.to_pyarrow().to_pylist()) == {engine.POS_INPATIENT}
     assert set(no_pos.policy_id.to_pyarrow().to_pylist()) == {"SC.CP.BH.500"}
+    # issue 15: a line says when its POS is the pack's default, and only then
+    pos_keys = (kinds.kind & (2**engine.CODE_SHIFT - 1)) % (engine.POS_DEFAULT + 1)
+    flags = kinds.select(defaulted=kinds.pos_defaulted, is_default=pos_keys ==
+                         engine.POS_DEFAULT).distinct().to_pyarrow().to_pylist()
+    assert sorted((f["defaulted"], f["is_default"]) for f in flags) == [(False, False),
+                                                                         (True, True)]
 
 
 def test_unbilled_kinds_name_every_reason_for_no_line() -> None:

@@ -30,6 +30,11 @@ def report_data(out: Path, rejected_rows: int) -> dict[str, Any]:
     no_line = _rows(con, f"""SELECT reason_id, reason, carc, rarc, section, policy_id,
                              count(*) AS days FROM {unbilled} GROUP BY ALL
                              ORDER BY days DESC, reason_id""")
+    # lines whose POS is the pack's default (no qualifying contact recorded one), by status:
+    # payers question a run of 99s, so the report says how many there are
+    pos_defaulted = _rows(con, f"""SELECT status, policy_id, pos, count(*) AS lines
+                                   FROM {lines} WHERE pos_defaulted GROUP BY ALL
+                                   ORDER BY lines DESC, status, policy_id""")
     month_totals = _rows(con, f"""SELECT count(*) AS member_months,
                                   count(*) FILTER (WHERE partial) AS partial,
                                   count(*) FILTER (WHERE under_minimum) AS under_minimum,
@@ -59,5 +64,7 @@ def report_data(out: Path, rejected_rows: int) -> dict[str, Any]:
         calendars.append({**month, "month_label": start.strftime("%B %Y"), "weeks": weeks})
     con.close()
     return {"totals": totals, "held": held, "no_line": no_line, "months": month_totals,
+            "pos_defaulted": pos_defaulted,
+            "pos_defaulted_lines": sum(int(r["lines"]) for r in pos_defaulted),
             "calendars": calendars, "calendar_limit": CALENDAR_LIMIT,
             "rejected_rows": rejected_rows}
