@@ -98,7 +98,7 @@ OPTIONAL_COLUMNS = {"billing_code", "contributing_provider_ids", "staff_id", "po
                     "authorization_id", "payer_id", "rendering_taxonomy", "diagnosis"}
 
 
-# A CSV row longer than this is one rejected row (DuckDB's buffer holds a few such rows).
+# A CSV row longer than this is one rejected row (a 300 KB field is read).
 MAX_ROW_BYTES = 4 * 1024 * 1024
 MAX_HEADER_BYTES = 1024 * 1024
 # Reasons for the rows DuckDB's CSV parser rejects, by its error type (never its message,
@@ -190,7 +190,7 @@ def _load_csv(con: ibis.BaseBackend, path: Path, name: str, columns: tuple[Colum
     types = "{" + ", ".join(f"{_quote(n)}: 'VARCHAR'" for n in header) + "}"
     options = (f"header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
                f"strict_mode=true, null_padding=false, columns={types}, "
-               f"max_line_size={MAX_ROW_BYTES}, buffer_size={4 * MAX_ROW_BYTES}, "
+               f"max_line_size={MAX_ROW_BYTES}, "
                f"store_rejects=true, rejects_scan='{scan}', rejects_table='{rejects}'")
     picked = "".join(f", {_ident(n)}" for n in kept)
     order = con.raw_sql("SELECT current_setting('preserve_insertion_order')").fetchone()
