@@ -65,7 +65,8 @@ def check_reasons(pack: PolicyPack, carc: dict[str, ListedCode],
                   rarc: dict[str, ListedCode] | None, on: dt.date) -> list[CodeCheck]:
     found: list[CodeCheck] = []
     for reason_id, reason in load_reasons(pack).items():
-        pairs = [("CARC", reason.carc, carc)]
+        # a hold for review has no CARC (nothing is denied), so nothing to check
+        pairs = [("CARC", reason.carc, carc)] if reason.carc is not None else []
         if rarc is not None:
             pairs += [("RARC", code, rarc) for code in reason.rarc]
         for kind, code, listed in pairs:
