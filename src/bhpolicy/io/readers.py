@@ -10,7 +10,10 @@ text of an unreadable row is never copied into the errors table. Extra columns a
 
 CSV is read by DuckDB with every parser setting given (comma, double quote, header row,
 strict mode), so one hostile row cannot make a sniffer guess another dialect; its rejected
-rows come from DuckDB's reject tables, one named pair per scan.
+rows come from DuckDB's reject tables, one named pair per scan. Known limits: a blank line
+is skipped, and the good rows after one are numbered as if it were not there (DuckDB counts
+it when numbering a rejected row); a line ending other than the first line's, or a lone
+carriage return, stops DuckDB's strict parser, so the file is one error naming that line.
 """
 
 from __future__ import annotations
