@@ -205,3 +205,41 @@ def test_code_lists_come_from_the_pack() -> None:
         assert "2084P0800X" in taxonomies.codes and taxonomies.source == "nucc-taxonomy"
         diagnoses = data.lists["psychiatric_diagnoses"]
         assert [c for r in diagnoses.codes for c in expand_codes(r)][::28] == ["F20", "F48"]
+
+
+EPISODES = ((dt.date(2026, 3, 1), dt.date(2026, 3, 31)),
+            (dt.date(2026, 5, 1), dt.date(2026, 5, 20)))
+
+
+@settings(deadline=None, max_examples=4,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(-40, 120), st.integers(0, 90)), min_size=1, max_size=20))
+def test_days_outside_every_episode_match_a_plain_reference(
+        tmp_path: Path, lines: list[tuple[int, int]]) -> None:
+    """Per diem audit: each line's days outside both episodes (before, between, after) are
+    flagged as outside the authorization, one finding a span, never a day inside one."""
+    auths = [auth(f"A{i}", "S1", start=s.isoformat(), end=e.isoformat())
+             for i, (s, e) in enumerate(EPISODES)]
+    act = []
+    for i, (offset, length) in enumerate(lines):
+        first = EPISODES[0][0] + dt.timedelta(days=offset)
+        act.append(claim(f"K{i}", "S1", first.isoformat(),
+                         (first + dt.timedelta(days=length)).isoformat(), hcpcs="H0040",
+                         provider_id=SC_NPI))
+    folder = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+    audited = run(folder, [member("S1")], auths, [], act)
+    got: dict[str, set[dt.date]] = {}
+    for f in audited.findings:
+        if f["rule_id"] == "per_diem.outside_authorization":
+            days = {f["flagged_from"] + dt.timedelta(days=n) for n in range(f["flagged_days"])}
+            assert f["flagged_to"] == max(days)
+            assert not days & got.get(f["claim_id"], set())  # spans do not overlap
+            got.setdefault(f["claim_id"], set()).update(days)
+    want: dict[str, set[dt.date]] = {}
+    for i, (offset, length) in enumerate(lines):
+        first = EPISODES[0][0] + dt.timedelta(days=offset)
+        days = {first + dt.timedelta(days=n) for n in range(length + 1)}
+        outside = {d for d in days if not any(s <= d <= e for s, e in EPISODES)}
+        if outside:
+            want[f"K{i}"] = outside
+    assert got == want

@@ -35,7 +35,7 @@ def episodes(coverage: ir.Table) -> ir.Table:
     """Grain: member and ACT episode. An episode runs from its first authorization's start
     through every renewal that starts the day after the previous one ends; its day 1 is its
     start date. ``team`` lists (';a;b;') the billing providers and contributing agencies of
-    its authorizations, ``billers`` the billing providers only."""
+    its authorizations."""
     c = coverage
     order = [c.effective_start, c.authorization_id]
     prev_end = c.end_date.lag().over(ibis.window(group_by=c.member_id, order_by=order))
@@ -47,13 +47,12 @@ def episodes(coverage: ir.Table) -> ir.Table:
     eps = c.group_by(["member_id", "_ep"]).aggregate(
         policy_id=c.policy_id.argmin(c.effective_start),
         episode_start=c.effective_start.min(), episode_end=c.end_date.max(),
-        team=item.group_concat(";"), billers=c.provider_id.group_concat(";"),
+        team=item.group_concat(";"),
         authorizations=c.count())
     return eps.select(
         "member_id", "policy_id", "episode_start", "episode_end", "authorizations",
         episode_id=eps.member_id + ibis.literal("#") + eps.episode_start.cast("string"),
-        team=ibis.literal(";") + eps.team + ibis.literal(";"),
-        billers=ibis.literal(";") + eps.billers + ibis.literal(";"))
+        team=ibis.literal(";") + eps.team + ibis.literal(";"))
 
 
 MAX_MODIFIERS = 4  # an 837P service line carries at most four procedure modifiers
