@@ -207,18 +207,28 @@ def test_a_carriage_return_inside_a_line_names_the_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("first", "other"), [(b"\n", b"\r\n"), (b"\r\n", b"\n")])
-def test_mixed_line_endings_name_the_first_odd_line(tmp_path: Path, first: bytes,
-                                                     other: bytes) -> None:
-    """DuckDB's strict parser stops at a line ending other than the file's; the message
-    names that line (a known limit: the file is not read)."""
+def test_mixed_line_endings_are_read_with_their_row_numbers(tmp_path: Path, first: bytes,
+                                                            other: bytes) -> None:
+    """DuckDB's strict parser stops at a line ending other than the file's: such a file is
+    read again from a copy with LF endings (same lines, same row numbers)."""
     path = tmp_path / "contacts.csv"
-    lines = [header(CONTACTS), good_line(CONTACTS, 2), good_line(CONTACTS, 3)]
-    path.write_bytes(b"".join(line.replace(b"\n", first) for line in lines[:2]) +
-                     lines[2].replace(b"\n", other))
+    lines = [header(CONTACTS), good_line(CONTACTS, 2), b"short,row\n", good_line(CONTACTS, 4),
+             good_line(CONTACTS, 5)]
+    path.write_bytes(b"".join(line.replace(b"\n", first) for line in lines[:3]) +
+                     b"".join(line.replace(b"\n", other) for line in lines[3:]))
+    rows, errors = read(path, CONTACTS)
+    assert [r["_line"] for r in rows] == [2, 4, 5]
+    assert [(e["file"], e["row"]) for e in errors] == [(str(path), 3)]
+    assert rows[2]["pos"] == "12"  # no carriage return left
+
+
+def test_mixed_line_endings_and_a_lone_cr_name_the_lone_cr(tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(header(CONTACTS) + good_line(CONTACTS, 2).replace(b"\n", b"\r\n") +
+                     good_line(CONTACTS, 3).replace(b",30,", b",3\r0,"))
     with pytest.raises(DataFileError) as raised:
         read(path, CONTACTS)
-    assert raised.value.where == "near line 3" and "one kind of line ending" in \
-        raised.value.problem
+    assert raised.value.where == "near line 3" and "carriage return" in raised.value.problem
 
 
 # Item 4: dates of service are bounded by the as-of date; every date by EARLIEST_DATE and

@@ -23,7 +23,10 @@ import datetime as dt
 import functools
 import io
 import operator
+import os
+import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,6 +163,9 @@ def csv_header(path: Path, spec: frozenset[str] | set[str] = frozenset()) -> lis
     return names
 
 
+MIXED_ENDINGS = "save the file with one kind of line ending"
+
+
 def _line_end_problem(path: Path) -> tuple[int, str] | None:
     """The first line whose ending DuckDB's strict parser cannot take (a carriage return
     inside a line, or an ending other than the first line's), and why: looked for only once
@@ -178,8 +184,22 @@ def _line_end_problem(path: Path) -> tuple[int, str] | None:
             if end != first:
                 kinds = {b"\n": "LF", b"\r\n": "CRLF"}
                 return number, (f"ends in {kinds[end]} where the first line ends in "
-                                f"{kinds[first]}: save the file with one kind of line ending")
+                                f"{kinds[first]}: {MIXED_ENDINGS}")
     return None
+
+
+@contextmanager
+def _lf_copy(path: Path) -> Iterator[Path]:
+    """A temporary owner-only copy of ``path`` with every CRLF made LF (the same lines, so
+    the same row numbers), removed on leaving."""
+    handle, name = tempfile.mkstemp(suffix=".csv", prefix="bhpolicy-")
+    try:
+        with os.fdopen(handle, "wb") as out, path.open("rb") as source:
+            for line in source:
+                out.write(line[:-2] + b"\n" if line.endswith(b"\r\n") else line)
+        yield Path(name)
+    finally:
+        os.unlink(name)
 
 
 def _load_csv(con: ibis.BaseBackend, path: Path, name: str, columns: tuple[Column, ...]
@@ -189,26 +209,41 @@ def _load_csv(con: ibis.BaseBackend, path: Path, name: str, columns: tuple[Colum
     spec = {c.name for c in columns}
     header = csv_header(path, spec)
     kept = [n for n in header if n in spec]
-    scan, rejects = f"{name}_reject_scan", f"{name}_rejects"
+    scan_name, rejects = f"{name}_reject_scan", f"{name}_rejects"
     types = "{" + ", ".join(f"{_quote(n)}: 'VARCHAR'" for n in header) + "}"
     options = (f"header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
                f"strict_mode=true, null_padding=false, columns={types}, "
                f"max_line_size={MAX_ROW_BYTES}, "
-               f"store_rejects=true, rejects_scan='{scan}', rejects_table='{rejects}'")
+               f"store_rejects=true, rejects_scan='{scan_name}', rejects_table='{rejects}'")
     picked = "".join(f", {_ident(n)}" for n in kept)
     order = con.raw_sql("SELECT current_setting('preserve_insertion_order')").fetchone()
-    con.raw_sql(f"DROP TABLE IF EXISTS {rejects}")
-    con.raw_sql(f"DROP TABLE IF EXISTS {scan}")
-    try:
+
+    def scan(source: Path) -> None:
         # CSV has no row-number column: number rows while loading, in file order.
-        con.raw_sql("SET preserve_insertion_order = true")
+        con.raw_sql(f"DROP TABLE IF EXISTS {rejects}")
+        con.raw_sql(f"DROP TABLE IF EXISTS {scan_name}")
         con.raw_sql(f"CREATE OR REPLACE TEMP TABLE {name}_rows AS SELECT row_number() OVER () "
-                    f"AS _k{picked} FROM read_csv({_quote(path)}, {options})")
+                    f"AS _k{picked} FROM read_csv({_quote(source)}, {options})")
+
+    con.raw_sql("SET preserve_insertion_order = true")
+    try:
+        scan(path)
     except Exception as exc:  # DuckDB raises several types for unreadable files
         message = str(exc).splitlines()[0]
-        if "invalid state" in message and (problem := _line_end_problem(path)):
+        problem = _line_end_problem(path) if "invalid state" in message else None
+        if problem is None:
+            raise DataFileError(str(path), "file", f"cannot read ({message})") from None
+        if not problem[1].endswith(MIXED_ENDINGS):
             raise DataFileError(str(path), f"near line {problem[0]}", problem[1]) from None
-        raise DataFileError(str(path), "file", f"cannot read ({message})") from None
+        # CRLF and LF mixed (a file written on one system, added to on another): read a copy
+        # with LF endings, which has the same rows
+        with _lf_copy(path) as copy:
+            try:
+                scan(copy)
+            except Exception:
+                again = _line_end_problem(copy)
+                where, why = (again or problem)
+                raise DataFileError(str(path), f"near line {where}", why) from None
     finally:
         con.raw_sql(f"SET preserve_insertion_order = {bool(order and order[0])}")
     count = con.raw_sql(f"SELECT count(DISTINCT line) FROM {rejects}").fetchone()
