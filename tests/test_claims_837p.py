@@ -184,7 +184,7 @@ def _lines_csv(tmp_path: Path, **changes: str) -> Path:
     ({"zip": ""}, "subscriber zip is missing"),
     ({"zip": "2920"}, "subscriber zip is not 5 or 9 digits"),
     ({"primary_dx": "F20"}, "subscriber primary_dx is not a billable ICD-10-CM code"),
-    ({"provider_id": "1234567890"}, "billing provider 1234567890 is not in the config"),
+    ({"provider_id": "1234567890"}, "billing provider '1234567890' is not in the config"),
     ({"modifier": "U9", "hcpcs": "H0039"}, None),  # bare H0039 fee applies: no problem
 ])
 def test_our_checks_before_writing(tmp_path: Path, changes: dict[str, str],

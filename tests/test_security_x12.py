@@ -475,3 +475,19 @@ def test_a_broken_control_file_is_one_line(tmp_path: Path) -> None:
         path.write_text(content, encoding="latin-1")
         with pytest.raises(DataFileError, match=r"control\.json"):
             control.reserve(path, [1])
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "a-folder", "/dev/full"])
+def test_an_out_that_cannot_be_written_is_one_line(billed: Path, tmp_path: Path,
+                                                   where: str) -> None:
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "folder").mkdir()
+    out = {"under-a-file": tmp_path / "file" / "claims.x12", "a-folder": tmp_path / "folder",
+           "/dev/full": Path("/dev/full")}[where]
+    numbers = tmp_path / "control.json"
+    result = claims(billed, CONFIG, out, numbers, "--no-validate")
+    assert result.exit_code == 2, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {out}"), lines
+    if where != "/dev/full":  # refused before any control number is reserved
+        assert not numbers.exists()

@@ -35,7 +35,7 @@ import duckdb
 
 from bhpolicy.criteria import icd10
 from bhpolicy.errors import BhpolicyError, DataFileError, NotFoundError
-from bhpolicy.io.outputs import atomic_write_text
+from bhpolicy.io.outputs import OutputError, atomic_write_text
 from bhpolicy.x12 import control
 from bhpolicy.x12.checks import npi_valid, zip_ok
 from bhpolicy.x12.config import BillingProvider, Payer, Receiver, SubmitterConfig
@@ -260,7 +260,8 @@ def check_claim(claim: Claim, config: SubmitterConfig, known_codes: set[str],
         problems.append(f"{where}: {claim.payer_problem}")
     provider = config.provider(claim.provider_id)
     if provider is None:
-        problems.append(f"{where}: billing provider {claim.provider_id} is not in the config")
+        problems.append(f"{where}: billing provider {claim.provider_id!r} is not in the "
+                        "config")
     elif not npi_valid(provider.npi):
         problems.append(f"{where}: billing provider NPI {provider.npi} fails its check digit")
     member = claim.member
@@ -464,6 +465,18 @@ def _file_for(out: Path, receiver: Receiver, several: bool) -> Path:
     return out.with_name(f"{out.stem}.{safe}{out.suffix}")
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an ``--out`` that cannot be a file before any control number is reserved."""
+    if out.is_dir():
+        raise OutputError(f"{out}: --out: is a folder; give a file name")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"{out}: cannot write (a parent of it is a file, not a "
+                                  "folder)")
+            break
+
+
 def write_837p(run: Path, config: SubmitterConfig, out: Path, control_file: Path,
                adjustments: dict[str, Adjustment] | None = None,
                known_codes: set[str] | None = None, *,
@@ -474,6 +487,7 @@ def write_837p(run: Path, config: SubmitterConfig, out: Path, control_file: Path
     day filing limits are counted to."""
     now = _now()
     as_of = as_of or now.date()
+    _check_out(out)
     lines = read_lines(run)
     chooser = PayerChooser(config, registry)
     claims = build_claims(lines, config, adjustments or {}, chooser)
