@@ -57,6 +57,9 @@ PAYLOADS = (
     "</style><script>window.__pwned=1</script><style>",
     "<svg onload=window.__pwned=1>",
 )
+# the optional text columns the helpers leave out
+AUTHS = [*AUTH_FIELDS, *{"payer_id"} - set(AUTH_FIELDS)]
+CLAIMS = [*CLAIM_FIELDS, *sorted({"rendering_taxonomy", "diagnosis"} - set(CLAIM_FIELDS))]
 CSP_META = re.compile(r'<head>\n<meta http-equiv="Content-Security-Policy" content="([^"]*)">')
 
 
@@ -137,8 +140,8 @@ def billing_inputs(folder: Path) -> tuple[list[str], list[str]]:
         members.append(member(member_id, medicaid_id=payload, last_name=payload,
                               first_name=payload, address_line=payload, city=payload,
                               state=payload, zip=payload, primary_dx=payload))
-        auths.append(auth(f"A{i}{payload}", member_id, provider_id=provider,
-                          contributing=payload))
+        auths.append({**auth(f"A{i}{payload}", member_id, provider_id=provider,
+                             contributing=payload), "payer_id": payload})
         for day in range(2, 12):
             row = contact(f"2026-03-{day:02d}", provider_id=provider, member_id=member_id)
             row.update(contact_id=f"C{i}-{day}{payload}", staff_id=payload)
@@ -159,7 +162,7 @@ def billing_inputs(folder: Path) -> tuple[list[str], list[str]]:
             auths.append(row)
     paths = [write_csv(folder / "contacts.csv", CONTACT_FIELDS, contacts),
              write_csv(folder / "members.csv", MEMBER_FIELDS, members),
-             write_csv(folder / "authorizations.csv", AUTH_FIELDS, auths)]
+             write_csv(folder / "authorizations.csv", AUTHS, auths)]
     return (["--contacts", str(paths[0]), "--members", str(paths[1]),
              "--authorizations", str(paths[2])], shown)
 
@@ -169,7 +172,8 @@ def audit_inputs(folder: Path) -> tuple[list[str], list[str]]:
     column. Each payload gets a member with an ACT authorization, a psychosocial
     outpatient therapy claim during it and two ACT per diems on one day (findings that show the
     member and claim ids), with the payload in every free-text column; the constrained
-    columns get it on rows of their own. Returns the CLI arguments and the ids shown."""
+    columns get it on rows of their own; the contact log is the billing test's. Returns the
+    CLI arguments and the ids shown."""
     folder.mkdir(parents=True, exist_ok=True)
     members, auths, claims, act, shown = [], [], [], [], []
     for i, payload in enumerate(PAYLOADS):
@@ -177,9 +181,11 @@ def audit_inputs(folder: Path) -> tuple[list[str], list[str]]:
         members.append(member(member_id, medicaid_id=payload, last_name=payload,
                               first_name=payload, address_line=payload, city=payload,
                               state=payload, zip=payload, primary_dx=payload))
-        auths.append(auth(f"A{i}{payload}", member_id, contributing=payload))
+        auths.append({**auth(f"A{i}{payload}", member_id, contributing=payload),
+                      "payer_id": payload})
         free = {"revenue_code": payload, "bill_type": payload, "authorization_id": payload,
-                "provider_id": f"P{i}{payload}"}
+                "provider_id": f"P{i}{payload}", "rendering_taxonomy": payload,
+                "diagnosis": payload}
         claims.append(claim(f"C{i}{payload}", member_id, "2026-03-20", hcpcs="90834",
                             paid="80.00", **free))
         claims.append(claim(f"D{i}{payload}", member_id, "2026-03-21", hcpcs=payload,
@@ -192,12 +198,14 @@ def audit_inputs(folder: Path) -> tuple[list[str], list[str]]:
         for field in ("from_date", "to_date", "pos", "units", "paid_amount"):
             claims.append({**claim(f"R{i}{field}{payload}", member_id, "2026-03-23",
                                    hcpcs="H2017"), field: payload})
-    paths = [write_csv(folder / "claims.csv", CLAIM_FIELDS, claims),
+    billing_args, _ = billing_inputs(folder / "contacts")  # the team's contact log too
+    paths = [write_csv(folder / "claims.csv", CLAIMS, claims),
              write_csv(folder / "members.csv", MEMBER_FIELDS, members),
-             write_csv(folder / "authorizations.csv", AUTH_FIELDS, auths),
-             write_csv(folder / "act_claims.csv", CLAIM_FIELDS, act)]
+             write_csv(folder / "authorizations.csv", AUTHS, auths),
+             write_csv(folder / "act_claims.csv", CLAIMS, act)]
     return (["--claims", str(paths[0]), "--members", str(paths[1]), "--authorizations",
-             str(paths[2]), "--act-claims", str(paths[3]), "--as-of", AS_OF_TEXT], shown)
+             str(paths[2]), "--act-claims", str(paths[3]), "--contacts", billing_args[1],
+             "--as-of", AS_OF_TEXT], shown)
 
 
 def check_inputs(folder: Path) -> tuple[list[str], list[str]]:
