@@ -206,3 +206,20 @@ def test_mutated_cases_give_a_determination_or_one_line(
     else:
         assert answer["outcome"] in ("meets_criteria", "refer", "pend")
         json.dumps(answer)
+
+
+def test_worksheet_speaks_in_labels_and_carries_the_record() -> None:
+    # issue 15 item 9: labels from facts.yaml, member and request, determination date,
+    # documents reviewed, and a signature block on refer and pend only
+    for form in ("text", "html"):
+        out = run("check", str(CASES / "batch.jsonl"), "--format", form, *AS_OF).stdout
+        assert "impairment_safe_living" not in out and "planned_service_days_per_month" \
+            not in out
+        assert "Significant difficulty keeping a safe living situation" in out
+        assert "SYN-M-0204" in out  # the member of SC-INIT-002
+        assert out.count("2026-12-01") >= 7  # each case's determination date
+        assert out.count("Documents reviewed") == 7
+        # refer (SC-INIT-003) and pend (SC-INIT-002, SC-CS-002), none on the four others
+        assert out.count("Reviewer sign-off") == 3
+        assert "Facts in conflict" in out
+        assert "long-term disability from this psychiatric illness" in out  # I.B.4's question
