@@ -36,8 +36,7 @@ from tests.conftest import REPO
 CONFIG = REPO / "examples" / "submitter.toml"
 EPOCH = {"SOURCE_DATE_EPOCH": "1775000000"}  # 2026-03-31: fixed ISA/GS dates
 FULL_STAR, FULL_TILDE = "\uff0a", "\uff5e"  # full-width * and ~: anyascii gives * and ~
-DELIMITER_PAYLOADS = ["ACT*TEAM~01", "A:B", "A^B", "A~", "NEW\nLINE", "TAB\tX",
-                      f"ACT{FULL_STAR}TEAM"]
+DELIMITER_PAYLOADS = ["ACT*TEAM~01", "AB:CD^EF", "NEW\nLINE", "TAB\tX", f"ACT{FULL_STAR}TEAM"]
 CONFIG_TEXT_KEYS = [
     "interchange.sender_id", "interchange.application_sender", "submitter.name",
     "submitter.id", "submitter.contact_name", "receivers.0.name", "receivers.0.id",
