@@ -223,3 +223,14 @@ def test_worksheet_speaks_in_labels_and_carries_the_record() -> None:
         assert out.count("Reviewer sign-off") == 3
         assert "Facts in conflict" in out
         assert "long-term disability from this psychiatric illness" in out  # I.B.4's question
+
+
+@pytest.mark.parametrize("case_id", ["A\n", "A\rB", "A\u0085", "x" * 101])
+def test_a_case_id_that_would_break_an_error_line_is_refused(tmp_path: Path,
+                                                             case_id: str) -> None:
+    raw = json.loads(GOOD)
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps({**raw, "case_id": case_id}))
+    (answer,) = check_stream(path, REGISTRY, as_of=dt.date(2026, 12, 1))
+    assert answer == (f"{path}: field case_id: expected at most 100 characters, none a "
+                      "control character")

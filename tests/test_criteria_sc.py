@@ -300,6 +300,11 @@ def test_no_discharge_indication_refers_or_pends() -> None:
 @pytest.mark.parametrize(("facts", "message"), [
     ({"birth_date": "1990-02-30"}, "field facts.birth_date: not a date (YYYY-MM-DD)"),
     ({"birth_date": "1990-W10-1"}, "field facts.birth_date: not a date (YYYY-MM-DD)"),
+    ({"birth_date": "1990-04-02\n"}, "field facts.birth_date: not a date (YYYY-MM-DD)"),
+    ({"birth_date": "\u0661\u0669\u0669\u0660-04-02"},
+     "field facts.birth_date: not a date (YYYY-MM-DD)"),  # Arabic-Indic digits
+    ({"service_days_by_month": {"2026-01\n": 3}},
+     "field facts.service_days_by_month[0]: month is not YYYY-MM"),
     ({"planned_service_days_per_month": "12"},
      "field facts.planned_service_days_per_month: expected a whole number"),
     ({"planned_service_days_per_month": 10**40},

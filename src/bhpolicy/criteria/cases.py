@@ -56,11 +56,11 @@ class Case:
 def field_name(name: str) -> str:
     """A key from the input, safe to print: our own names as they are, others quoted and
     cut short (a key is not a value, but it came from the same file)."""
-    return name if _NAME.match(name) else repr(name[:40] + ("..." if len(name) > 40 else ""))
+    return name if _NAME.fullmatch(name) else repr(name[:40] + ("..." if len(name) > 40 else ""))
 
 
 def _date(value: Any, field: str) -> dt.date:
-    if not isinstance(value, str) or not _DATE.match(value):
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
         raise ValueError(f"field {field}: not a date (YYYY-MM-DD)")
     try:
         day = dt.date.fromisoformat(value)
@@ -76,7 +76,7 @@ def _month_counts(value: Any, field: str) -> dict[tuple[int, int], int]:
         raise ValueError(f"field {field}: expected an object of YYYY-MM to day counts")
     counts: dict[tuple[int, int], int] = {}
     for index, (key, days) in enumerate(value.items()):
-        match = _MONTH.match(key)
+        match = _MONTH.fullmatch(key)
         if not match:
             raise ValueError(f"field {field}[{index}]: month is not YYYY-MM")
         year, month = int(match.group(1)), int(match.group(2))
@@ -140,7 +140,7 @@ def _fact(name: str, spec: FactSpec, value: Any, criteria: CriteriaPack,
 
 def _label(raw: Any, where: str) -> str:
     case_id = raw.get("case_id") if isinstance(raw, dict) else None
-    if isinstance(case_id, str) and 0 < len(case_id) <= ID_MAX and _ID.match(case_id):
+    if isinstance(case_id, str) and 0 < len(case_id) <= ID_MAX and _ID.fullmatch(case_id):
         return f"{where}: case {case_id!r}"
     return where
 
@@ -164,12 +164,12 @@ def parse_case(raw: Any, registry: PolicyRegistry, where: str,
         case_id = raw["case_id"]
         if not isinstance(case_id, str) or not case_id:
             raise ValueError("field case_id: expected a non-empty string")
-        if len(case_id) > ID_MAX or not _ID.match(case_id):
+        if len(case_id) > ID_MAX or not _ID.fullmatch(case_id):
             raise ValueError(f"field case_id: expected at most {ID_MAX} characters, none a "
                              "control character")
         member_id = raw.get("member_id")
         if member_id is not None and not (isinstance(member_id, str) and member_id and
-                                          len(member_id) <= ID_MAX and _ID.match(member_id)):
+                                          len(member_id) <= ID_MAX and _ID.fullmatch(member_id)):
             raise ValueError(f"field member_id: expected 1 to {ID_MAX} characters, none a "
                              "control character")
         if not isinstance(raw["policy"], str):
