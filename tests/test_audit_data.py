@@ -8,12 +8,13 @@ import shutil
 from decimal import Decimal
 from pathlib import Path
 
+import ibis
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bhpolicy.audit.model import concurrent_services, crosswalk, expand_codes
-from bhpolicy.audit.tables import match_rows
+from bhpolicy.audit.tables import crosswalk_table, match_rows, rule_rows
 from bhpolicy.errors import DataFileError
 from bhpolicy.policy import load_registry
 from bhpolicy.policy.registry import load_registry as load_with
@@ -243,3 +244,26 @@ def test_days_outside_every_episode_match_a_plain_reference(
         if outside:
             want[f"K{i}"] = outside
     assert got == want
+
+
+def test_declared_per_diem_rules_are_in_the_rules_table() -> None:
+    """Minnesota declares the single billing agency and admission/discharge day rules (Billing);
+    the review rule carries no CARC, its reason text comes from the rule itself."""
+    rows = {r["rule_id"]: r for r in rule_rows(load_registry().get("mn-act"))}
+    edge = rows["per_diem.inpatient_admission_or_discharge_day"]
+    assert (edge["severity"], edge["carc"], edge["reason_id"]) == ("review", None, None)
+    assert edge["reason"] and "Inpatient Hospitalization" in edge["section"]
+    agency = rows["per_diem.contributing_agency_billed"]
+    assert (agency["severity"], agency["carc"], agency["section"]) == ("deny", "15", "Billing")
+    sc = {r["rule_id"] for r in rule_rows(load_registry().get("sc-act"))}
+    assert "per_diem.provider_not_authorized" in sc
+    assert "per_diem.contributing_agency_billed" not in sc
+
+
+def test_conditional_crosswalk_rows_say_their_condition_and_its_source() -> None:
+    con = ibis.duckdb.connect()
+    walk = con.to_pyarrow(crosswalk_table([load_registry().get("sc-act")])).to_pylist()
+    conditional = [r for r in walk if r["condition"]]
+    assert {r["category"] for r in conditional} == {"outpatient_medication_management"}
+    assert all("NUCC" in r["condition"] and "ICD-10-CM" in r["condition"]
+               for r in conditional)
