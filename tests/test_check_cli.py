@@ -198,9 +198,10 @@ def test_mutated_cases_give_a_determination_or_one_line(
         target = facts if in_facts else mutated
         known = sorted(target)
         target[known[len(name) % len(known)] if name[0] < "n" else name] = value
-    path = Path(tempfile.mkdtemp()) / "case.json"
-    path.write_text(json.dumps(mutated))
-    (answer,) = check_stream(path, REGISTRY, as_of=dt.date(2026, 12, 1))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "case.json"
+        path.write_text(json.dumps(mutated))
+        (answer,) = check_stream(path, REGISTRY, as_of=dt.date(2026, 12, 1))
     if isinstance(answer, str):
         assert "\n" not in answer and answer.startswith(str(path))
     else:
