@@ -8,10 +8,11 @@ from typing import Any
 
 import duckdb
 
-from bhpolicy.audit.run import AuditInputs, AuditSummary, run_audit
+from bhpolicy.audit.run import AuditInputs, AuditSummary, audit_to_folder
 from bhpolicy.billing.run import BillSettings
 from bhpolicy.policy import load_registry
 from tests.billing_helpers import AUTH_FIELDS, CONTACT_FIELDS, MEMBER_FIELDS, write_csv
+from tests.support.dates import AS_OF
 
 CLAIM_FIELDS = ["claim_id", "member_id", "from_date", "to_date", "hcpcs", "modifiers",
                 "revenue_code", "bill_type", "provider_id", "pos", "units", "paid_amount",
@@ -54,8 +55,8 @@ def run(tmp: Path, members: list[dict[str, Any]], auths: list[dict[str, Any]],
         if contacts is not None else None,
         act_claims=write_csv(tmp / "act.csv", CLAIM_FIELDS, act) if act is not None else None)
     out = tmp / "out"
-    summary = run_audit(inputs, BillSettings(out=out, formats=("parquet", "csv")),
-                        load_registry())
+    summary = audit_to_folder(inputs, BillSettings(out=out, formats=("parquet", "csv"),
+                                                   as_of=AS_OF), load_registry())
     con = duckdb.connect()
     findings = con.sql(
         f"SELECT f.*, r.category_label, r.action FROM read_parquet('{out / 'findings.parquet'}')"

@@ -9,8 +9,9 @@ from typing import Any
 
 import duckdb
 
-from bhpolicy.billing.run import BillInputs, BillSettings, run_billing
+from bhpolicy.billing.run import BillInputs, BillSettings, BillSummary, bill_to_folder
 from bhpolicy.policy import load_registry
+from tests.support.dates import AS_OF
 
 SC_NPI, MN_NPI, OTHER_NPI, AGENCY = "1234567893", "1999999984", "1111111116", "0000000555"
 CONTACT_FIELDS = ["contact_id", "member_id", "provider_id", "staff_id", "contact_date",
@@ -70,6 +71,7 @@ class Billed:
     other_provider: list[dict[str, Any]]
     errors: list[dict[str, str]]
     rejected: int
+    summary: BillSummary
 
     def billable_days(self) -> list[str]:
         return [str(r["service_date"]) for r in self.lines if r["status"] == "billable"]
@@ -88,7 +90,8 @@ class Billed:
 def run(tmp_path: Path, contacts: list[dict[str, Any]],
         members: list[dict[str, Any]] | None = None,
         auths: list[dict[str, Any]] | None = None,
-        already_billed: list[dict[str, Any]] | None = None, name: str = "run") -> Billed:
+        already_billed: list[dict[str, Any]] | None = None, name: str = "run",
+        missing_pos: str = "default") -> Billed:
     folder = tmp_path / name
     folder.mkdir(parents=True, exist_ok=True)
     inputs = BillInputs(
@@ -101,7 +104,8 @@ def run(tmp_path: Path, contacts: list[dict[str, Any]],
             folder / "already_billed.csv",
             ["line_id", "member_id", "service_date", "hcpcs", "provider_id"], already_billed)
     out = folder / "out"
-    summary = run_billing(inputs, BillSettings(out=out, formats=("parquet",)), load_registry())
+    summary = bill_to_folder(inputs, BillSettings(out=out, formats=("parquet",), as_of=AS_OF,
+                                                  missing_pos=missing_pos), load_registry())
 
     def read(name: str, order: str) -> list[dict[str, Any]]:
         cursor = duckdb.execute(f"SELECT * FROM '{out / name}.parquet' ORDER BY {order}")
@@ -114,4 +118,4 @@ def run(tmp_path: Path, contacts: list[dict[str, Any]],
                   read("unbilled_days", "member_id, service_date"),
                   read("member_months", "member_id, month"),
                   read("other_provider_contacts", "member_id, contact_date, contact_id"),
-                  errors, summary.rejected_rows)
+                  errors, summary.rejected_rows, summary)

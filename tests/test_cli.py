@@ -16,10 +16,11 @@ GOLDEN = REPO / "tests" / "golden"
 EXAMPLE = REPO / "examples" / "hcpcs" / "HCPC_sample_ANWEB.txt"
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str, env: dict[str, str] | None = None, timeout: float | None = 600
+        ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bhpolicy.cli", *args], capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, check=False, cwd=REPO)
+        env={**os.environ, **(env or {})}, check=False, cwd=REPO, timeout=timeout)
 
 
 def check_golden(name: str, text: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -13,6 +14,13 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from bhpolicy.errors import BhpolicyError
+from bhpolicy.io.outputs import (
+    atomic_write_bytes,
+    atomic_write_text,
+    describe_os_error,
+    owner_only_umask,
+    require_finished_run,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -33,6 +41,13 @@ class Settings:
 settings = Settings()
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+AsOf = Annotated[str | None, typer.Option(
+    "--as-of", envvar="BHPOLICY_AS_OF", help="The run's date (YYYY-MM-DD, default today): a "
+    "date of service after it is rejected, since a future day cannot be billed or reviewed.")]
+
+
+def _as_of(text: str | None) -> dt.date:
+    return _date(text) or dt.date.today()
 
 
 def user_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -45,6 +60,18 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
         except BhpolicyError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except OSError as exc:  # an output or input the OS refused, named by its path
+            where = Path(exc.filename) if exc.filename else Path("(output)")
+            typer.echo(f"error: {describe_os_error(where, exc)}", err=True)
+            raise typer.Exit(2) from None
+        except Exception as exc:  # a bug: one line without the message (it may hold PHI)
+            if os.environ.get("BHPOLICY_DEBUG"):
+                raise
+            typer.echo(f"error: internal error ({type(exc).__name__}); nothing was written. "
+                       "Set BHPOLICY_DEBUG=1 to see where, and please report it.", err=True)
+            raise typer.Exit(2) from None
 
     return wrapper
 
@@ -243,9 +270,11 @@ def check(
     form: Annotated[str, typer.Option("--format", help="text, json or html")] = "text",
     out: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
     errors: Annotated[Path | None, typer.Option(help="Also write rejected cases here.")] = None,
+    as_of: AsOf = None,
 ) -> None:
     """Determine medical necessity for each case: meets_criteria, refer or pend, with a
-    trace citing every section."""
+    trace citing every section. Exit 0: all determined; 1: some cases rejected; 2: none
+    could be read."""
     import orjson
 
     from bhpolicy.criteria.run import check_stream
@@ -253,15 +282,18 @@ def check(
 
     if form not in ("text", "json", "html"):
         raise BhpolicyError(f"--format {form!r}: choose text, json or html")
+    when = _as_of(as_of)
     registry = _registry()
     _settle_heap()
     rejected: list[str] = []
     kept: list[dict[str, Any]] = []
     count = 0
     lines = form == "json" and cases.suffix.lower() in (".jsonl", ".ndjson")
-    sink = out.open("wb") if out is not None else sys.stdout.buffer
+    staged = _staged_output(out)
+    sink = (staged.open("wb") if staged is not None else
+            out.open("wb") if out is not None else sys.stdout.buffer)  # a device: directly
     try:
-        for item in check_stream(cases, registry):
+        for item in check_stream(cases, registry, as_of=when):
             if isinstance(item, str):
                 rejected.append(item)
                 typer.echo(f"error: {item}", err=True)
@@ -278,14 +310,43 @@ def check(
         elif form != "json" and kept:
             sink.write(render(kept, form).encode("utf-8"))
         sink.flush()
+        if staged is not None:
+            sink.close()
+            assert out is not None
+            os.replace(staged, out)
+        elif out is not None:
+            sink.close()  # a device reports a full disk here
+    except OSError as exc:
+        raise BhpolicyError(describe_os_error(out or Path("(stdout)"), exc)) from None
     finally:
         if out is not None:
             sink.close()
+        if staged is not None:
+            staged.unlink(missing_ok=True)
     if errors is not None:
-        errors.write_text("".join(line + "\n" for line in rejected), encoding="utf-8")
+        atomic_write_text(errors, "".join(line + "\n" for line in rejected))
     if rejected:
         typer.echo(f"{count} determined, {len(rejected)} rejected", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1 if count else 2)
+
+
+def _staged_output(out: Path | None) -> Path | None:
+    """A temporary file beside ``out`` that is renamed over it when complete (``None`` for
+    stdout or a device such as /dev/stdout, which are written directly)."""
+    if out is None or (out.exists() and not out.is_file() and not out.is_dir()):
+        return None
+    if out.is_dir():
+        raise BhpolicyError(f"{out}: --out: is a folder; give a file name")
+    import tempfile
+
+    folder = out.parent if str(out.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise BhpolicyError(describe_os_error(out, exc)) from None
+    os.close(fd)
+    return Path(name)
 
 
 schema_app = typer.Typer(help="Published JSON Schemas of the inputs.", no_args_is_help=True)
@@ -324,28 +385,38 @@ def bill(
         help="Where the run keeps its work tables: memory (past the memory limit DuckDB "
         "moves them to the temp directory; fastest) or disk (a compressed temp database "
         "file: slower, less temp space). auto is memory.")] = "memory",
+    missing_pos: Annotated[str, typer.Option(
+        help="A line whose place of service no qualifying contact gives: default (the "
+        "pack's default POS, flagged pos_defaulted) or hold (held, 'place of service "
+        "missing').")] = "default",
+    as_of: AsOf = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Turn a log of ACT team contacts into per diem claim lines: billable, held (with the
-    CARC/RARC a payer would use) or already billed, plus a member-month summary."""
-    from bhpolicy.billing.run import BillInputs, BillSettings, run_billing
+    CARC/RARC a payer would use) or already billed, plus a member-month summary. The outputs
+    appear in --out all at once, with manifest.json, when the run finishes."""
+    from bhpolicy.billing.run import BillInputs, BillSettings, BillSummary, bill_to_folder
 
     wanted = _output_formats(formats, html)
     if store not in ("memory", "disk", "auto"):
         raise BhpolicyError(f"--store {store!r}: choose memory or disk")
+    if missing_pos not in ("default", "hold"):
+        raise BhpolicyError(f"--missing-pos {missing_pos!r}: choose default or hold")
+    if already_billed is not None:
+        _refuse_unfinished_run_file(already_billed, "--already-billed")
     inputs = BillInputs(contacts, members, authorizations, already_billed)
     settings_ = BillSettings(out=out, formats=wanted, memory_limit=memory_limit,
-                             threads=threads, store=store)
-    summary = _with_progress("billing", as_json,
-                             lambda step: run_billing(inputs, settings_, _registry(), step))
-    if html:
+                             threads=threads, store=store, as_of=_as_of(as_of),
+                             missing_pos=missing_pos)
+
+    def report(folder: Path, summary: BillSummary) -> str:
         from bhpolicy.billing.report_data import report_data
         from bhpolicy.report.billing import render_billing
 
-        report = out / "report.html"
-        report.write_text(render_billing(report_data(out, summary.rejected_rows)),
-                          encoding="utf-8")
-        summary.files.append(report)
+        return render_billing(report_data(folder, summary.rejected_rows))
+
+    summary = _with_progress("billing", as_json, lambda step: bill_to_folder(
+        inputs, settings_, _registry(), step, report if html else None))
     result = {"out": str(out), **summary.counts, "rejected_rows": summary.rejected_rows,
               "files": [str(f) for f in summary.files]}
     if as_json:
@@ -420,6 +491,21 @@ claims_app = typer.Typer(help="X12 837P claims out of a billing run; pyx12 valid
 app.add_typer(claims_app, name="claims")
 
 
+RUN_OUTPUT_NAMES = ("lines.parquet", "lines.csv", "member_months.parquet",
+                    "member_months.csv", "findings.parquet", "findings.csv")
+
+
+def _refuse_unfinished_run_file(path: Path, flag: str) -> None:
+    """A file inside a bhpolicy run folder is read only when that run finished (its
+    manifest.json was written): a killed run's half-written files are never input."""
+    folder = path.parent
+    looks_like_run = path.name in RUN_OUTPUT_NAMES and (
+        (folder / "manifest.json").exists() or ".staging-" in folder.name
+        or any((folder / name).exists() for name in ("errors.csv", "report.html")))
+    if looks_like_run:
+        require_finished_run(folder, flag)
+
+
 def _adjustments(path: Path | None) -> dict[str, Any]:
     """claim_id, frequency (7 replacement, 8 void), payer_claim_number; one line each."""
     import csv
@@ -460,24 +546,28 @@ def claims_837p(
 ) -> None:
     """Write the billable lines of a billing run as an 837P (005010X222A1)."""
     import csv
+    import io
 
+    from bhpolicy.io.outputs import neutralise_value
     from bhpolicy.x12.config import load_config
     from bhpolicy.x12.validate import validate_837p
     from bhpolicy.x12.writer import write_837p
 
+    require_finished_run(run)
     settings_ = load_config(config)
     control = control_file or (config.parent / settings_.control_numbers_file)
     codes = set(_catalog().entries)
     result = write_837p(run, settings_, out, control, _adjustments(adjustments), codes)
     index = out.with_suffix(".claims.csv")
-    with index.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["claim_id", "member_id", "authorization_id", "month", "lines",
-                         "total", "frequency"])
-        for claim in result.claims:
-            writer.writerow([claim.claim_id, claim.member["member_id"], claim.authorization_id,
-                             claim.month, len(claim.lines), f"{claim.total:.2f}",
-                             claim.frequency])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["claim_id", "member_id", "authorization_id", "month", "lines",
+                     "total", "frequency"])
+    for claim in result.claims:
+        writer.writerow([neutralise_value(str(v)) for v in (
+            claim.claim_id, claim.member["member_id"], claim.authorization_id)]
+            + [claim.month, len(claim.lines), f"{claim.total:.2f}", claim.frequency])
+    atomic_write_text(index, buffer.getvalue())
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     for problem in result.rejected:
@@ -519,7 +609,7 @@ def claims_validate(
         raise BhpolicyError(f"{file}: file: does not exist")
     checked = validate_837p(file)
     if ack is not None:
-        ack.write_text(checked.ack_999, encoding="ascii")
+        atomic_write_bytes(ack, checked.ack_999.encode("ascii"))
     if as_json:
         _print_json({"file": str(file), "valid": checked.valid, "findings": checked.findings})
     else:
@@ -548,25 +638,30 @@ def audit(
     html: Annotated[bool, typer.Option(help="Write report.html.")] = True,
     memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit.")] = "2GB",
     threads: Annotated[int | None, typer.Option(help="DuckDB threads.")] = None,
+    as_of: AsOf = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Find services that conflict with ACT and ACT per diems billed wrongly, each finding
-    with its section, the CARC/RARC a payer would use, the money at stake and the action."""
-    from bhpolicy.audit.run import AuditInputs, run_audit
+    with its section, the CARC/RARC a payer would use, the money at stake and the action.
+    The outputs appear in --out all at once, with manifest.json, when the run finishes."""
+    from bhpolicy.audit.run import AuditInputs, AuditSummary, audit_to_folder
     from bhpolicy.billing.run import BillSettings
 
     wanted = _output_formats(formats, html)
+    for given, flag in ((act_claims, "--act-claims"), (contacts, "--contacts")):
+        if given is not None:
+            _refuse_unfinished_run_file(given, flag)
     inputs = AuditInputs(claims, members, authorizations, contacts, act_claims)
     settings_ = BillSettings(out=out, formats=wanted, memory_limit=memory_limit,
-                             threads=threads)
-    summary = _with_progress("auditing", as_json,
-                             lambda step: run_audit(inputs, settings_, _registry(), step))
-    if html:
+                             threads=threads, as_of=_as_of(as_of))
+
+    def report(folder: Path, summary: AuditSummary) -> str:
         from bhpolicy.report.audit import render_audit
 
-        report = out / "report.html"
-        report.write_text(render_audit(out, summary), encoding="utf-8")
-        summary.files.append(report)
+        return render_audit(folder, summary)
+
+    summary = _with_progress("auditing", as_json, lambda step: audit_to_folder(
+        inputs, settings_, _registry(), step, report if html else None))
     result = {"out": str(out), "findings": summary.findings,
               "amount_at_stake": summary.amount_at_stake, "by_rule": summary.by_rule,
               "rejected_rows": summary.rejected_rows,
@@ -628,6 +723,7 @@ def team_check(
 
 
 def main() -> None:
+    owner_only_umask()  # every file written (DuckDB's spill files too) is owner-only
     app()
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,13 @@ from bhpolicy.billing.run import (
     empty_billed,
     store,
 )
+from bhpolicy.io.outputs import (
+    atomic_write_text,
+    commit_manifest,
+    csv_ready,
+    describe_input,
+    run_folder,
+)
 from bhpolicy.io.readers import (
     AUTHORIZATIONS,
     CLAIMS,
@@ -66,6 +73,32 @@ class AuditSummary:
     rejected_rows: int = 0
     by_rule: list[dict[str, Any]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    policies: list[dict[str, str]] = field(default_factory=list)
+
+
+def audit_to_folder(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
+                    step: Callable[[str], None] = lambda _: None,
+                    report: Callable[[Path, AuditSummary], str] | None = None
+                    ) -> AuditSummary:
+    """Audit into a staging folder beside ``settings.out`` (with ``report(folder, summary)``
+    as report.html), write the manifest last and swap the folder into place."""
+    with run_folder(settings.out, "audit") as folder:
+        summary = run_audit(inputs, replace(settings, out=folder.staging), registry, step)
+        if report is not None:
+            step("writing the report")
+            summary.files.append(atomic_write_text(folder.path("report.html"),
+                                                   report(folder.staging, summary)))
+        commit_manifest(
+            folder, as_of=settings.as_of.isoformat(), policies=summary.policies,
+            inputs={"claims": describe_input(inputs.claims),
+                    "members": describe_input(inputs.members),
+                    "authorizations": describe_input(inputs.authorizations),
+                    "contacts": describe_input(inputs.contacts),
+                    "act_claims": describe_input(inputs.act_claims)},
+            counts={"findings": summary.findings, "rejected_rows": summary.rejected_rows})
+    summary.out = settings.out
+    summary.files = [folder.final(f) for f in summary.files]
+    return summary
 
 
 def run_audit(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
@@ -75,7 +108,7 @@ def run_audit(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegis
         return _run(inputs, settings, registry, tracked)
 
 
-def _claims(con: ibis.BaseBackend, path: Path, name: str, known: ir.Table
+def _claims(con: ibis.BaseBackend, path: Path, name: str, known: ir.Table, as_of: dt.date
             ) -> tuple[ir.Table, list[ir.Table]]:
     """Claim lines, checked in one pass: fields, then the span, then the member."""
     def extra(t: ir.Table) -> tuple[ir.Table, list[Check]]:
@@ -84,7 +117,8 @@ def _claims(con: ibis.BaseBackend, path: Path, name: str, known: ir.Table
                    (t.known_member.isnull(), "member_id",
                     "unknown member (not in the members file)")]
 
-    claims, errors = read_validated(con, path, name, CLAIMS, materialize=False, extra=extra)
+    claims, errors = read_validated(con, path, name, CLAIMS, materialize=False, extra=extra,
+                                    as_of=as_of)
     return claims, [errors]
 
 
@@ -92,11 +126,13 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
          step: Callable[[str], None]) -> AuditSummary:
     con = connect(settings)  # the audit stores only small tables (coverage, episodes)
     step("reading inputs")
-    members, member_errors = read_validated(con, inputs.members, "members", MEMBERS)
+    as_of = settings.as_of
+    members, member_errors = read_validated(con, inputs.members, "members", MEMBERS,
+                                            as_of=as_of)
     auths, auth_errors = read_validated(con, inputs.authorizations, "authorizations",
-                                        AUTHORIZATIONS)
+                                        AUTHORIZATIONS, as_of=as_of)
     known = members.select(known_member=members.member_id).distinct()
-    claims, claim_errors = _claims(con, inputs.claims, "claims", known)
+    claims, claim_errors = _claims(con, inputs.claims, "claims", known, as_of)
     errors: list[ir.Table] = [member_errors, auth_errors, *claim_errors]
 
     step("building ACT episodes")
@@ -107,6 +143,8 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
     eps = store(con, "episodes", engine.episodes(coverage))
 
     packs = list(registry.packs)
+    summary = AuditSummary(settings.out, policies=[
+        {"id": p.id, "alias": p.alias, "revision": p.header.revision} for p in packs])
     categories = category_table(packs)
     matches = match_table(packs)
     lookup = lookup_table(packs)
@@ -123,12 +161,12 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
 
     if inputs.act_claims is not None:
         step("auditing ACT per diems")
-        act, act_errors = _claims(con, inputs.act_claims, "act_claims", known)
+        act, act_errors = _claims(con, inputs.act_claims, "act_claims", known, as_of)
         errors += act_errors
         qualifying = None
         if inputs.contacts is not None:
             qualifying = _qualifying_days(con, inputs.contacts, coverage, member_policy,
-                                          registry, errors)
+                                          registry, errors, as_of)
         per_diem_rules = per_diem_rule_table(packs)
         per_day = engine.per_diem(act, eps, coverage, act_code_table(packs), numbers,
                                   qualifying, store(con, "inpatient_days",
@@ -139,24 +177,26 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
     step("writing findings")
     all_findings = ibis.union(*findings)
     settings.out.mkdir(parents=True, exist_ok=True)
-    summary = AuditSummary(settings.out)
     rules, walk = rule_table(packs), crosswalk_table(packs)
     for form in settings.formats:
         for name, table in (("rules", rules), ("crosswalk", walk)):
             path = settings.out / f"{name}.{form}"
-            (con.to_parquet if form == "parquet" else con.to_csv)(table, path)
+            if form == "parquet":
+                con.to_parquet(table, path)
+            else:
+                con.to_csv(csv_ready(table), path)
             summary.files.append(path)
         path = settings.out / f"findings.{form}"
         if form == "parquet":  # for machines: ids and codes; texts are in rules/crosswalk
             con.to_parquet(all_findings, path)
         else:  # for people: with the rule's label, reason and action, and the code source
-            con.to_csv(readable(all_findings, rules, walk).order_by(
+            con.to_csv(csv_ready(readable(all_findings, rules, walk)).order_by(
                 ["member_id", "flagged_from", "claim_id", "rule_id"]), path)
         summary.files.append(path)
     error_table = ibis.union(*[e.select("file", "row", "field", "reason", "value")
                                for e in errors]).order_by(["file", "row"])
     error_path = settings.out / "errors.csv"
-    con.to_csv(error_table, error_path)
+    con.to_csv(csv_ready(error_table), error_path)
     summary.files.append(error_path)
 
     step("summarizing")
@@ -192,14 +232,14 @@ def readable(findings: ir.Table, rules: ir.Table, walk: ir.Table) -> ir.Table:
 
 def _qualifying_days(con: ibis.BaseBackend, path: Path, coverage: ir.Table,
                      member_policy: ir.Table, registry: PolicyRegistry,
-                     errors: list[ir.Table]) -> ir.Table:
+                     errors: list[ir.Table], as_of: dt.date) -> ir.Table:
     """Grain: member-day in the contact log, with ``qualifying`` from the billing rules."""
-    contacts, contact_errors = read_validated(con, path, "contacts", CONTACTS)
+    contacts, contact_errors = read_validated(con, path, "contacts", CONTACTS, as_of=as_of)
     errors.append(contact_errors)
     span = contacts.aggregate(first=contacts.contact_date.min(),
                               last=contacts.contact_date.max())
     row = con.to_pyarrow(span).to_pylist()[0]
-    first: dt.date = row["first"] or dt.date.today()
+    first: dt.date = row["first"] or as_of
     last: dt.date = row["last"] or first
     used = [registry.get(p) for p in
             sorted(str(v) for v in con.to_pyarrow(coverage.select("policy_id").distinct())

@@ -14,7 +14,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -25,6 +25,14 @@ import pyarrow as pa
 from bhpolicy.billing import engine
 from bhpolicy.billing.params import parameter_table, reason_table
 from bhpolicy.errors import BhpolicyError
+from bhpolicy.io.bounds import EARLIEST_DATE
+from bhpolicy.io.outputs import (
+    atomic_write_text,
+    commit_manifest,
+    csv_ready,
+    describe_input,
+    run_folder,
+)
 from bhpolicy.io.readers import (
     ALREADY_BILLED,
     AUTHORIZATIONS,
@@ -59,6 +67,9 @@ class BillSettings:
     threads: int | None = None
     temp_directory: Path | None = None
     store: str = "memory"  # memory | disk ("auto" is memory; see working_database)
+    # dates of service after this are rejected (a future day cannot be billed)
+    as_of: dt.date = field(default_factory=dt.date.today)
+    missing_pos: str = "default"  # default | hold: a line whose POS is the pack's default
 
 
 @dataclass
@@ -67,6 +78,7 @@ class BillSummary:
     counts: dict[str, int] = field(default_factory=dict)
     rejected_rows: int = 0
     files: list[Path] = field(default_factory=list)
+    policies: list[dict[str, str]] = field(default_factory=list)  # packs used, revisions
 
 
 def connect(settings: BillSettings, database: Path | None = None) -> ibis.BaseBackend:
@@ -184,13 +196,39 @@ def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegi
         return _run(inputs, settings, registry, tracked, database)
 
 
+def bill_to_folder(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
+                   step: Callable[[str], None] = lambda _: None,
+                   report: Callable[[Path, BillSummary], str] | None = None) -> BillSummary:
+    """Bill into a staging folder beside ``settings.out`` (with ``report(folder, summary)``
+    as report.html), write the manifest last and swap the folder into place: a failed or
+    killed run leaves ``settings.out`` as it was."""
+    with run_folder(settings.out, "bill") as folder:
+        summary = run_billing(inputs, replace(settings, out=folder.staging), registry, step)
+        if report is not None:
+            step("writing the report")
+            summary.files.append(atomic_write_text(folder.path("report.html"),
+                                                   report(folder.staging, summary)))
+        commit_manifest(
+            folder, as_of=settings.as_of.isoformat(), policies=summary.policies,
+            inputs={"contacts": describe_input(inputs.contacts),
+                    "members": describe_input(inputs.members),
+                    "authorizations": describe_input(inputs.authorizations),
+                    "already_billed": describe_input(inputs.already_billed)},
+            counts={**summary.counts, "rejected_rows": summary.rejected_rows})
+    summary.out = settings.out
+    summary.files = [folder.final(f) for f in summary.files]
+    return summary
+
+
 def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
          step: Callable[[str], None], database: Path | None) -> BillSummary:
     con = connect(settings, database)
     step("reading inputs")
-    members, member_errors = read_validated(con, inputs.members, "members", MEMBERS)
+    as_of = settings.as_of
+    members, member_errors = read_validated(con, inputs.members, "members", MEMBERS,
+                                            as_of=as_of)
     auths, auth_errors = read_validated(con, inputs.authorizations, "authorizations",
-                                        AUTHORIZATIONS)
+                                        AUTHORIZATIONS, as_of=as_of)
     step("checking authorizations")
     coverage, member_policy, coverage_errors = engine.prepare_authorizations(
         auths, _policy_keys(registry))
@@ -214,13 +252,13 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     contacts, contact_errors = read_validated(
         con, inputs.contacts, "contacts", CONTACTS, materialize=False, extra=member_checks,
         keep_errors=lambda table: store(con, "contacts_kept", table),
-        also_keep=lambda t: engine.by_other_provider(t, t.__typed_provider_id))
+        also_keep=lambda t: engine.by_other_provider(t, t.__typed_provider_id), as_of=as_of)
     other_provider = engine.other_provider_contacts(
         kept_good_rows(con.table("contacts_kept"), CONTACTS))
     errors: list[ir.Table] = [contact_errors, member_errors, auth_errors, coverage_errors]
     if inputs.already_billed is not None:
         billed, billed_errors = read_validated(con, inputs.already_billed, "already_billed",
-                                               ALREADY_BILLED, materialize=False)
+                                               ALREADY_BILLED, materialize=False, as_of=as_of)
         errors.append(billed_errors)
         billed = billed.drop("_file", "_line")
     else:
@@ -230,7 +268,9 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     # the packs the authorizations use (all packs when none is usable, so outputs and errors
     # are still written)
     used = [registry.get(p) for p in _distinct(con, coverage.policy_id)] or list(registry.packs)
-    first, last = _date_range(con, con.table("contacts_raw"), coverage)
+    summary = BillSummary(settings.out, policies=[
+        {"id": p.id, "alias": p.alias, "revision": p.header.revision} for p in used])
+    first, last = _date_range(con, con.table("contacts_raw"), coverage, settings.as_of)
     params = parameter_table(used, first, last)
     params = store(con, "parameters", params)
     reasons = reason_table(used)
@@ -251,7 +291,8 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
 
     rules, _, details = engine.bill_days(
         contacts, qualify, coverage, params, billed,
-        lambda name, table: store(con, name, table), step)
+        lambda name, table: store(con, name, table), step,
+        hold_missing_pos=settings.missing_pos == "hold")
     con.raw_sql("DROP TABLE month_rows")  # the month rules hold what the outputs need
 
     step("writing outputs")
@@ -260,7 +301,7 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     kinds = store_dictionary(con, "line_kinds", engine.line_kinds(params, coverage, reasons))
     line_table = engine.lines(engine.days(rules, billed, params, qualifying=True), details,
                               kinds, store_dictionary(con, "providers",
-                                                      engine.providers(coverage)))
+                                                      engine.providers(coverage, details)))
     tables = {
         "lines": (line_table, ["member_id", "service_date"]),
         "member_months": (engine.member_months(rules, coverage, params),
@@ -273,29 +314,32 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
         "subscribers": (members.select(*SUBSCRIBER_COLUMNS), ["member_id"]),
     }
     settings.out.mkdir(parents=True, exist_ok=True)
-    summary = BillSummary(settings.out)
     for name, (table, order) in tables.items():
         step(f"writing {name.replace('_', ' ')}")
         for form in settings.formats:
             path = settings.out / f"{name}.{form}"
             if form == "parquet":  # unsorted: sorting a state's lines costs more than it gives
                 con.to_parquet(table, path)
-            else:  # CSV is for people: sorted by member and date
-                con.to_csv(table.order_by(order), path)
+            else:  # CSV is for people: sorted by member and date, formulas neutralised
+                con.to_csv(csv_ready(table).order_by(order), path)
             summary.files.append(path)
     step("writing errors")
     error_table = ibis.union(*[e.select("file", "row", "field", "reason", "value")
                                for e in errors]).order_by(["file", "row"])
     error_path = settings.out / "errors.csv"
-    con.to_csv(error_table, error_path)
+    con.to_csv(csv_ready(error_table), error_path)
     summary.files.append(error_path)
 
     step("counting")
     written = con.read_parquet(settings.out / "lines.parquet") if "parquet" in \
         settings.formats else line_table
-    by_status = written.group_by("status").aggregate(n=written.count())
+    by_status = written.group_by("status").aggregate(
+        n=written.count(), defaulted=written.pos_defaulted.sum())
+    defaulted = 0  # lines whose POS is the pack's default (no contact gave one)
     for row in con.to_pyarrow(by_status).to_pylist():
         summary.counts[f"lines_{row['status']}"] = int(row["n"])
+        defaulted += int(row["defaulted"] or 0)
+    summary.counts["pos_defaulted"] = defaulted
     summary.rejected_rows = _count(con, con.read_csv(error_path, all_varchar=True))
     con.disconnect()
     return summary
@@ -311,10 +355,12 @@ def _distinct(con: ibis.BaseBackend, column: ir.Column) -> list[str]:
                   if v is not None)
 
 
-def _date_range(con: ibis.BaseBackend, raw: ir.Table, coverage: ir.Table
+def _date_range(con: ibis.BaseBackend, raw: ir.Table, coverage: ir.Table, as_of: dt.date
                 ) -> tuple[dt.date, dt.date]:
     """First and last date of the contacts file (read as stored: Parquet answers from its
-    statistics; unreadable dates are left to the checks) and of the authorizations."""
+    statistics; unreadable dates are left to the checks) and of the authorizations, within
+    the dates a contact may have (the readers' floor through the as-of date): one extreme
+    date in a file is a rejected row, not a per-day table spanning centuries."""
     date = raw.contact_date
     if not date.type().is_date():
         date = date.cast("string").strip().try_cast("date")
@@ -326,4 +372,5 @@ def _date_range(con: ibis.BaseBackend, raw: ir.Table, coverage: ir.Table
                          ).to_pylist()[0]
     if row["first"] is None:
         raise BhpolicyError("no contacts or authorizations to bill")
-    return row["first"], row["last"]
+    first, last = max(row["first"], EARLIEST_DATE), min(row["last"], as_of)
+    return (first, last) if first <= last else (as_of, as_of)

@@ -9,7 +9,7 @@ will not run.
   into place. An existing ``--out`` is replaced only when it holds a bhpolicy manifest, so
   ``--out ~/Documents`` is never emptied. :func:`require_finished_run` is what every reader
   of a run folder calls first.
-- :func:`csv_safe`: the SQL that neutralises a text cell a spreadsheet would read as a formula
+- :func:`csv_ready`: the table with a text cell a spreadsheet would read as a formula
   (OWASP, "CSV Injection": cells beginning with ``=``, ``+``, ``-``, ``@``, tab or carriage
   return get a leading apostrophe). Only text columns are touched; numbers stay numbers, and
   Parquet keeps the raw value.
@@ -252,13 +252,29 @@ def require_finished_run(run: Path, what: str = "--run") -> dict[str, Any]:
     return data
 
 
-def csv_safe(column_sql: str) -> str:
-    """SQL for a text column with formula-looking cells neutralised (OWASP CSV injection)."""
-    starts = ", ".join("'" + c.replace("'", "''") + "'" for c in FORMULA_STARTS)
-    return (f"CASE WHEN left({column_sql}, 1) IN ({starts}) THEN '''' || {column_sql} "
-            f"ELSE {column_sql} END")
-
-
 def neutralise_value(value: str) -> str:
-    """The Python twin of :func:`csv_safe`, for CSVs written with the csv module."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+    """The Python twin of :func:`csv_ready`, for CSVs written with the csv module."""
+    import re
+
+    risky = value.startswith(FORMULA_STARTS) and not re.match(PLAIN_NUMBER, value)
+    return "'" + value if risky else value
+
+
+PLAIN_NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"  # "-1" is a number to a spreadsheet, not a formula
+
+
+def csv_ready(table: Any) -> Any:
+    """An Ibis table with every text column's formula-looking cells neutralised, for CSV
+    (number, date and boolean columns untouched, and text that is a plain signed number
+    such as ``-1`` kept as it is)."""
+    import ibis
+
+    fixes = {}
+    for name, dtype in table.schema().items():
+        if dtype.is_string():
+            column = table[name]
+            risky = column.left(1).isin(list(FORMULA_STARTS))
+            fixes[name] = ibis.cases(
+                (risky & ~column.re_search(PLAIN_NUMBER), ibis.literal("'") + column),
+                else_=column)
+    return table.mutate(**fixes) if fixes else table
