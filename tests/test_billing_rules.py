@@ -16,6 +16,7 @@ from tests.billing_helpers import (
     MEMBER_FIELDS,
     MN_NPI,
     OTHER_NPI,
+    SC_NPI,
     auth,
     contact,
     days,
@@ -121,7 +122,8 @@ def test_extra_contact_columns_are_ignored_even_with_internal_names(tmp_path: Pa
         write_csv(folder / "authorizations.csv", AUTH_FIELDS, [auth()]))
     summary = run_billing(inputs, BillSettings(out=tmp_path / "out", formats=("parquet",)),
                           load_registry())
-    assert summary.counts == {"lines_billable": 1} and summary.rejected_rows == 0
+    assert summary.counts == {"lines_billable": 1, "pos_defaulted": 0}
+    assert summary.rejected_rows == 0
     other = duckdb.execute(f"SELECT authorization_id, authorized_provider FROM "
                            f"'{tmp_path / 'out' / 'other_provider_contacts.parquet'}'"
                            ).fetchall()
@@ -264,13 +266,18 @@ def test_h0039_units(tmp_path: Path) -> None:
     assert {r["modifier"] for r in billed.lines} == {None}
 
 
-def test_h0039_not_listed_between_03_25_and_02_26(tmp_path: Path) -> None:
-    billed = run(tmp_path, [contact("2025-10-02")], auths=[auth(
-        billing_code="H0039", start="2025-10-01", end="2025-10-31")])
-    # I.F's limits hold only from 02/26, so October 2025 has no cap value: rows are rejected
-    # naming the parameter and date rather than billed under a guessed limit.
-    assert billed.lines == []
-    assert any("monthly_max_billed_days" in e["reason"] for e in billed.errors)
+# SC Coding Implications: the 03/25 log removed H0039, 02/26 listed it again, and the table
+# "does not guarantee coverage". A day of the gap is a held line for the team's review (no
+# CARC, units counted as the code defines them), never a rejected contact.
+def test_h0039_not_listed_between_03_25_and_02_26_is_held_for_review(tmp_path: Path) -> None:
+    billed = run(tmp_path, [contact("2025-10-02", minutes=23), contact("2026-02-02")],
+                 auths=[auth(billing_code="H0039", start="2025-10-01", end="2026-02-28")])
+    assert billed.errors == []
+    gap = billed.line("2025-10-02")
+    assert (gap["status"], gap["reason_id"], gap["carc"], gap["carc_group"], gap["section"],
+            gap["hcpcs"], gap["units"]) == ("held", "code_not_listed", None, None,
+                                            "Coding Implications", "H0039", 2)
+    assert billed.line("2026-02-02")["status"] == "billable"  # listed again from 02/26
 
 
 def test_h0039_and_h0040_never_both_in_a_month(tmp_path: Path) -> None:
@@ -387,3 +394,124 @@ def test_typed_parquet_inputs_bill_like_csv(tmp_path: Path) -> None:
     assert summary.rejected_rows == 1
     errors = (out / "errors.csv").read_text()
     assert "contacts.parquet,17,minutes,below 0,-1" in errors
+
+
+# Issue 15. SC I.F and Other General Guidelines: the 15-day limit is older than 02/26 (the
+# 02/26 log "clarified" I.F; Other General Guidelines names "the maximum monthly limit of
+# fifteen visits/days"), so it holds from the first revision (02/24) and contacts of 2025 and
+# January 2026 bill. The nine-day minimum is new in 02/26, so earlier months have none.
+def test_sc_contacts_from_the_first_revision_bill(tmp_path: Path) -> None:
+    contacts = [contact("2024-02-01"), contact("2025-06-10"),
+                *days("2026-01", 1, 16)]
+    billed = run(tmp_path, contacts, auths=[auth(start="2024-02-01", end="2026-02-28")])
+    assert billed.errors == []
+    assert billed.line("2024-02-01")["status"] == "billable"
+    assert billed.line("2025-06-10")["status"] == "billable"
+    january = [d for d in billed.billable_days() if d.startswith("2026-01")]
+    assert january == [f"2026-01-{d:02d}" for d in range(1, 16)]
+    over = billed.line("2026-01-16")
+    # before 02/26 the limit cites the passage that stated it then
+    assert (over["status"], over["reason_id"], over["carc"], over["section"]) == (
+        "held", "over_monthly_cap", "119", "Other General Guidelines")
+    month = billed.month("M1", "2025-06")
+    assert month["cap"] == 15 and month["min_days"] is None and not month["under_minimum"]
+    assert billed.month("M1", "2026-01")["held_over_cap"] == 1
+
+
+# The revision log's first entry (02/24, "New policy"): a day before it had no plan policy.
+# It is held for review with its reason, no CARC; checked as the first revision reads.
+def test_sc_day_before_the_first_revision_is_held_policy_not_yet_issued(tmp_path: Path
+                                                                        ) -> None:
+    billed = run(tmp_path, [contact("2024-01-31"), contact("2024-01-30", minutes=7),
+                            contact("2024-02-01")],
+                 auths=[auth(start="2024-01-01", end="2024-02-29")])
+    assert billed.errors == []
+    early = billed.line("2024-01-31")
+    assert (early["status"], early["reason_id"], early["carc"], early["section"]) == (
+        "held", "plan_policy_not_yet_issued", None, "Revision Log")
+    assert billed.no_line("2024-01-30")["reason_id"] == "under_min_minutes"
+    assert billed.billable_days() == ["2024-02-01"]
+    assert billed.month("M1", "2024-01")["held_other"] == 1
+
+
+def test_mn_day_before_the_page_revision_is_held_policy_not_yet_issued(tmp_path: Path
+                                                                       ) -> None:
+    billed = run(tmp_path, [contact("2013-10-21", provider_id=MN_NPI, member_id="N1"),
+                            contact("2013-10-22", provider_id=MN_NPI, member_id="N1")],
+                 members=[MN_MEMBER], auths=[auth("B1", "N1", "mn-act", MN_NPI, team_size="",
+                                                  start="2013-10-01", end="2013-10-31")])
+    assert billed.line("2013-10-21")["reason_id"] == "plan_policy_not_yet_issued"
+    assert billed.billable_days() == ["2013-10-22"]
+
+
+# MN Billing: POS 21 "if ACT services were provided to a recipient in an inpatient hospital":
+# only contacts with the recipient decide it, not a team member's meeting with hospital staff
+# or family.
+def test_mn_inpatient_pos_comes_only_from_contacts_with_the_recipient(tmp_path: Path
+                                                                      ) -> None:
+    mn = {"provider_id": MN_NPI, "member_id": "N1"}
+    billed = run(tmp_path, [
+        contact("2026-03-02", pos="12", **mn),
+        contact("2026-03-02", pos="21", participant="collateral", **mn),
+        contact("2026-03-03", pos="12", **mn),
+        contact("2026-03-03", pos="21", participant="family", **mn),
+        contact("2026-03-04", pos="12", **mn),
+        contact("2026-03-04", pos="21", mode="phone", **mn),  # the recipient, in hospital
+    ], members=[MN_MEMBER], auths=[MN_AUTH])
+    assert [billed.line(d)["pos"] for d in ("2026-03-02", "2026-03-03", "2026-03-04")] == [
+        "12", "12", "21"]
+
+
+# A held line outside every authorization names the provider of the day's contacts (the
+# longest contact's, a tie going to the higher id), so it reaches that team's worklist.
+def test_held_line_outside_authorization_names_the_contacts_provider(tmp_path: Path) -> None:
+    billed = run(tmp_path, [
+        contact("2026-05-04"),
+        contact("2026-05-05", minutes=20), contact("2026-05-05", minutes=40,
+                                                   provider_id=OTHER_NPI),
+        contact("2026-03-02")])
+    outside = billed.line("2026-05-04")
+    assert (outside["status"], outside["reason_id"], outside["provider_id"]) == (
+        "held", "outside_authorization", SC_NPI)
+    assert billed.line("2026-05-05")["provider_id"] == OTHER_NPI
+    assert billed.line("2026-03-02")["provider_id"] == SC_NPI
+
+
+# The place of service is where the service happened: the qualifying contact's. When no
+# qualifying contact that day carries one, the line takes the pack's default and says so.
+def test_pos_defaulted_is_flagged_and_counted(tmp_path: Path) -> None:
+    billed = run(tmp_path, [contact("2026-03-02", pos=""), contact("2026-03-03"),
+                            contact("2026-03-04", pos=""), contact("2026-03-04", pos="11",
+                                                                   mode="phone")])
+    assert [(billed.line(d)["pos"], billed.line(d)["pos_defaulted"])
+            for d in ("2026-03-02", "2026-03-03", "2026-03-04")] == [
+        ("99", True), ("12", False), ("99", True)]  # a phone call's POS does not count
+    assert all(r["status"] == "billable" for r in billed.lines)
+    assert billed.summary.counts["pos_defaulted"] == 2
+
+
+# --missing-pos hold: such a day is held ("place of service missing", no CARC) instead, and
+# like any held day does not use the monthly limit (I.F).
+def test_missing_pos_hold_holds_the_day_without_using_the_cap(tmp_path: Path) -> None:
+    contacts = [*days("2026-03", 1, 2), contact("2026-03-03", pos=""), *days("2026-03", 4, 16)]
+    billed = run(tmp_path, contacts, missing_pos="hold")
+    held = billed.line("2026-03-03")
+    assert (held["status"], held["reason_id"], held["carc"], held["section"],
+            held["pos_defaulted"]) == ("held", "place_of_service_missing", None,
+                                       "Other General Guidelines", True)
+    assert len(billed.billable_days()) == 15 and "2026-03-16" in billed.billable_days()
+    month = billed.month("M1", "2026-03")
+    assert (month["billable"], month["held_over_cap"], month["held_other"]) == (15, 0, 1)
+    assert billed.summary.counts["pos_defaulted"] == 1
+
+
+def test_missing_pos_hold_keeps_the_inpatient_day(tmp_path: Path) -> None:
+    # MN Billing: the recipient at POS 21 gives the day its place, even by phone
+    mn = {"provider_id": MN_NPI, "member_id": "N1"}
+    billed = run(tmp_path, [contact("2026-03-02", pos="", **mn),
+                            contact("2026-03-02", pos="21", mode="phone", **mn),
+                            contact("2026-03-03", pos="", **mn)],
+                 members=[MN_MEMBER], auths=[MN_AUTH], missing_pos="hold")
+    assert (billed.line("2026-03-02")["status"], billed.line("2026-03-02")["pos"]) == (
+        "billable", "21")
+    assert billed.line("2026-03-03")["reason_id"] == "place_of_service_missing"
