@@ -84,7 +84,8 @@ def test_bill_keeps_broken_rows_of_each_input_apart(tmp_path: Path) -> None:
     inputs = [Path(a) for a in args[1::2]] + [billed]
     firsts = {p.name: break_file(p) for p in inputs}
     out = tmp_path / "out"
-    result = invoke("bill", *args, "--already-billed", str(billed), "--out", str(out))
+    result = invoke("bill", *args, "--already-billed", str(billed), "--as-of", AS_OF_TEXT,
+                    "--out", str(out))
     assert result.exit_code == 1, result.stdout + result.stderr
     found = errors_by_file(out)
     assert set(found) == set(firsts)
@@ -120,7 +121,7 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path
     folder = tmp_path_factory.mktemp("first")
     args = fixed_inputs(folder / "in")
     out = folder / "out"
-    result = invoke("bill", *args, "--out", str(out))
+    result = invoke("bill", *args, "--as-of", AS_OF_TEXT, "--out", str(out))
     assert result.exit_code == 0, result.stdout + result.stderr
     return args, out
 
@@ -136,7 +137,7 @@ def test_a_runs_lines_file_is_accepted_as_already_billed(
     args, first = first_run
     out = tmp_path / "second"
     result = invoke("bill", *args, "--already-billed", str(first / f"lines.{form}"),
-                    "--out", str(out))
+                    "--as-of", AS_OF_TEXT, "--out", str(out))
     assert result.exit_code == 0, result.stdout + result.stderr
     assert (out / "errors.csv").read_text().count("\n") == 1  # the header only
     before, after = lines_of(first), lines_of(out)
@@ -144,14 +145,12 @@ def test_a_runs_lines_file_is_accepted_as_already_billed(
     assert billable and all(after[day]["status"] == "already_billed" for day in billable)
 
 
-@pytest.mark.xfail(strict=True, reason="needs billing/run.py to skip held lines of a lines "
-                   "file (patch C-already-billed-and-as-of.diff)")
 def test_held_lines_of_a_runs_lines_file_were_not_billed(
         tmp_path: Path, first_run: tuple[list[str], Path]) -> None:
     args, first = first_run
     out = tmp_path / "second"
     result = invoke("bill", *args, "--already-billed", str(first / "lines.csv"),
-                    "--out", str(out))
+                    "--as-of", AS_OF_TEXT, "--out", str(out))
     assert result.exit_code == 0, result.stdout + result.stderr
     before, after = lines_of(first), lines_of(out)
     held = [day for day, line in before.items() if line["status"] == "held"]
@@ -245,14 +244,14 @@ def test_hcpcs_csv_with_bom_crlf_and_a_blank_line_keeps_row_numbers(tmp_path: Pa
 
 
 def test_bill_contact_after_the_as_of_date_is_one_rejected_row(tmp_path: Path) -> None:
-    """Item 4: one contact dated 9999-12-31 is a rejected row, and the run stays small."""
+    """Item 4: one contact dated 9999-12-31 is a rejected row (after the as-of date)."""
     args = fixed_inputs(tmp_path / "in")
     contacts = Path(args[1])
     with contacts.open("a", newline="") as handle:
         csv.DictWriter(handle, CONTACT_FIELDS).writerow(contact("9999-12-31"))
     out = tmp_path / "out"
-    result = invoke("bill", *args, "--out", str(out))
+    result = invoke("bill", *args, "--as-of", AS_OF_TEXT, "--out", str(out))
     assert result.exit_code == 1, result.stdout + result.stderr
     [(_, field, why)] = errors_by_file(out)["contacts.csv"]
-    assert field == "contact_date" and why.startswith("after ")
+    assert field == "contact_date" and why.startswith(f"after the as-of date {AS_OF_TEXT}: ")
     assert "9999" not in why
