@@ -48,8 +48,9 @@ def sc_initial(rng: random.Random, i: int) -> dict[str, Any]:
         "impairment_basic_functioning": maybe(rng, rng.random() < 0.6),
         "impairment_employment_or_household": maybe(rng, rng.random() < 0.5),
         "impairment_safe_living": maybe(rng, rng.random() < 0.3),
-        "psychiatric_admissions": [f"2025-{rng.randint(4, 12):02d}-{rng.randint(1, 28):02d}"
-                                   for _ in range(rng.randint(0, 3))],
+        "psychiatric_admissions": sorted({  # distinct dates: a date twice is rejected
+            f"2025-{rng.randint(4, 12):02d}-{rng.randint(1, 28):02d}"
+            for _ in range(rng.randint(0, 3))}),
         "intractable_symptoms": maybe(rng, rng.random() < 0.4),
         "co_occurring_substance_use": rng.random() < 0.4,
         "co_occurring_since": f"2025-{rng.randint(1, 12):02d}-01",

@@ -83,9 +83,9 @@ def test_policies_list_and_show() -> None:
 
 
 def test_policies_show_as_of_before_a_value_says_so() -> None:
-    out = run("policies", "show", "sc-act", "--as-of", "2025-06-01").stdout
-    assert "monthly_max_billed_days" in out
-    assert "no value in force on 2025-06-01" in out
+    """Before the pack's first revision (02/24) no value is in force."""
+    out = run("policies", "show", "sc-act", "--as-of", "2023-06-01").stdout
+    assert "parameter 'monthly_max_billed_days' has no value in force on 2023-06-01" in out
 
 
 def test_import_then_show_an_imported_code(tmp_path: Path) -> None:

@@ -542,9 +542,14 @@ def claims_837p(
     control_file: Annotated[Path | None, typer.Option(
         help="Where control numbers are kept (default: from the config).")] = None,
     validate: Annotated[bool, typer.Option(help="Validate the file with pyx12.")] = True,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="The day filing limits are counted to (YYYY-MM-DD; default: the "
+        "day the 837P is dated).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Write the billable lines of a billing run as an 837P (005010X222A1)."""
+    """Write the billable lines of a billing run as an 837P (005010X222A1): one interchange
+    (file) per receiver of the config, one claim set per payer. With several receivers,
+    --out names the files: <stem>.<receiver id><suffix> beside it."""
     import csv
     import io
 
@@ -557,41 +562,51 @@ def claims_837p(
     settings_ = load_config(config)
     control = control_file or (config.parent / settings_.control_numbers_file)
     codes = set(_catalog().entries)
-    result = write_837p(run, settings_, out, control, _adjustments(adjustments), codes)
+    result = write_837p(run, settings_, out, control, _adjustments(adjustments), codes,
+                        as_of=_date(as_of), registry=_registry())
     index = out.with_suffix(".claims.csv")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["claim_id", "member_id", "authorization_id", "month", "lines",
-                     "total", "frequency"])
-    for claim in result.claims:
-        writer.writerow([neutralise_value(str(v)) for v in (
-            claim.claim_id, claim.member["member_id"], claim.authorization_id)]
-            + [claim.month, len(claim.lines), f"{claim.total:.2f}", claim.frequency])
+                     "total", "frequency", "payer_id", "file"])
+    for written in result.files:
+        for claim in written.claims:
+            writer.writerow([neutralise_value(str(v)) for v in (
+                claim.claim_id, claim.member["member_id"], claim.authorization_id)]
+                + [claim.month, len(claim.lines), f"{claim.total:.2f}", claim.frequency,
+                   claim.payer.id if claim.payer else "", written.path.name])
     atomic_write_text(index, buffer.getvalue())
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     for problem in result.rejected:
         typer.echo(f"rejected: {problem}", err=True)
-    checked = validate_837p(out) if validate else None
-    summary = {"file": str(out), "claims": len(result.claims),
+    checks = {f.path: validate_837p(f.path) for f in result.files} if validate else {}
+    valid = all(c.valid for c in checks.values()) if validate else None
+    summary = {"file": str(result.path), "claims": len(result.claims),
                "lines": sum(len(c.lines) for c in result.claims),
                "rejected_problems": len(result.rejected), "warnings": len(result.warnings),
                "interchange_control_number": result.control[0],
-               "transactions": len(result.control[2]), "index": str(index),
-               "pyx12_valid": checked.valid if checked else None}
+               "transactions": sum(len(f.control[2]) for f in result.files),
+               "index": str(index), "pyx12_valid": valid,
+               "files": [{"file": str(f.path), "receiver": f.receiver.id,
+                          "interchange_control_number": f.control[0],
+                          "transactions": len(f.control[2]), "claims": len(f.claims),
+                          "pyx12_valid": checks[f.path].valid if validate else None}
+                         for f in result.files]}
     if as_json:
         _print_json(summary)
     else:
-        typer.echo(f"wrote {summary['claims']} claims ({summary['lines']} lines, "
-                   f"{summary['transactions']} transactions, ISA13 "
-                   f"{result.control[0]:09d}) to {out}; index {index}"
-                   + ("" if checked is None else
-                      f"; pyx12: {'valid' if checked.valid else 'INVALID'}"))
-    if checked is not None and not checked.valid:
+        for f in result.files:
+            typer.echo(f"wrote {len(f.claims)} claims ({sum(len(c.lines) for c in f.claims)} "
+                       f"lines, {len(f.control[2])} transactions, ISA13 {f.control[0]:09d}) "
+                       f"for receiver {f.receiver.id} to {f.path}"
+                       + ("" if not validate else
+                          f"; pyx12: {'valid' if checks[f.path].valid else 'INVALID'}"))
+        typer.echo(f"index {index}")
+    for path, checked in checks.items():
         for finding in checked.findings:
-            typer.echo(f"pyx12: {finding}", err=True)
-        raise typer.Exit(1)
-    if result.rejected:
+            typer.echo(f"pyx12: {path.name}: {finding}", err=True)
+    if valid is False or result.rejected:
         raise typer.Exit(1)
 
 

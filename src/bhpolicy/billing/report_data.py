@@ -12,16 +12,20 @@ import duckdb
 CALENDAR_LIMIT = 60  # member-months drawn as calendars; the rest are in member_months.*
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
-    cursor = con.execute(sql)
+def _rows(con: duckdb.DuckDBPyConnection, sql: str,
+          parameters: list[Any] | None = None) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, parameters)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def report_data(out: Path, rejected_rows: int) -> dict[str, Any]:
     con = duckdb.connect()
-    lines, months = f"'{out / 'lines.parquet'}'", f"'{out / 'member_months.parquet'}'"
-    unbilled = f"'{out / 'unbilled_days.parquet'}'"
+    def path(name: str) -> str:  # a quoted SQL string: the folder may hold a quote
+        return "'" + str(out / name).replace("'", "''") + "'"
+
+    lines, months = path("lines.parquet"), path("member_months.parquet")
+    unbilled = path("unbilled_days.parquet")
     totals = _rows(con, f"SELECT status, count(*) AS lines, sum(units) AS units FROM {lines} "
                         "GROUP BY status ORDER BY status")
     held = _rows(con, f"""SELECT reason_id, carc_group, carc, rarc, section, policy_id,
@@ -48,13 +52,15 @@ def report_data(out: Path, rejected_rows: int) -> dict[str, Any]:
         start: dt.date = month["month"]
         last = dt.date(start.year, start.month, calendar.monthrange(start.year,
                                                                     start.month)[1])
-        where = (f"member_id = '{month['member_id']}' AND service_date BETWEEN "
-                 f"DATE '{start}' AND DATE '{last}'")
+        # the member id is input text: a parameter, never part of the SQL
+        where = "member_id = ? AND service_date BETWEEN ? AND ?"
+        bounds = [month["member_id"], start, last]
         marks: dict[int, tuple[str, str]] = {}
-        for row in _rows(con, f"SELECT service_date, reason_id FROM {unbilled} WHERE {where}"):
+        for row in _rows(con, f"SELECT service_date, reason_id FROM {unbilled} WHERE {where}",
+                         bounds):
             marks[row["service_date"].day] = ("none", row["reason_id"] or "")
         for row in _rows(con, f"SELECT service_date, status, reason_id FROM {lines} "
-                              f"WHERE {where}"):
+                              f"WHERE {where}", bounds):
             marks[row["service_date"].day] = (row["status"], row["reason_id"] or "")
         weeks = []
         for week in calendar.Calendar(firstweekday=6).monthdayscalendar(start.year,

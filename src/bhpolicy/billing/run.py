@@ -260,7 +260,9 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
         billed, billed_errors = read_validated(con, inputs.already_billed, "already_billed",
                                                ALREADY_BILLED, materialize=False, as_of=as_of)
         errors.append(billed_errors)
-        billed = billed.drop("_file", "_line")
+        # a run's own lines file: its held lines were not billed
+        billed = billed.filter(billed.status.isnull() | (billed.status != "held"))
+        billed = billed.drop("_file", "_line", "status")
     else:
         billed = empty_billed()
 
