@@ -389,6 +389,9 @@ def bill(
         help="A line whose place of service no qualifying contact gives: default (the "
         "pack's default POS, flagged pos_defaulted) or hold (held, 'place of service "
         "missing').")] = "default",
+    config: Annotated[Path | None, typer.Option(
+        help="Submitter configuration (TOML): an authorization's payer_id must be one of "
+        "its payers.")] = None,
     as_of: AsOf = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -407,7 +410,7 @@ def bill(
     inputs = BillInputs(contacts, members, authorizations, already_billed)
     settings_ = BillSettings(out=out, formats=wanted, memory_limit=memory_limit,
                              threads=threads, store=store, as_of=_as_of(as_of),
-                             missing_pos=missing_pos)
+                             missing_pos=missing_pos, payer_ids=_payer_ids(config))
 
     def report(folder: Path, summary: BillSummary) -> str:
         from bhpolicy.billing.report_data import report_data
@@ -489,6 +492,14 @@ def reasons_check(
 claims_app = typer.Typer(help="X12 837P claims out of a billing run; pyx12 validation.",
                          no_args_is_help=True)
 app.add_typer(claims_app, name="claims")
+
+
+def _payer_ids(config: Path | None) -> frozenset[str] | None:
+    if config is None:
+        return None
+    from bhpolicy.x12.config import known_payer_ids
+
+    return known_payer_ids(config)
 
 
 RUN_OUTPUT_NAMES = ("lines.parquet", "lines.csv", "member_months.parquet",

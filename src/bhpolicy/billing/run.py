@@ -70,6 +70,9 @@ class BillSettings:
     # dates of service after this are rejected (a future day cannot be billed)
     as_of: dt.date = field(default_factory=dt.date.today)
     missing_pos: str = "default"  # default | hold: a line whose POS is the pack's default
+    # the payers of the submitter config (``bill --config``): an authorization naming another
+    # payer is rejected; None when no config was given (any payer_id is kept as it is)
+    payer_ids: frozenset[str] | None = None
 
 
 @dataclass
@@ -228,7 +231,8 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     members, member_errors = read_validated(con, inputs.members, "members", MEMBERS,
                                             as_of=as_of)
     auths, auth_errors = read_validated(con, inputs.authorizations, "authorizations",
-                                        AUTHORIZATIONS, as_of=as_of)
+                                        AUTHORIZATIONS, as_of=as_of,
+                                        extra=_payer_check(settings.payer_ids))
     step("checking authorizations")
     coverage, member_policy, coverage_errors = engine.prepare_authorizations(
         auths, _policy_keys(registry))
@@ -304,6 +308,8 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     line_table = engine.lines(engine.days(rules, billed, params, qualifying=True), details,
                               kinds, store_dictionary(con, "providers",
                                                       engine.providers(coverage, details)))
+    if _count(con, auths.filter(auths.payer_id.notnull())) > 0:
+        line_table = _with_payer(line_table, auths)
     tables = {
         "lines": (line_table, ["member_id", "service_date"]),
         "member_months": (engine.member_months(rules, coverage, params),
@@ -345,6 +351,32 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     summary.rejected_rows = _count(con, con.read_csv(error_path, all_varchar=True))
     con.disconnect()
     return summary
+
+
+def _payer_check(payer_ids: frozenset[str] | None
+                 ) -> Callable[[ir.Table], tuple[ir.Table, list[Check]]] | None:
+    """With the submitter config's payers, an authorization naming any other payer is a
+    rejected row (its days are then outside every authorization)."""
+    if payer_ids is None:
+        return None
+    known = sorted(payer_ids)
+
+    def check(t: ir.Table) -> tuple[ir.Table, list[Check]]:
+        named = t.__typed_payer_id
+        return t, [(named.notnull() & ~named.isin(known), "payer_id",
+                    "not a payer of the submitter config (--config)")]
+
+    return check
+
+
+def _with_payer(lines: ir.Table, auths: ir.Table) -> ir.Table:
+    """Lines with their authorization's ``payer_id`` (the 837P sends each claim to it); only
+    joined when some authorization names a payer."""
+    payers = auths.group_by(p_auth=auths.authorization_id).aggregate(
+        payer_id=auths.payer_id.max())
+    view = lines.view()  # a select over a join chain: join its result, not the chain
+    joined = view.left_join(payers, view.authorization_id == payers.p_auth)
+    return joined.drop("p_auth")
 
 
 def _count(con: ibis.BaseBackend, table: ir.Table) -> int:

@@ -1,0 +1,73 @@
+"""An authorization may name its payer (issue 15 item 4): ``bill --config`` rejects a payer
+the submitter config does not know, and lines carry the payer the 837P sends them to."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import duckdb
+
+from tests.billing_helpers import (
+    AUTH_FIELDS,
+    CONTACT_FIELDS,
+    MEMBER_FIELDS,
+    auth,
+    days,
+    member,
+    write_csv,
+)
+from tests.conftest import REPO
+from tests.test_cli import run
+
+CONFIG = REPO / "examples" / "submitter.toml"
+
+
+def _bill(tmp_path: Path, payer: str, *extra: str) -> tuple[Path, object]:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    contacts = days("2026-03", 1, 3) + [
+        {**c, "member_id": "M2", "contact_id": f"{c['contact_id']}-2"}
+        for c in days("2026-03", 1, 3)]
+    paths = [write_csv(folder / "contacts.csv", CONTACT_FIELDS, contacts),
+             write_csv(folder / "members.csv", MEMBER_FIELDS, [member(), member("M2")]),
+             write_csv(folder / "authorizations.csv", [*AUTH_FIELDS, "payer_id"],
+                       [{**auth(), "payer_id": payer},
+                        {**auth("A2", "M2"), "payer_id": ""}])]
+    out = tmp_path / "out"
+    result = run("bill", "--contacts", str(paths[0]), "--members", str(paths[1]),
+                 "--authorizations", str(paths[2]), "--out", str(out), "--no-html", *extra)
+    return out, result
+
+
+def test_an_authorization_naming_an_unknown_payer_is_a_rejected_row(tmp_path: Path) -> None:
+    out, result = _bill(tmp_path, "NOPE01", "--config", str(CONFIG))
+    assert result.returncode == 1, result.stderr  # type: ignore[attr-defined]
+    with (out / "errors.csv").open() as handle:
+        errors = list(csv.DictReader(handle))
+    auth_errors = [e for e in errors if e["file"].endswith("authorizations.csv")]
+    assert [(e["field"], e["row"]) for e in auth_errors] == [("payer_id", "2")]
+    assert "not a payer of the submitter config" in auth_errors[0]["reason"]
+    # that member's contacts then have no authorization: rejected rows too, none lost
+    assert {e["reason"] for e in errors if e["file"].endswith("contacts.csv")} == {
+        "member has no authorization"}
+    # the other member's authorization names no payer: still billed
+    billed = duckdb.execute(f"SELECT DISTINCT member_id FROM '{out / 'lines.parquet'}' "
+                            "WHERE status = 'billable'").fetchall()
+    assert billed == [("M2",)]
+
+
+def test_lines_carry_the_payer_their_authorization_names(tmp_path: Path) -> None:
+    out, result = _bill(tmp_path, "SCPLAN01", "--config", str(CONFIG))
+    assert result.returncode == 0, result.stderr  # type: ignore[attr-defined]
+    rows = duckdb.execute(f"SELECT member_id, payer_id, count(*) FROM '{out / 'lines.parquet'}'"
+                          " GROUP BY ALL ORDER BY 1").fetchall()
+    assert rows == [("M1", "SCPLAN01", 3), ("M2", None, 3)]
+
+
+def test_without_a_config_a_payer_id_is_kept_as_given(tmp_path: Path) -> None:
+    out, result = _bill(tmp_path, "ANYPAYER")
+    assert result.returncode == 0, result.stderr  # type: ignore[attr-defined]
+    payers = duckdb.execute(f"SELECT DISTINCT payer_id FROM '{out / 'lines.parquet'}' "
+                            "ORDER BY 1 NULLS LAST").fetchall()
+    assert payers == [("ANYPAYER",), (None,)]
