@@ -71,3 +71,32 @@ def test_without_a_config_a_payer_id_is_kept_as_given(tmp_path: Path) -> None:
     payers = duckdb.execute(f"SELECT DISTINCT payer_id FROM '{out / 'lines.parquet'}' "
                             "ORDER BY 1 NULLS LAST").fetchall()
     assert payers == [("ANYPAYER",), (None,)]
+
+
+def test_missing_pos_hold_through_the_cli(tmp_path: Path) -> None:
+    """Issue 15 item 4: a day no qualifying contact gives a place of service takes the pack's
+    default (flagged) by default, and with --missing-pos hold is held for the team's review
+    without a CARC."""
+    from tests.billing_helpers import contact
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rows = [contact("2026-03-02"), contact("2026-03-03", pos="")]
+    paths = [write_csv(folder / "contacts.csv", CONTACT_FIELDS, rows),
+             write_csv(folder / "members.csv", MEMBER_FIELDS, [member()]),
+             write_csv(folder / "authorizations.csv", AUTH_FIELDS, [auth()])]
+    args = ["--contacts", str(paths[0]), "--members", str(paths[1]),
+            "--authorizations", str(paths[2]), "--no-html"]
+    query = ("SELECT service_date::VARCHAR, status, reason_id, carc, pos_defaulted FROM "
+             "'{}' ORDER BY 1")
+    default = run("bill", *args, "--out", str(tmp_path / "default"), "--json")
+    assert default.returncode == 0, default.stderr
+    assert '"pos_defaulted": 1' in default.stdout
+    got = duckdb.execute(query.format(tmp_path / "default" / "lines.parquet")).fetchall()
+    assert [(r[1], r[4]) for r in got] == [("billable", False), ("billable", True)]
+    held = run("bill", *args, "--out", str(tmp_path / "hold"), "--missing-pos", "hold")
+    assert held.returncode == 0, held.stderr
+    got = duckdb.execute(query.format(tmp_path / "hold" / "lines.parquet")).fetchall()
+    assert got[1][1:4] == ("held", "place_of_service_missing", None)
+    bad = run("bill", *args, "--out", str(tmp_path / "bad"), "--missing-pos", "guess")
+    assert bad.returncode == 2 and "--missing-pos 'guess'" in bad.stderr
