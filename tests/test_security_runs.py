@@ -72,11 +72,10 @@ def test_csv_ready_neutralises_every_formula_start_in_text_columns_only() -> Non
 
     values = ["=1+1", "+1+1", "-1+2", "@A1", "\tx", "\rx", "ok", "-1", None]
     table = ibis.memtable({"text": values, "number": list(range(len(values)))})
-    got = csv_ready(table).execute()
-    assert list(got["text"])[:8] == ["'=1+1", "'+1+1", "'-1+2", "'@A1", "'\tx", "'\rx", "ok",
-                                     "-1"]
-    assert got["text"].isna().iloc[8]
-    assert list(got["number"]) == list(range(len(values)))
+    got = csv_ready(table).to_pyarrow().to_pydict()
+    assert got["text"] == ["'=1+1", "'+1+1", "'-1+2", "'@A1", "'\tx", "'\rx", "ok", "-1",
+                           None]
+    assert got["number"] == list(range(len(values)))
 
 
 def test_plain_numbers_stay_numbers_in_csv(tmp_path: Path) -> None:
