@@ -71,7 +71,9 @@ def test_csv_ready_neutralises_every_formula_start_in_text_columns_only() -> Non
     from bhpolicy.io.outputs import csv_ready
 
     values = ["=1+1", "+1+1", "-1+2", "@A1", "\tx", "\rx", "ok", "-1", None]
-    table = ibis.memtable({"text": values, "number": list(range(len(values)))})
+    import pyarrow as pa
+
+    table = ibis.memtable(pa.table({"text": values, "number": list(range(len(values)))}))
     got = csv_ready(table).to_pyarrow().to_pydict()
     assert got["text"] == ["'=1+1", "'+1+1", "'-1+2", "'@A1", "'\tx", "'\rx", "ok", "-1",
                            None]
