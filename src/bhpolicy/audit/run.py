@@ -36,6 +36,7 @@ from bhpolicy.billing.run import (
     connect,
     duckdb_failures,
     empty_billed,
+    rows_read,
     store,
 )
 from bhpolicy.io.outputs import (
@@ -74,6 +75,7 @@ class AuditSummary:
     by_rule: list[dict[str, Any]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     policies: list[dict[str, str]] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)  # rows read per input (manifest)
 
 
 def audit_to_folder(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
@@ -95,7 +97,8 @@ def audit_to_folder(inputs: AuditInputs, settings: BillSettings, registry: Polic
                     "authorizations": describe_input(inputs.authorizations),
                     "contacts": describe_input(inputs.contacts),
                     "act_claims": describe_input(inputs.act_claims)},
-            counts={"findings": summary.findings, "rejected_rows": summary.rejected_rows})
+            counts={"findings": summary.findings, "rejected_rows": summary.rejected_rows},
+            rows=summary.rows)
     summary.out = settings.out
     summary.files = [folder.final(f) for f in summary.files]
     return summary
@@ -212,6 +215,9 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
     summary.amount_at_stake = f"{total:.2f}"
     summary.rejected_rows = int(con.to_pyarrow(error_table.count().as_table()).column(0)[0]
                                 .as_py())
+    summary.rows = rows_read(con, ["claims", "members", "authorizations"] +
+                             (["contacts"] if inputs.contacts and inputs.act_claims else []) +
+                             (["act_claims"] if inputs.act_claims else []))
     con.disconnect()
     return summary
 

@@ -82,6 +82,7 @@ class BillSummary:
     rejected_rows: int = 0
     files: list[Path] = field(default_factory=list)
     policies: list[dict[str, str]] = field(default_factory=list)  # packs used, revisions
+    rows: dict[str, int] = field(default_factory=dict)  # rows read per input (manifest)
 
 
 def connect(settings: BillSettings, database: Path | None = None) -> ibis.BaseBackend:
@@ -217,7 +218,8 @@ def bill_to_folder(inputs: BillInputs, settings: BillSettings, registry: PolicyR
                     "members": describe_input(inputs.members),
                     "authorizations": describe_input(inputs.authorizations),
                     "already_billed": describe_input(inputs.already_billed)},
-            counts={**summary.counts, "rejected_rows": summary.rejected_rows})
+            counts={**summary.counts, "rejected_rows": summary.rejected_rows},
+            rows=summary.rows)
     summary.out = settings.out
     summary.files = [folder.final(f) for f in summary.files]
     return summary
@@ -349,6 +351,8 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
         defaulted += int(row["defaulted"] or 0)
     summary.counts["pos_defaulted"] = defaulted
     summary.rejected_rows = _count(con, con.read_csv(error_path, all_varchar=True))
+    summary.rows = rows_read(con, ["contacts", "members", "authorizations"] +
+                             (["already_billed"] if inputs.already_billed else []))
     con.disconnect()
     return summary
 
@@ -377,6 +381,28 @@ def _with_payer(lines: ir.Table, auths: ir.Table) -> ir.Table:
     view = lines.view()  # a select over a join chain: join its result, not the chain
     joined = view.left_join(payers, view.authorization_id == payers.p_auth)
     return joined.drop("p_auth")
+
+
+def rows_read(con: ibis.BaseBackend, names: list[str]) -> dict[str, int]:
+    """Rows read from each input the readers loaded as ``name``: the rows kept plus the rows
+    the CSV parser rejected, so every data row of the file is counted once. Counted from the
+    stored CSV scan (``{name}_rows``) and its reject table, or for Parquet from the file's
+    metadata (``{name}_raw``): no input is read again."""
+    def scalar(sql: str) -> int | None:
+        try:
+            row = con.raw_sql(sql).fetchone()
+        except Exception:  # no such table: a Parquet input, or no rejects
+            return None
+        return int(row[0]) if row else 0
+
+    counts: dict[str, int] = {}
+    for name in names:
+        kept = scalar(f'SELECT count(*) FROM "{name}_rows"')
+        if kept is None:
+            kept = scalar(f'SELECT count(*) FROM "{name}_raw"') or 0
+        counts[name] = kept + (scalar(f'SELECT count(DISTINCT line) FROM "{name}_rejects"')
+                               or 0)
+    return counts
 
 
 def _count(con: ibis.BaseBackend, table: ir.Table) -> int:
