@@ -100,3 +100,40 @@ def test_missing_pos_hold_through_the_cli(tmp_path: Path) -> None:
     assert got[1][1:4] == ("held", "place_of_service_missing", None)
     bad = run("bill", *args, "--out", str(tmp_path / "bad"), "--missing-pos", "guess")
     assert bad.returncode == 2 and "--missing-pos 'guess'" in bad.stderr
+
+
+def test_contacts_of_a_member_whose_only_authorization_is_rejected_are_error_rows(
+        tmp_path: Path) -> None:
+    """Nothing accepted is lost: an authorization ending before it starts is an error row,
+    and its member's contacts are error rows too (not silently dropped)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    paths = [write_csv(folder / "contacts.csv", CONTACT_FIELDS, days("2026-03", 2, 3)),
+             write_csv(folder / "members.csv", MEMBER_FIELDS, [member()]),
+             write_csv(folder / "authorizations.csv", AUTH_FIELDS,
+                       [auth(start="2026-04-01", end="2026-03-01")])]
+    out = tmp_path / "out"
+    result = run("bill", "--contacts", str(paths[0]), "--members", str(paths[1]),
+                 "--authorizations", str(paths[2]), "--out", str(out), "--no-html")
+    assert result.returncode == 1, result.stderr
+    with (out / "errors.csv").open() as handle:
+        errors = list(csv.DictReader(handle))
+    by_file = sorted((Path(e["file"]).name, e["row"], e["field"]) for e in errors)
+    assert by_file == [("authorizations.csv", "2", "end_date"),
+                       ("contacts.csv", "2", "member_id"), ("contacts.csv", "3", "member_id")]
+
+
+def test_a_payer_that_does_not_pay_under_the_pack_is_never_billed_under_it(
+        tmp_path: Path) -> None:
+    """SC.CP.BH.500 is its issuer's policy (Description): an SC authorization naming the
+    Minnesota payer is not sent to that payer; its claim is rejected, naming why."""
+    out, result = _bill(tmp_path, "MNMHCP01", "--config", str(CONFIG))
+    assert result.returncode == 0, result.stderr  # type: ignore[attr-defined]
+    claims = tmp_path / "claims.x12"
+    sent = run("claims", "837p", "--run", str(out), "--config", str(CONFIG), "--out",
+               str(claims), "--control-file", str(tmp_path / "control.json"))
+    assert sent.returncode == 1, sent.stderr
+    assert "does not pay under policy 'SC.CP.BH.500'" in sent.stderr
+    text = claims.read_text()
+    assert "MNMHCP01" not in text  # only M2's claim (no payer_id: the SC payer) went out
+    assert text.count("CLM*") == 1 and "SCPLAN01" in text

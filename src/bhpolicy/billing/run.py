@@ -242,7 +242,10 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
 
     step("checking contacts")
     known = members.select(known_member=members.member_id).distinct()
-    authorized = auths.select(auth_member=auths.member_id).distinct()
+    # from the authorizations that passed every check (an authorization ending before it
+    # starts is an error row, and then covers nothing: its member's contacts are rejected
+    # rows, never dropped without a word)
+    authorized = coverage.select(auth_member=coverage.member_id).distinct()
 
     def member_checks(t: ir.Table) -> tuple[ir.Table, list[Check]]:
         t = t.left_join(known, t.__typed_member_id == known.known_member)

@@ -166,13 +166,19 @@ class PayerChooser:
 
     def choose(self, line: dict[str, Any]) -> tuple[Payer | None, str | None]:
         named = (line.get("payer_id") or "").strip()
+        policy = (line.get("policy_id") or "").strip().lower()
         if named:
             payer = self.by_id.get(named)
             if payer is None:
                 return None, (f"the authorization's payer_id {named!r} is not a payer in "
                               "the config")
+            ids = self.policies[self.payers.index(payer)]
+            if ids is not None and policy and policy not in ids:
+                # a pack belongs to its issuer: a payer that does not pay under the line's
+                # policy is never billed under it
+                return None, (f"the authorization's payer {named!r} does not pay under "
+                              f"policy {line.get('policy_id')!r} (its packs in the config)")
             return payer, None
-        policy = (line.get("policy_id") or "").strip().lower()
         found = [p for p, ids in zip(self.payers, self.policies, strict=True)
                  if ids is None or policy in ids]
         if len(found) == 1:
