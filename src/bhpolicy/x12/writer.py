@@ -132,12 +132,22 @@ def read_lines(run: Path) -> list[dict[str, Any]]:
             f"LEFT JOIN {reader(members)} s USING (member_id) WHERE status = 'billable' "
             "ORDER BY provider_id, member_id, authorization_id, service_date")
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        lines = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     except duckdb.Error as exc:  # the message may quote a row: name the kind only
         raise DataFileError(str(run), "lines and subscribers", "cannot read them as a "
                             f"billing run's outputs ({type(exc).__name__})") from None
     finally:
         con.close()
+    for line in lines:  # the keys claims are grouped by: a changed lines file may lack one
+        for key in GROUP_KEYS:
+            if not (line[key] or "").strip():
+                raise DataFileError(str(source), f"field {key}", "missing on a billable "
+                                    "line (the run's lines were changed: run 'bhpolicy bill' "
+                                    "again)")
+    return lines
+
+
+GROUP_KEYS = ("member_id", "authorization_id", "service_date", "provider_id")
 
 
 def claim_id(member_id: str, authorization_id: str, month: str, part: int) -> str:
