@@ -246,6 +246,24 @@ def test_II_C_days_past_fifteen_count() -> None:
     assert cs_status(cs(service_days_by_month=days), "II.C") == "met"
 
 
+def test_II_C_months_before_the_minimum_was_stated_are_not_short() -> None:
+    # I.F's nine-day minimum is dated from 02/26 (revision log; the pack's
+    # monthly_min_service_days is null before it): December 2025 and January 2026 at 5 days
+    # are not short; February 2026 at 8 would be
+    facts = cs(authorization_start="2025-12-01", authorization_end="2026-05-31",
+               service_days_by_month={"2025-12": 5, "2026-01": 5, "2026-02": 9,
+                                      "2026-03": 9})
+    result = run(facts, request_type="continued_stay", request_date="2026-04-20")
+    ii_c = node(result, "II.C")
+    assert ii_c["status"] == "met"
+    assert ii_c["facts_used"]["months_without_a_minimum"] == ["2025-12", "2026-01"]
+    short = {**facts, "service_days_by_month": {"2025-12": 5, "2026-01": 5, "2026-02": 8,
+                                                "2026-03": 9}}
+    result = run(short, request_type="continued_stay", request_date="2026-04-20")
+    assert node(result, "II.C")["status"] == "not_met"
+    assert "2026-02 (8)" in node(result, "II.C")["detail"]
+
+
 def test_II_C_without_counts_is_unknown() -> None:
     days = {k: v for k, v in CS["service_days_by_month"].items() if k != "2026-06"}
     assert cs_status(cs(service_days_by_month=days), "II.C") == "unknown"

@@ -169,13 +169,35 @@ def monthly_minimum(test: Test, case: Case) -> LeafResult:
     without = [f"{y}-{m:02d}" for y, m in months if (y, m) not in counts]
     if without:
         return LeafResult("unknown", f"no day count for {', '.join(without)}", used, [test.fact])
-    short = [f"{y}-{m:02d} ({counts[(y, m)]})" for y, m in months if counts[(y, m)] < minimum]
+    # each month is measured against the minimum in force in that month: a month before the
+    # policy stated one (SC: before 02/26) has none, and is not short
+    floors = {(y, m): _month_minimum(case, test.param, dt.date(y, m, 1)) for y, m in months}
+    short = [f"{y}-{m:02d} ({counts[(y, m)]})" for y, m in months
+             if floors[(y, m)] is not None and counts[(y, m)] < cast(int, floors[(y, m)])]
     used["days_by_month"] = {f"{y}-{m:02d}": counts[(y, m)] for y, m in months}
+    unset = [f"{y}-{m:02d}" for y, m in months if floors[(y, m)] is None]
+    if unset:
+        used["months_without_a_minimum"] = unset
     if short:
         return LeafResult("not_met", f"under {minimum} days in {', '.join(short)}", used,
                           parameters={str(test.param): minimum})
-    return LeafResult("met", f"at least {minimum} days in each of {len(months)} whole months",
-                      used, parameters={str(test.param): minimum})
+    measured = len(months) - len(unset)
+    note = f"; no minimum in force in {', '.join(unset)}" if unset else ""
+    return LeafResult("met", f"at least {minimum} days in each of {measured} whole months"
+                      f"{note}", used, parameters={str(test.param): minimum})
+
+
+def _month_minimum(case: Case, name: str | None, first_day: dt.date) -> int | None:
+    """The monthly minimum in force on a month's first day; None where the pack states none
+    (a null value, or a month before the parameter's first value)."""
+    from bhpolicy.policy.model import ParameterNotInForce
+
+    assert name is not None
+    try:
+        value = case.criteria.pack.value(name, first_day).value
+    except ParameterNotInForce:
+        return None
+    return value if isinstance(value, int) else None
 
 
 def months_elapsed_at_least(test: Test, case: Case) -> LeafResult:
