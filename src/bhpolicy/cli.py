@@ -635,7 +635,8 @@ def claims_validate(
         raise BhpolicyError(f"{file}: file: does not exist")
     checked = validate_837p(file)
     if ack is not None:
-        atomic_write_bytes(ack, checked.ack_999.encode("ascii"))
+        # the 999 may echo non-ASCII bytes of a broken file: sent as "?" (X12 is ASCII)
+        atomic_write_bytes(ack, checked.ack_999.encode("ascii", "replace"))
     if as_json:
         _print_json({"file": str(file), "valid": checked.valid, "findings": checked.findings})
     else:
