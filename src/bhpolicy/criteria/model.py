@@ -55,11 +55,33 @@ class DiagnosisSupports(Strict):
     reason: StrictStr
 
 
+class FhirSources(Strict):
+    """Where a FHIR (Da Vinci PAS) request carries the facts and documents: ``facts`` maps a
+    fact to the resource element read first (bhpolicy.fhir.facts knows the names); every fact
+    also comes from a QuestionnaireResponse answer whose linkId is its name. ``documents``
+    maps a document key to the LOINC attachment code of its DocumentReference.type."""
+
+    facts: dict[FactName, StrictStr] = Field(default_factory=dict)
+    documents: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+
+
 class FactsFile(Strict):
     documents: dict[StrictStr, StrictStr]
     facts: dict[FactName, FactSpec]
     exclusive: list[Exclusive] = Field(default_factory=list)
     diagnosis_supports: list[DiagnosisSupports] = Field(default_factory=list)
+    fhir: FhirSources | None = None
+
+    @model_validator(mode="after")
+    def _fhir_names(self) -> FactsFile:
+        if self.fhir is not None:
+            for name in self.fhir.facts:
+                if name not in self.facts:
+                    raise ValueError(f"fhir.facts: {name!r} is not a fact")
+            for key in self.fhir.documents:
+                if key not in self.documents:
+                    raise ValueError(f"fhir.documents: {key!r} is not a document")
+        return self
 
 
 class Test(Strict):
