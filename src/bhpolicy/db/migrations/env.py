@@ -1,0 +1,25 @@
+"""Alembic environment of bhpolicy's database. Run through ``bhpolicy.db.Database.upgrade``,
+which passes an open connection; batch mode lets SQLite alter tables."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection
+
+from bhpolicy.db.models import Base
+
+config = context.config
+
+
+def run() -> None:
+    connection = config.attributes.get("connection")
+    if not isinstance(connection, Connection):
+        raise RuntimeError("run migrations through bhpolicy.db.Database.upgrade or "
+                           "`bhpolicy db upgrade`")
+    context.configure(connection=connection, target_metadata=Base.metadata,
+                      render_as_batch=True, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run()
