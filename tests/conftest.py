@@ -24,3 +24,6 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BHPOLICY_AS_OF", AS_OF_TEXT)  # no output depends on the day it runs
     monkeypatch.delenv("BHPOLICY_POLICY_PATH", raising=False)
     return home
+
+# Database fixtures (database, database_url, sqlite_database, pg_cluster) for the serve tests.
+pytest_plugins = ["tests.support.db"]
