@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Any, ClassVar
 
 from sqlalchemy import ForeignKey, Index, MetaData, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bhpolicy.db.types import UTCDateTime, json_type
 
@@ -94,6 +94,7 @@ class Request(Base):
     provider_name: Mapped[str] = mapped_column(String(100))
     case: Mapped[dict[str, Any]]  # the case as received, facts added by information rows
     status: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(String(20))  # of the latest determination
     received_at: Mapped[dt.datetime]
     due_by: Mapped[dt.datetime] = mapped_column(index=True)
     clock: Mapped[dict[str, Any]]  # the limits applied, with their citations
@@ -106,7 +107,9 @@ class Request(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     body_sha256: Mapped[str] = mapped_column(String(64))
     first_answer: Mapped[dict[str, Any] | None] = mapped_column(json_type())
-    version: Mapped[int] = mapped_column(default=1)
+    version: Mapped[int] = mapped_column()
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy's own form)
 
 
 class Determination(Base):
@@ -116,6 +119,7 @@ class Determination(Base):
     __table_args__ = (UniqueConstraint("request_id", "seq"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"))
+    request: Mapped[Request] = relationship()
     seq: Mapped[int]
     outcome: Mapped[str] = mapped_column(String(20))
     result: Mapped[dict[str, Any]]  # the determination JSON with its whole trace
@@ -129,6 +133,7 @@ class Decision(Base):
     __table_args__ = (UniqueConstraint("request_id", "seq"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"))
+    request: Mapped[Request] = relationship()
     seq: Mapped[int]
     kind: Mapped[str] = mapped_column(String(10))
     adverse: Mapped[bool]
@@ -151,8 +156,10 @@ class Notice(Base):
     __tablename__ = "notices"
     id: Mapped[str] = mapped_column(String(20), primary_key=True)
     request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    request: Mapped[Request] = relationship()
     kind: Mapped[str] = mapped_column(String(20))
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"))
+    decision: Mapped[Decision | None] = relationship()
     content: Mapped[dict[str, Any]]
     sent_at: Mapped[dt.datetime]
     effective_date: Mapped[dt.date | None]
@@ -164,6 +171,7 @@ class Information(Base):
     __tablename__ = "information"
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    request: Mapped[Request] = relationship()
     facts: Mapped[dict[str, Any]]
     documents: Mapped[list[Any]]
     received_at: Mapped[dt.datetime]
@@ -176,6 +184,7 @@ class PeerToPeer(Base):
     __tablename__ = "peer_to_peer"
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    request: Mapped[Request] = relationship()
     offered_at: Mapped[dt.datetime]
     offered_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     note: Mapped[str | None] = mapped_column(Text)
@@ -187,6 +196,7 @@ class Appeal(Base):
     __tablename__ = "appeals"
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    request: Mapped[Request] = relationship()
     filed_at: Mapped[dt.datetime]
     filed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     expedited: Mapped[bool]
@@ -194,6 +204,7 @@ class Appeal(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     due_by: Mapped[dt.datetime]
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"))
+    decision: Mapped[Decision | None] = relationship()
 
 
 class AuditEvent(Base):

@@ -100,6 +100,7 @@ def upgrade() -> None:
         sa.Column("provider_name", sa.String(length=100), nullable=False),
         sa.Column("case", JSON, nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("outcome", sa.String(length=20), nullable=False),
         sa.Column("received_at", UTC, nullable=False),
         sa.Column("due_by", UTC, nullable=False),
         sa.Column("clock", JSON, nullable=False),
