@@ -50,12 +50,39 @@ def test_progress_and_no_progress_both_true_pends_with_the_conflict() -> None:
     assert "contradicts itself" in result.rationale
 
 
-def test_a_conflict_is_never_approved_even_when_another_route_meets() -> None:
-    # II.B.5 is met on its own; the record still contradicts itself (II.B.2 vs II.B.4)
+def test_functioning_effectively_and_no_progress_both_true_pends() -> None:
+    # II.B.5 ("functioning effectively with ACT services") against II.B.4 ("fails to make
+    # progress or demonstrates regression"): the record describes one member both ways
+    result = continued(satisfactory_progress_continued_act_effective=None,
+                       functioning_effectively_discharge_otherwise_indicated=True,
+                       regression_history_without_act=True)
+    assert result.outcome == "pend"
+    assert [c["facts"] for c in result.to_json()["data_conflict"]] == [
+        ["functioning_effectively_discharge_otherwise_indicated", "no_progress_or_regression"]]
+
+
+def test_a_conflict_is_never_approved_even_when_another_route_has_its_facts() -> None:
+    # II.B.5's facts are all given, but II.B.5 and II.B.2 each contradict II.B.4: pend,
+    # naming both conflicts, never an approval through the other route
     result = continued(functioning_effectively_discharge_otherwise_indicated=True,
                        regression_history_without_act=True)
-    assert node(result, "II")["status"] == "met"
     assert result.outcome == "pend"
+    assert len(result.to_json()["data_conflict"]) == 2
+
+
+def test_a_fact_that_would_create_a_conflict_is_asked_for() -> None:
+    # II.B.4 is met (no progress, a and b) and II.B.5's functioning is not stated: were it
+    # true, the record would contradict itself (facts.yaml: exclusive, II.B), so it is
+    # asked for, naming the fact it would clash with; the other II.B routes are not
+    result = continued(satisfactory_progress_continued_act_effective=False)
+    assert result.outcome == "meets_criteria"
+    asked = {m["fact"]: m for m in result.missing}
+    assert set(asked) == {"functioning_effectively_discharge_otherwise_indicated",
+                          "goals_achieved_new_goals_indicated",
+                          "moderate_progress_interventions_need_change"}
+    entry = asked["functioning_effectively_discharge_otherwise_indicated"]
+    assert [o["fact"] for o in entry["would_conflict_with"]] == ["no_progress_or_regression"]
+    assert entry["sections"] == ["II.B"]
 
 
 def test_one_of_the_exclusive_facts_alone_is_no_conflict() -> None:

@@ -53,9 +53,14 @@ def test_III_D_engagement_is_not_asked_for_when_its_period_fails() -> None:
     asked = {m["fact"] for m in result.missing}
     assert "engagement_strategies_documented_without_results" not in asked
     assert "alternative_treatment_identified" not in asked
+    # III.D.3 cannot meet III.D now, but were it true beside III.A the record would
+    # contradict itself (facts.yaml: exclusive, III) and pend: it is asked for as that
     assert asked == {"ipoc_goals_achieved_less_intensive_adequate",
                      "moved_out_referral_and_transition_done",
-                     "chose_to_withdraw_reengagement_failed"}
+                     "chose_to_withdraw_reengagement_failed", "more_intensive_care_indicated"}
+    risk = next(m for m in result.missing if m["fact"] == "more_intensive_care_indicated")
+    assert [o["fact"] for o in risk["would_conflict_with"]] == [
+        "ipoc_goals_achieved_less_intensive_adequate"]
 
 
 def test_nothing_is_asked_for_once_a_criterion_is_not_met() -> None:

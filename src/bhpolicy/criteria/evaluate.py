@@ -224,6 +224,94 @@ def _missing(case: Case, leaves: list[TraceNode]) -> list[dict[str, Any]]:
             for name, sections in by_fact.items()]
 
 
+def _tree_facts(node: Node) -> set[str]:
+    """Every fact a tree's leaves read."""
+    found: set[str] = set()
+    for child in node.walk():
+        test = child.test
+        if test is not None:
+            found |= {n for n in (test.fact, test.present_fact, test.start_fact, test.end_fact)
+                      if n is not None}
+    return found
+
+
+@functools.cache
+def _request_facts(criteria: CriteriaPack, request_type: str) -> frozenset[str]:
+    return frozenset(_tree_facts(criteria.tree(cast(RequestType, request_type))))
+
+
+def _could_conflict(case: Case) -> dict[str, tuple[str, list[str]]]:
+    """Unknown facts of the request's criteria whose being true would put the record in
+    conflict (facts.yaml: exclusive, diagnosis_supports), and so pend a case that could
+    otherwise be decided: each with the section of the rule and the facts it would clash
+    with. Only for a record not yet in conflict (one in conflict pends whatever is added).
+    """
+    facts, spec = case.facts, case.criteria.facts
+    used = _request_facts(case.criteria, case.request_type)
+    found: dict[str, tuple[str, list[str]]] = {}
+
+    def add(name: str, section: str, others: list[str]) -> None:
+        if name in used and name not in facts:
+            _, known = found.setdefault(name, (section, []))
+            known += [o for o in others if o not in known]
+
+    def partners(name: str) -> set[str]:
+        return {o for g in spec.exclusive if name in g.facts for o in g.facts if o != name}
+
+    for group in spec.exclusive:
+        for name in group.facts:
+            # a partner already true, or one that could be made true without a conflict
+            # of its own (no partner of it is known true)
+            clash = [o for o in group.facts if o != name and (
+                facts.get(o) is True or (o not in facts and o in used and not any(
+                    facts.get(p) is True for p in partners(o) - {name})))]
+            if clash:
+                add(name, group.section, clash)
+    for rule in spec.diagnosis_supports:
+        code = facts.get(rule.diagnosis)
+        outside = code is None or case.criteria.diagnosis_group(code.code) not in rule.groups
+        if facts.get(rule.flag) is not False and outside:
+            add(rule.flag, rule.section, [rule.diagnosis])
+        if facts.get(rule.flag) is not False:
+            add(rule.diagnosis, rule.section, [rule.flag])
+    return found
+
+
+def _sure_conflicts(case: Case) -> list[str]:
+    """Unknown yes/no facts of the request whose being true would make a conflict with what
+    the record already says (a partner known true, a diagnosis known outside the flag's
+    groups)."""
+    facts, spec = case.facts, case.criteria.facts
+    used = _request_facts(case.criteria, case.request_type)
+    sure = [name for group in spec.exclusive for name in group.facts
+            if any(facts.get(o) is True for o in group.facts if o != name)]
+    for rule in spec.diagnosis_supports:
+        code = facts.get(rule.diagnosis)
+        if code is not None and case.criteria.diagnosis_group(code.code) not in rule.groups:
+            sure.append(rule.flag)
+    return [n for n in dict.fromkeys(sure) if n in used and n not in facts]
+
+
+def _with_conflict_risks(case: Case, missing: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The missing list plus the facts that could create a conflict (issue 15 items 5 and
+    8): such a fact changes the outcome (true pends the case), so a reviewer needs it."""
+    facts = case.criteria.facts
+    by_fact = {m["fact"]: m for m in missing}
+    for name, (section, others) in _could_conflict(case).items():
+        entry = by_fact.get(name)
+        if entry is None:
+            entry = {"fact": name, "label": facts.facts[name].label, "sections": [],
+                     "document": facts.facts[name].document,
+                     "document_title": facts.documents[facts.facts[name].document]}
+            by_fact[name] = entry
+            missing = [*missing, entry]
+        if section not in entry["sections"]:
+            entry["sections"].append(section)
+        entry["would_conflict_with"] = [{"fact": o, "label": facts.facts[o].label}
+                                        for o in others]
+    return missing
+
+
 def _mark_conflicts(node: TraceNode, conflicted: dict[str, str]) -> None:
     """Leaves that went unknown because their facts conflict say so, and ask for nothing:
     the record holds the facts; a reviewer must resolve which is right."""
@@ -255,7 +343,17 @@ def determine(case: Case) -> Determination:
     outcome = "pend" if conflicted else OUTCOME_OF[trace["status"]]
     not_met = [_brief(leaf) for leaf in deciding if leaf["status"] == "not_met"]
     judgments = [_brief(leaf) for leaf in deciding if leaf["status"] == "needs_judgment"]
-    missing = _missing(case, [leaf for leaf in deciding if leaf["status"] == "unknown"])
+    asking = deciding
+    if not conflicted:
+        # a fact whose being true must put the record in conflict pends the case when true,
+        # whatever else holds: the other facts matter only with it false
+        sure = _sure_conflicts(case)
+        if sure:
+            _, asking = compiled(case.criteria, case.request_type)(
+                replace(case, facts={**case.facts, **dict.fromkeys(sure, False)}))
+    missing = _missing(case, [leaf for leaf in asking if leaf["status"] == "unknown"])
+    if not conflicted:
+        missing = _with_conflict_risks(case, missing)
     indications = ([c["section"] for c in trace["children"] if c["status"] == "met"]
                    if case.request_type == "discharge" else [])
     rationale = record.rationale(case, outcome, trace["section"], not_met, judgments,
