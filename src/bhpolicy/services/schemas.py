@@ -438,3 +438,7 @@ class PolicySummary(Answer):
 class PolicyView(PolicySummary):
     parameters: list[ParameterView]
     sections: list[NoticeCriterion]
+
+
+class CodeView(CodeSummary):
+    entry: dict[str, Any]  # the catalog entry, every fact with its source

@@ -102,8 +102,8 @@ def load_rows(session: Session, request_id: str) -> Rows:
     user_ids |= {p.offered_by for p in rows.peer_to_peer} | {a.filed_by for a in rows.appeals}
     user_ids |= {e.user_id for e in rows.history if e.user_id is not None}
     if user_ids:
-        rows.names = dict(session.execute(select(User.id, User.name).where(
-            User.id.in_(user_ids))).tuples().all())
+        rows.names = {user_id: name for user_id, name in session.execute(
+            select(User.id, User.name).where(User.id.in_(user_ids)))}
     return rows
 
 
