@@ -360,9 +360,57 @@ def test_errors_never_echo_a_value(facts: dict[str, Any]) -> None:
     assert "Schizophrenia" not in message and "\n" not in message
 
 
-def test_request_before_criteria_revision_is_an_error() -> None:
-    with pytest.raises(CaseError, match="before 2026-02-01"):
-        run(SC_INITIAL_MEETS, request_date="2025-12-01")
+# Revision Log: a request inside the policy's life is determined under the criteria in
+# force on its date. 02/26 added the I.F frequency and II.C ("Service frequency limits
+# outlined in I.F. continue to be met"); the 03/25 text is read as 02/26's without them;
+# the 02/24 criteria are not in the pack (referred); before 02/24 there was no policy.
+EARLY = {**SC_INITIAL_MEETS, "psychiatric_admissions": ["2025-03-15", "2025-10-01"]}
+
+
+@pytest.mark.parametrize(("request_date", "planned_days", "outcome", "has_I_F"), [
+    ("2025-12-01", 3, "meets_criteria", False),  # 03/25: no frequency criterion yet
+    ("2026-01-31", 3, "meets_criteria", False),  # last day before 02/26
+    ("2026-02-01", 3, "refer", True),  # 02/26: I.F, at least 9 days a month
+    ("2026-02-01", 9, "meets_criteria", True),
+])
+def test_criteria_in_force_on_the_request_date(request_date: str, planned_days: int,
+                                               outcome: str, has_I_F: bool) -> None:
+    result = run({**EARLY, "planned_service_days_per_month": planned_days},
+                 request_date=request_date)
+    assert result.outcome == outcome
+    assert ("I.F" in [c["id"] for c in result.trace["children"]]) == has_I_F
+
+
+def test_II_C_enters_with_02_26() -> None:
+    facts = {"ipoc_meets_requirements": True, "goals_achieved_new_goals_indicated": True,
+             "satisfactory_progress_continued_act_effective": False,
+             "moderate_progress_interventions_need_change": False,
+             "no_progress_or_regression": False,
+             "functioning_effectively_discharge_otherwise_indicated": False}
+    before = run(facts, request_type="continued_stay", request_date="2026-01-20")
+    assert before.outcome == "meets_criteria"
+    assert [c["id"] for c in before.trace["children"]] == ["II.A", "II.B"]
+    after = run(facts, request_type="continued_stay", request_date="2026-02-01")
+    assert [c["id"] for c in after.trace["children"]] == ["II.A", "II.B", "II.C"]
+    assert after.outcome == "pend"  # II.C needs the authorization and its day counts
+
+
+@pytest.mark.parametrize("request_date", ["2024-02-01", "2025-02-28"])
+def test_request_under_the_02_24_criteria_is_referred(request_date: str) -> None:
+    """The 03/25 log entry says the criteria were reworded and restructured (the former
+    I.C removed, continued stay replaced); the 02/24 text is not in the pack, so such a
+    request is accepted and referred with the reviewer's question, never decided."""
+    result = run({"birth_date": "1990-04-02"}, request_date=request_date)
+    assert result.outcome == "refer"
+    (judgment,) = result.judgments
+    assert "02/24" in judgment["question"] and "Revision Log" in judgment["section"]
+    assert result.missing == [] and result.not_met == []
+
+
+def test_request_before_the_first_revision_is_an_error() -> None:
+    with pytest.raises(CaseError, match=r"field request_date: before 2024-02-01, the first "
+                       r"revision of SC\.CP\.BH\.500"):
+        run({"birth_date": "1990-04-02"}, request_date="2024-01-31")
 
 
 # issue 14 item 4: a request after the run's as-of date, or a date before 1900, is rejected.

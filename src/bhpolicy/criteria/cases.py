@@ -189,8 +189,8 @@ def parse_case(raw: Any, registry: PolicyRegistry, where: str,
             raise ValueError(f"field request_date: after the run's as-of date {run_date}")
         if request_date < criteria.criteria.since:
             raise ValueError(
-                f"field request_date: before {criteria.criteria.since}, the first day of the "
-                f"criteria {criteria.pack.id} carries")
+                f"field request_date: before {criteria.criteria.since}, the first revision of "
+                f"{criteria.pack.id} (no plan policy then)")
         if not isinstance(raw["facts"], dict):
             raise ValueError("field facts: expected an object")
         facts: dict[str, Any] = {}

@@ -19,6 +19,7 @@ since an adverse decision must be made by a person with clinical expertise (42 C
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -118,10 +119,16 @@ def _compile_leaf(node: Node, facts: FactsFile) -> Evaluator:
     return leaf
 
 
-def _compile(node: Node, facts: FactsFile) -> Evaluator:
+def _in_force(node: Node, on: dt.date | None) -> bool:
+    return node.since is None or on is None or node.since <= on
+
+
+def _compile(node: Node, facts: FactsFile, on: dt.date | None = None) -> Evaluator:
+    """``on``: the criteria as they stand on that day (a node whose ``since`` is later is
+    left out); None for the latest text."""
     if node.test is not None:
         return _compile_leaf(node, facts)
-    children = [_compile(child, facts) for child in node.children]
+    children = [_compile(child, facts, on) for child in node.children if _in_force(child, on)]
     ident, section, summary, at_least = node.id, node.section, node.summary, node.at_least
     combine_all = node.all_of is not None
     combine = _all_of if combine_all else _any_of
@@ -156,13 +163,28 @@ def _compile(node: Node, facts: FactsFile) -> Evaluator:
 
 
 @functools.cache
-def compiled(criteria: CriteriaPack, request_type: str) -> Evaluator:
-    return _compile(criteria.tree(cast(RequestType, request_type)), criteria.facts)
+def compiled(criteria: CriteriaPack, request_type: str, on: dt.date | None = None
+             ) -> Evaluator:
+    """The tree compiled once per pack, request type and text (see :func:`text_date`)."""
+    return _compile(criteria.tree(cast(RequestType, request_type)), criteria.facts, on)
+
+
+def text_date(criteria: CriteriaPack, request_type: str, day: dt.date) -> dt.date:
+    """The latest date on or before ``day`` on which the request type's criteria changed
+    (a node's ``since``), or the criteria's first day: the key of the text in force."""
+    changes = [n.since for n in criteria.tree(cast(RequestType, request_type)).walk()
+               if n.since is not None and n.since <= day]
+    return max(changes, default=criteria.criteria.since)
+
+
+def _evaluator(case: Case) -> Evaluator:
+    return compiled(case.criteria, case.request_type,
+                    text_date(case.criteria, case.request_type, case.request_date))
 
 
 def evaluate_node(node: Node, case: Case) -> TraceNode:
     """Evaluate ``node`` (and its subtree) for ``case``; returns the trace node."""
-    return _compile(node, case.criteria.facts)(case)[0]
+    return _compile(node, case.criteria.facts, case.request_date)(case)[0]
 
 
 def _brief(node: TraceNode) -> dict[str, Any]:
@@ -330,14 +352,37 @@ def _mark_conflicts(node: TraceNode, conflicted: dict[str, str]) -> None:
         del node["missing"]
 
 
+def _not_held(case: Case) -> Determination:
+    """A request dated where the pack does not hold the criteria text in force (an early
+    revision): referred with the reviewer's question, never decided here."""
+    held = case.criteria.criteria
+    assert held.not_held is not None and held.held_from is not None
+    gap = held.not_held
+    tree = case.criteria.tree(case.request_type)
+    detail = (f"criteria of revision {gap.revision} in force on the request date; the pack "
+              f"holds the text from {held.held_from}: {' '.join(gap.summary.split())}")
+    trace: TraceNode = {"id": tree.id, "section": tree.section, "summary": tree.summary,
+                        "status": "needs_judgment", "detail": detail,
+                        "question": " ".join(gap.question.split())}
+    judgment = {"id": tree.id, "section": f"{tree.section}; {gap.section}",
+                "summary": tree.summary, "detail": detail, "question": trace["question"]}
+    rationale = (f"The request is dated under revision {gap.revision}, whose criteria of "
+                 f"{tree.section} the pack does not hold ({gap.section}); a clinical reviewer "
+                 "applies them. Refer to a clinical reviewer; the engine does not deny.")
+    return Determination(case, "refer", trace, [], [], [judgment], [], rationale)
+
+
 def determine(case: Case) -> Determination:
     """Evaluate ``case`` and explain the outcome, citing each section. A case whose facts
-    contradict each other is evaluated without them and pends: never an approval."""
+    contradict each other is evaluated without them and pends: never an approval. A
+    request dated where the pack does not hold the criteria text is referred."""
+    if not case.criteria.criteria.held_on(case.request_date):
+        return _not_held(case)
     conflicted = {name: case.criteria.facts.facts[name].label
                   for conflict in case.conflicts for name in conflict.facts}
     evaluated = (replace(case, facts={k: v for k, v in case.facts.items()
                                       if k not in conflicted}) if conflicted else case)
-    trace, deciding = compiled(case.criteria, case.request_type)(evaluated)
+    trace, deciding = _evaluator(case)(evaluated)
     if conflicted:
         _mark_conflicts(trace, conflicted)
     outcome = "pend" if conflicted else OUTCOME_OF[trace["status"]]
@@ -349,7 +394,7 @@ def determine(case: Case) -> Determination:
         # whatever else holds: the other facts matter only with it false
         sure = _sure_conflicts(case)
         if sure:
-            _, asking = compiled(case.criteria, case.request_type)(
+            _, asking = _evaluator(case)(
                 replace(case, facts={**case.facts, **dict.fromkeys(sure, False)}))
     missing = _missing(case, [leaf for leaf in asking if leaf["status"] == "unknown"])
     if not conflicted:

@@ -102,6 +102,9 @@ class Node(Strict):
     section: StrictStr
     summary: StrictStr
     question: StrictStr | None = None  # what a reviewer must decide when it needs judgment
+    # the first day the criterion is part of the policy (a later revision added it); a
+    # request dated before it is determined without it
+    since: dt.date | None = None
     all_of: list[Node] | None = None
     any_of: list[Node] | None = None
     at_least: StrictStr | None = None  # parameter holding N
@@ -129,9 +132,36 @@ class Node(Strict):
         return nodes
 
 
+class NotHeld(Strict):
+    """Criteria of an early revision the pack does not hold: a request dated in it is
+    accepted and referred to a reviewer with this question, never decided by the engine."""
+
+    revision: StrictStr
+    section: StrictStr  # where the pack learns of the difference (e.g. the revision log)
+    summary: StrictStr  # how that revision's criteria differ from the text the pack holds
+    question: StrictStr
+
+
 class CriteriaFile(Strict):
+    # the first day a request can be determined: the pack's first revision (earlier
+    # requests predate the policy and are refused)
     since: dt.date
+    # the first day of the criteria text the pack holds; requests from ``since`` until
+    # then are referred as ``not_held`` says
+    held_from: dt.date | None = None
+    not_held: NotHeld | None = None
     requests: dict[RequestType, Node]
+
+    @model_validator(mode="after")
+    def _held(self) -> CriteriaFile:
+        if (self.held_from is None) != (self.not_held is None):
+            raise ValueError("give held_from and not_held together")
+        if self.held_from is not None and self.held_from <= self.since:
+            raise ValueError("held_from must be after since")
+        return self
+
+    def held_on(self, day: dt.date) -> bool:
+        return self.held_from is None or day >= self.held_from
 
 
 class DiagnosisGroup(Strict):
