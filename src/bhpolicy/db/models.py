@@ -106,7 +106,7 @@ class Request(Base):
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     body_sha256: Mapped[str] = mapped_column(String(64))
-    first_answer: Mapped[dict[str, Any] | None] = mapped_column(json_type())
+    first_answer: Mapped[dict[str, Any] | None] = mapped_column(json_type(), deferred=True)
     version: Mapped[int] = mapped_column()
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy's own form)

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from bhpolicy.criteria.loader import criteria_for
 from bhpolicy.db import Database
@@ -60,6 +60,11 @@ from bhpolicy.services.users import Actor
 from bhpolicy.services.views import Rows, deadline, is_overdue, load_rows, request_view, summary
 
 IDEMPOTENCY_KEY_MAX = 200
+# A queue line reads only these (not the case, the first answer or the clock's JSON).
+SUMMARY_COLUMNS = (Request.id, Request.policy_id, Request.request_type, Request.status,
+                   Request.urgency, Request.service_code, Request.received_at, Request.due_by,
+                   Request.extended_until, Request.decision_notice_at, Request.escalated,
+                   Request.outcome, Request.version, Request.created_by)
 LIST_LIMIT_MAX = 1000
 
 
@@ -260,8 +265,9 @@ def list_requests(db: Database, actor: HasRole, status: str | None = None,
             _overdue_clause(now), Request.overdue_flagged_at.is_(None)).limit(1))
     if unflagged is not None:
         sweep_overdue(db, now)
-    query = select(Request).order_by(func.coalesce(Request.extended_until, Request.due_by),
-                                     Request.id).limit(max(1, min(limit, LIST_LIMIT_MAX)))
+    query = (select(Request).options(load_only(*SUMMARY_COLUMNS))
+             .order_by(func.coalesce(Request.extended_until, Request.due_by), Request.id)
+             .limit(max(1, min(limit, LIST_LIMIT_MAX))))
     if status is not None:
         query = query.where(Request.status == status)
     if urgency is not None:
