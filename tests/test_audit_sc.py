@@ -292,3 +292,71 @@ def test_bad_claim_rows_go_to_the_errors_file(tmp_path: Path) -> None:
     assert [f["claim_id"] for f in audited.findings] == ["good"]
     reasons = {(e["row"], e["field"]) for e in audited.errors}
     assert reasons == {("3", "to_date"), ("4", "member_id"), ("5", "paid_amount")}
+
+
+# Issue 15: the audit reads billing's holds (one rule): a paid day before the policy's
+# first revision (Revision Log: "New policy", 02/24) and an H0039 day of 03/25 until 02/26
+# (Coding Implications: the table then lists no H0039, and "does not guarantee coverage")
+# are review findings without a CARC, not denials; the 15-day limit before 02/26 cites
+# Other General Guidelines; every finding carries the revision in force on its date.
+@pytest.fixture(scope="module")
+def early(tmp_path_factory: pytest.TempPathFactory) -> Audited:
+    tmp = tmp_path_factory.mktemp("audit-sc-early")
+    auths = [auth("A0", "S1", start="2024-01-01", end="2024-03-31"),
+             auth("A1", "S1", start="2025-06-01", end="2025-06-30"),
+             auth("A2", "S1", start="2025-09-01", end="2026-02-28", billing_code="H0039")]
+    act = [claim("K-2024-01-31", "S1", "2024-01-31", hcpcs="H0040", provider_id=SC_NPI,
+                 modifiers="U1"),
+           claim("K-2024-02-01", "S1", "2024-02-01", hcpcs="H0040", provider_id=SC_NPI,
+                 modifiers="U1"),
+           claim("T-2025-09-10", "S1", "2025-09-10", hcpcs="H0039", provider_id=SC_NPI),
+           claim("T-2026-01-31", "S1", "2026-01-31", hcpcs="H0039", provider_id=SC_NPI),
+           claim("T-2026-02-01", "S1", "2026-02-01", hcpcs="H0039", provider_id=SC_NPI)]
+    act += [claim(f"K-2025-06-{d:02d}", "S1", f"2025-06-{d:02d}", hcpcs="H0040",
+                  provider_id=SC_NPI, modifiers="U1") for d in range(1, 17)]
+    claims = [claim("O-2024-01-15", "S1", "2024-01-15", hcpcs="90834"),
+              # spans the first revision: 2 days before it, 1 day from it
+              claim("O-span", "S1", "2024-01-30", "2024-02-01", hcpcs="90834", paid="90.00"),
+              claim("O-2025-06-15", "S1", "2025-06-15", hcpcs="90834")]
+    return run(tmp, [member("S1")], auths, claims, act)
+
+
+def test_per_diem_before_the_first_revision_is_for_review(early: Audited) -> None:
+    f = early.one("K-2024-01-31")
+    assert (f["rule_id"], f["severity"], f["carc"], f["section"], f["policy_revision"]) == (
+        "per_diem.plan_policy_not_yet_issued", "review", None, "Revision Log", "02/24")
+    assert early.of("K-2024-02-01") == []
+
+
+@pytest.mark.parametrize(("claim_id", "held"), [
+    ("T-2025-09-10", True), ("T-2026-01-31", True), ("T-2026-02-01", False)])
+def test_h0039_while_the_coding_table_lists_none_is_for_review(early: Audited, claim_id: str,
+                                                              held: bool) -> None:
+    found = early.of(claim_id)
+    if not held:  # 02/26 listed H0039 again
+        assert found == []
+        return
+    (f,) = found
+    assert (f["rule_id"], f["severity"], f["carc"], f["section"], f["policy_revision"]) == (
+        "per_diem.code_not_listed", "review", None, "Coding Implications", "03/25")
+
+
+def test_over_the_cap_before_02_26_cites_other_general_guidelines(early: Audited) -> None:
+    assert all(early.of(f"K-2025-06-{d:02d}") == [] for d in range(1, 16))
+    f = early.one("K-2025-06-16")
+    assert (f["rule_id"], f["carc"], f["section"], f["policy_revision"]) == (
+        "per_diem.over_monthly_cap", "119", "Other General Guidelines", "03/25")
+
+
+def test_concurrent_service_before_the_first_revision_is_for_review(early: Audited) -> None:
+    f = early.one("O-2024-01-15")
+    assert (f["rule_id"], f["severity"], f["carc"], f["policy_revision"]) == (
+        "concurrent.plan_policy_not_yet_issued", "review", None, "02/24")
+    before, after = early.of("O-span")
+    assert (str(before["flagged_from"]), str(before["flagged_to"]), before["carc"],
+            before["amount_at_stake"]) == ("2024-01-30", "2024-01-31", None,
+                                           Decimal("60.00"))
+    assert (str(after["flagged_from"]), after["rule_id"], after["carc"],
+            after["amount_at_stake"], after["policy_revision"]) == (
+        "2024-02-01", "concurrent.outpatient_therapy", "97", Decimal("30.00"), "02/24")
+    assert early.one("O-2025-06-15")["policy_revision"] == "03/25"

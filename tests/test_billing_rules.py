@@ -416,6 +416,22 @@ def test_sc_contacts_from_the_first_revision_bill(tmp_path: Path) -> None:
     month = billed.month("M1", "2025-06")
     assert month["cap"] == 15 and month["min_days"] is None and not month["under_minimum"]
     assert billed.month("M1", "2026-01")["held_over_cap"] == 1
+    # each line and month carries the revision in force on its date (the revision log)
+    assert [billed.line(d)["policy_revision"] for d in ("2024-02-01", "2025-06-10",
+                                                        "2026-01-16")] == [
+        "02/24", "03/25", "03/25"]
+    assert billed.month("M1", "2025-06")["policy_revision"] == "03/25"
+
+
+def test_sc_lines_carry_the_revision_of_their_date_across_a_month(tmp_path: Path) -> None:
+    # 02/26 holds from 2026-02-01; 03/25 from 2025-03-01 (policy.yaml: revisions)
+    billed = run(tmp_path, [contact("2025-02-28"), contact("2025-03-01"),
+                            contact("2026-01-31"), contact("2026-02-01")],
+                 auths=[auth(start="2025-02-01", end="2026-02-28")])
+    assert {d: billed.line(d)["policy_revision"] for d in (
+        "2025-02-28", "2025-03-01", "2026-01-31", "2026-02-01")} == {
+        "2025-02-28": "02/24", "2025-03-01": "03/25", "2026-01-31": "03/25",
+        "2026-02-01": "02/26"}
 
 
 # The revision log's first entry (02/24, "New policy"): a day before it had no plan policy.
@@ -432,6 +448,7 @@ def test_sc_day_before_the_first_revision_is_held_policy_not_yet_issued(tmp_path
     assert billed.no_line("2024-01-30")["reason_id"] == "under_min_minutes"
     assert billed.billable_days() == ["2024-02-01"]
     assert billed.month("M1", "2024-01")["held_other"] == 1
+    assert early["policy_revision"] == "02/24"  # checked as the first revision reads
 
 
 def test_mn_day_before_the_page_revision_is_held_policy_not_yet_issued(tmp_path: Path

@@ -379,6 +379,8 @@ def test_criteria_in_force_on_the_request_date(request_date: str, planned_days: 
                  request_date=request_date)
     assert result.outcome == outcome
     assert ("I.F" in [c["id"] for c in result.trace["children"]]) == has_I_F
+    # the determination carries the revision in force on the request date
+    assert result.to_json()["policy_revision"] == ("02/26" if has_I_F else "03/25")
 
 
 def test_II_C_enters_with_02_26() -> None:

@@ -92,7 +92,13 @@ def test_value_carries_its_validity_window() -> None:
     found = load_registry().get("sc-act").value("billing_codes", D(2025, 6, 1))
     assert found.since == D(2025, 3, 1)
     assert found.until == D(2026, 1, 31)
-    assert found.citation.revision == "02/26"
+    # cited as the revision in force on the date asked about (policy.yaml: revisions)
+    assert found.citation.revision == "03/25"
+    sc = load_registry().get("sc-act")
+    assert [sc.revision_on(d) for d in (D(2024, 1, 31), D(2024, 2, 1), D(2025, 2, 28),
+                                        D(2025, 3, 1), D(2026, 2, 1))] == [
+        "02/24", "02/24", "02/24", "03/25", "02/26"]
+    assert load_registry().get("mn-act").revision_on(D(2020, 1, 1)) == "10-22-2013"
 
 
 def test_lookup_before_first_value_fails_loudly() -> None:

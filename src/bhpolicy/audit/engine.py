@@ -16,7 +16,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from bhpolicy.billing.engine import _listed
+from bhpolicy.billing.engine import _listed, code_not_listed
 
 # A finding is keyed by (claim_source, claim_row, rule_id, flagged_from). Long texts (the
 # category's label, the reason's wording, the action, the crosswalk row's source) live in the
@@ -125,6 +125,18 @@ def _numbers(table: ir.Table, numbers: ir.Table, name_col: ir.Value | str,
         n[f"{prefix}_until"].isnull() | (on_date < n[f"{prefix}_until"])])
 
 
+def with_revision(table: ir.Table, revisions: ir.Table, day: ir.DateValue) -> ir.Table:
+    """Adds ``policy_revision``: the revision of the row's pack in force on ``day``
+    (``revisions`` is :func:`bhpolicy.audit.tables.revision_table`; a day before the first
+    revision takes the first, as billing reads it)."""
+    r = revisions
+    out = table.left_join(r, [table.policy_id == r.r_policy,
+                              r.r_since.isnull() | (day >= r.r_since),
+                              r.r_until.isnull() | (day < r.r_until)])
+    return out.mutate(policy_revision=out.r_revision).drop("r_policy", "r_revision",
+                                                           "r_since", "r_until")
+
+
 def _days_between(later: ir.Value, earlier: ir.Value) -> ir.IntegerValue:
     return later.delta(earlier, unit="day").cast("int64")
 
@@ -176,12 +188,40 @@ def concurrent(claims: ir.Table, eps: ir.Table, lookup: ir.Table, matches: ir.Ta
             ibis.literal(0)).cast("decimal(18, 2)"))
 
 
-def concurrent_findings(evaluated: ir.Table, reasons: ir.Table) -> ir.Table:
-    f = evaluated.filter(evaluated.flagged)
-    f = f.left_join(reasons, [f.policy_id == reasons.policy_id,
-                              f.reason_id == reasons.reason_id])
-    return _finding(f, claim_source=ibis.literal("other_claims"),
-                    rule_id=ibis.literal("concurrent.") + f.category)
+NOT_ISSUED = "plan_policy_not_yet_issued"
+
+
+def concurrent_findings(evaluated: ir.Table, reasons: ir.Table, revisions: ir.Table
+                        ) -> ir.Table:
+    """Findings of the concurrent-services rules. Flagged days before the pack's first
+    revision (``first_issued``) are no rule's of the pack: they become a review finding of
+    their own ("plan policy not yet issued", no CARC), as billing holds such a day; the
+    days from the first revision keep the category's rule."""
+    f = evaluated.filter(evaluated.flagged).drop("policy_revision")
+    claim_days = _days_between(f.to_date, f.from_date) + 1
+
+    def part(start: ir.DateValue, end: ir.DateValue) -> dict[str, ir.Value]:
+        days = _days_between(end, start) + 1
+        return {"flagged_from": start, "flagged_to": end, "flagged_days": days,
+                "day_of_episode": _days_between(start, f.episode_start) + 1,
+                "amount_at_stake": (f.paid_amount.fill_null(0) * days / claim_days)
+                .round(2).cast("decimal(18, 2)")}
+
+    later = f.filter(f.flagged_to >= f.first_issued).mutate(
+        rule_key=ibis.literal("concurrent.") + f.category,
+        **part(ibis.greatest(f.flagged_from, f.first_issued), f.flagged_to))
+    early = f.filter(f.flagged_from < f.first_issued).mutate(
+        rule_key=ibis.literal("concurrent." + NOT_ISSUED), severity=ibis.literal("review"),
+        section=ibis.null("string"), reason_id=ibis.literal(NOT_ISSUED),
+        **part(f.flagged_from, ibis.least(f.flagged_to, _plus_days(f.first_issued, -1))))
+    f = ibis.union(later, early)
+    r = reasons.select(c_policy=reasons.policy_id, c_reason=reasons.reason_id,
+                       carc_group=reasons.carc_group, carc=reasons.carc, rarc=reasons.rarc,
+                       reason_section=reasons.reason_section)
+    f = f.left_join(r, [f.policy_id == r.c_policy, f.reason_id == r.c_reason])
+    f = f.mutate(section=f.section.fill_null(f.reason_section))
+    f = with_revision(f, revisions, f.flagged_from)
+    return _finding(f, claim_source=ibis.literal("other_claims"), rule_id=f.rule_key)
 
 
 def _finding(f: ir.Table, claim_source: ir.Value, rule_id: ir.Value) -> ir.Table:
@@ -231,12 +271,12 @@ def inpatient_days(evaluated: ir.Table) -> ir.Table:
 PER_DIEM_COLUMNS = (
     "policy_id", "member_id", "claim_id", "_line", "hcpcs", "provider_id", "from_date",
     "to_date", "paid_amount", "episode_start", "rule_key", "flagged", "flagged_from",
-    "flagged_to", "flagged_days", "day_of_episode", "amount_at_stake")
+    "flagged_to", "flagged_days", "day_of_episode", "amount_at_stake", "cap_section")
 
 
 def per_diem(act: ir.Table, eps: ir.Table, coverage: ir.Table, act_codes: ir.Table,
              numbers: ir.Table, qualifying: ir.Table | None, inpatient: ir.Table,
-             rules: ir.Table) -> ir.Table:
+             rules: ir.Table, params: ir.Table) -> ir.Table:
     """Grain: ACT claim line and date inside an ACT episode, plus one row per span of a line
     outside every episode. A line is expanded to dates only where it overlaps an episode, so
     a long span (1900 to today) costs no more than the episodes it meets."""
@@ -249,7 +289,7 @@ def per_diem(act: ir.Table, eps: ir.Table, coverage: ir.Table, act_codes: ir.Tab
                         a.to_date >= e.episode_start]).drop("e_member")
     inside = inside.mutate(day=_each_day(ibis.greatest(inside.from_date, inside.episode_start),
                                          ibis.least(inside.to_date, inside.episode_end)))
-    days = _per_day(inside, coverage, numbers, qualifying, inpatient, rules)
+    days = _per_day(inside, coverage, numbers, qualifying, inpatient, rules, params)
     return ibis.union(days.select(*PER_DIEM_COLUMNS),
                       _outside_episodes(a, eps).select(*PER_DIEM_COLUMNS))
 
@@ -279,6 +319,7 @@ def _outside_episodes(a: ir.Table, eps: ir.Table) -> ir.Table:
     flagged_days = _days_between(gaps.flagged_to, gaps.flagged_from) + 1
     return gaps.mutate(
         episode_start=ibis.null("date"), rule_key=ibis.literal("outside_authorization"),
+        cap_section=ibis.null("string"),
         flagged=ibis.literal(True), flagged_days=flagged_days,
         day_of_episode=ibis.null("int64"),
         amount_at_stake=(gaps.paid_amount.fill_null(0) * flagged_days / gaps.line_days)
@@ -294,9 +335,12 @@ def _declared(rules: ir.Table) -> ir.Table:
 
 
 def _per_day(a: ir.Table, coverage: ir.Table, numbers: ir.Table, qualifying: ir.Table | None,
-             inpatient: ir.Table, rules: ir.Table) -> ir.Table:
-    """Grain: ACT claim line and date inside an episode. One reason per line-day, in this
-    order: a provider neither the covering authorization's nor a contributing agency (where
+             inpatient: ir.Table, rules: ir.Table, params: ir.Table) -> ir.Table:
+    """Grain: ACT claim line and date inside an episode. ``params`` is billing's parameter
+    table (one row per pack and day). One reason per line-day, in this order: a day before
+    the pack's first revision (plan policy not yet issued), a code the coding table does
+    not list that day (billing's rule, :func:`code_not_listed`), a provider neither the
+    covering authorization's nor a contributing agency (where
     the pack declares it), a contributing agency billing itself (where the pack says only
     the billing agency bills), a duplicate of the same provider, another provider's day, no
     qualifying contact in the log, over the monthly cap, an inpatient day without the
@@ -308,6 +352,18 @@ def _per_day(a: ir.Table, coverage: ir.Table, numbers: ir.Table, qualifying: ir.
                           a.day <= cov.c_end]).drop("c_member", "c_start", "c_end")
     sw = _declared(rules)
     a = a.left_join(sw, a.policy_id == sw.s_policy).drop("s_policy")
+    p = params.select(p_policy=params.policy_id, p_day=params.day,
+                      not_issued=params.not_issued,
+                      p_allowed=params.allowed_codes, p_timed=params.timed_code,
+                      p_unit=params.h0039_unit, cap_number=params.cap,
+                      cap_section=params.cap_section)
+    a = a.left_join(p, [a.policy_id == p.p_policy, a.day == p.p_day]).drop("p_policy",
+                                                                          "p_day")
+    code = a.hcpcs.upper().strip()
+    a = a.mutate(_not_issued=a.not_issued.fill_null(False),
+                 _unlisted=code_not_listed(a.p_allowed, code,
+                                           a.p_timed.notnull() & (code == a.p_timed),
+                                           a.p_unit).fill_null(False))
     team = (ibis.literal(";") + a.auth_provider.fill_null("") + ibis.literal(";") +
             a.contributing.fill_null("") + ibis.literal(";"))
     billing_provider = (a.provider_id == a.auth_provider).fill_null(False)
@@ -331,11 +387,10 @@ def _per_day(a: ir.Table, coverage: ir.Table, numbers: ir.Table, qualifying: ir.
         a = a.mutate(_no_contact=~a.q_ok.fill_null(False)).drop("q_member", "q_day", "q_ok")
     else:
         a = a.mutate(_no_contact=ibis.literal(False))
-    a = a.mutate(_counted=~a._unauthorized & ~a._agency & ~a._dup & ~a._other &
-                 ~a._no_contact, _month=a.day.truncate("M"))
+    a = a.mutate(_counted=~a._not_issued & ~a._unlisted & ~a._unauthorized & ~a._agency &
+                 ~a._dup & ~a._other & ~a._no_contact, _month=a.day.truncate("M"))
     rank_window = ibis.window(group_by=[a.member_id, a._month, a._counted], order_by=[a.day])
     a = a.mutate(_rank=ibis.row_number().over(rank_window) + 1)
-    a = _numbers(a, numbers, "monthly_max_billed_days", a.day, "cap")
     a = _numbers(a, numbers, "inpatient_pos", a.day, "ip")
     i = inpatient
     a = a.left_join(i, [a.member_id == i.i_member, a.day == i.i_day])
@@ -343,13 +398,18 @@ def _per_day(a: ir.Table, coverage: ir.Table, numbers: ir.Table, qualifying: ir.
                        (a.pos.isnull() | (a.pos != a.ip_text)))
     edge_day = a.i_edge.fill_null(False) & a.s_edge.fill_null(False)
     reason = ibis.cases(
+        (a._not_issued, "plan_policy_not_yet_issued"), (a._unlisted, "code_not_listed"),
         (a._unauthorized, "provider_not_authorized"), (a._agency, "contributing_agency_billed"),
         (a._dup, "duplicate_per_diem"), (a._other, "per_diem_other_provider"),
         (a._no_contact, "per_diem_without_contact"),
         (a._counted & a.cap_number.notnull() & (a._rank > a.cap_number), "over_monthly_cap"),
         (inpatient_wrong & edge_day, "inpatient_admission_or_discharge_day"),
         (inpatient_wrong, "inpatient_pos_missing"), else_=ibis.null().cast("string"))
+    # the monthly cap cites the passage stating it on the day (SC: Other General
+    # Guidelines before 02/26, I.F from then), as billing's lines do
     return a.mutate(rule_key=reason, flagged=reason.notnull(), flagged_from=a.day,
+                    cap_section=ibis.ifelse(reason == "over_monthly_cap", a.cap_section,
+                                            ibis.null("string")),
                     flagged_to=a.day, flagged_days=ibis.literal(1, "int64"),
                     day_of_episode=_days_between(a.day, a.episode_start) + 1,
                     amount_at_stake=(a.paid_amount.fill_null(0) / a.line_days).round(2)
@@ -369,8 +429,9 @@ def per_diem_findings(evaluated: ir.Table, rules: ir.Table, reasons: ir.Table,
                        carc_group=reasons.carc_group, carc=reasons.carc, rarc=reasons.rarc)
     f = f.left_join(c, [f.policy_id == c.c_policy, f.reason_id == c.c_reason]).drop(
         "c_policy", "c_reason")
-    f = f.left_join(revisions, f.policy_id == revisions.r_policy).drop("r_policy")
+    f = with_revision(f, revisions, f.flagged_from)
     f = f.mutate(category=ibis.literal("act"), severity=f.severity.fill_null("deny"),
+                 section=f.cap_section.fill_null(f.section),
                  crosswalk_row=ibis.null("int64"), crosswalk_verified=ibis.null("boolean"))
     return _finding(f, claim_source=ibis.literal("act_claims"),
                     rule_id=ibis.literal("per_diem.") + f.rule_key)

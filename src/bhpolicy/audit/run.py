@@ -15,7 +15,6 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
-import pyarrow as pa
 
 from bhpolicy.audit import engine
 from bhpolicy.audit.tables import (
@@ -26,6 +25,7 @@ from bhpolicy.audit.tables import (
     match_table,
     number_table,
     per_diem_rule_table,
+    revision_table,
     rule_table,
 )
 from bhpolicy.billing import engine as billing
@@ -54,6 +54,7 @@ from bhpolicy.io.readers import (
     Check,
     read_validated,
 )
+from bhpolicy.policy.model import PolicyPack
 from bhpolicy.policy.registry import PolicyRegistry
 
 
@@ -153,14 +154,12 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
     lookup = lookup_table(packs)
     numbers = number_table(packs)
     reasons = reason_table(packs)
-    revisions = ibis.memtable(pa.table({
-        "r_policy": [p.id for p in packs],
-        "policy_revision": [p.header.revision for p in packs]}))
+    revisions = revision_table(packs)
 
     step("checking concurrent services")
     evaluated = engine.concurrent(claims, eps, lookup, matches, categories, numbers)
     # streamed once into the findings file; only the (few) inpatient stays are kept
-    findings = [engine.concurrent_findings(evaluated, reasons)]
+    findings = [engine.concurrent_findings(evaluated, reasons, revisions)]
 
     if inputs.act_claims is not None:
         step("auditing ACT per diems")
@@ -174,7 +173,7 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
         per_day = engine.per_diem(act, eps, coverage, act_code_table(packs), numbers,
                                   qualifying, store(con, "inpatient_days",
                                                     engine.inpatient_days(evaluated)),
-                                  per_diem_rules)
+                                  per_diem_rules, _episode_parameters(con, eps, packs, as_of))
         findings.append(engine.per_diem_findings(per_day, per_diem_rules, reasons, revisions))
 
     step("writing findings")
@@ -234,6 +233,17 @@ def readable(findings: ir.Table, rules: ir.Table, walk: ir.Table) -> ir.Table:
     out = findings.view().left_join(r, [("policy_id", "r_policy"), ("rule_id", "r_rule")])
     out = out.left_join(w, [("policy_id", "w_policy"), ("crosswalk_row", "w_row")])
     return out.drop("r_policy", "r_rule", "w_policy", "w_row")
+
+
+def _episode_parameters(con: ibis.BaseBackend, eps: ir.Table, packs: list[PolicyPack],
+                        as_of: dt.date) -> ir.Table:
+    """Billing's parameter table over the episodes' days (up to the as-of date): the per
+    diem audit reads the same holds as billing from it."""
+    span = con.to_pyarrow(eps.aggregate(first=eps.episode_start.min(),
+                                        last=eps.episode_end.max())).to_pylist()[0]
+    first: dt.date = span["first"] or as_of
+    last: dt.date = min(span["last"] or first, as_of)
+    return store(con, "episode_parameters", parameter_table(packs, first, max(first, last)))
 
 
 def _qualifying_days(con: ibis.BaseBackend, path: Path, coverage: ir.Table,

@@ -17,7 +17,7 @@ from bhpolicy.audit.model import (
     crosswalk,
     expand_codes,
 )
-from bhpolicy.billing.params import load_reasons
+from bhpolicy.billing.params import first_issued, load_reasons
 from bhpolicy.errors import DataFileError
 from bhpolicy.policy.model import PolicyPack
 
@@ -37,7 +37,7 @@ CATEGORY_SCHEMA = {
     "policy_id": "string", "policy_revision": "string", "category": "string",
     "category_label": "string", "rule": "string", "section": "string", "severity": "string",
     "reason_id": "string", "action": "string", "parameter": "string",
-    "inpatient_stay": "boolean",
+    "inpatient_stay": "boolean", "first_issued": "date",
 }
 
 
@@ -52,7 +52,8 @@ def category_table(packs: list[PolicyPack]) -> ir.Table:
                 "category": name, "category_label": cat.label, "rule": cat.rule,
                 "section": cites, "severity": cat.severity, "reason_id": cat.reason,
                 "action": " ".join(cat.action.split()) if cat.action else None,
-                "parameter": cat.parameter, "inpatient_stay": cat.inpatient_stay})
+                "parameter": cat.parameter, "inpatient_stay": cat.inpatient_stay,
+                "first_issued": first_issued(pack)})
     return _memtable(rows, CATEGORY_SCHEMA)
 
 
@@ -211,6 +212,13 @@ def rule_rows(pack: PolicyPack) -> list[dict[str, Any]]:
                      "carc": reason.carc if reason else None,
                      "rarc": ";".join(reason.rarc) if reason else None,
                      "action": text(cat.action), "parameter": cat.parameter})
+    issued = reasons["plan_policy_not_yet_issued"]
+    rows.append({**base, "rule_id": "concurrent.plan_policy_not_yet_issued",
+                 "category": None, "category_label": "Any service beside ACT",
+                 "rule": "not_issued", "severity": "review", "section": issued.section,
+                 "reason_id": "plan_policy_not_yet_issued", "reason": text(issued.summary),
+                 "carc_group": None, "carc": None, "rarc": None,
+                 "action": text(issued.action), "parameter": None})
     for rule in per_diem_rule_rows(pack):
         reason = reasons.get(rule["reason_id"]) if rule["reason_id"] else None
         rows.append({**base, "rule_id": f"per_diem.{rule['rule_key']}", "category": "act",
@@ -225,9 +233,10 @@ def rule_rows(pack: PolicyPack) -> list[dict[str, Any]]:
     return rows
 
 
-# The per diem checks every pack gets, each named by its reason in reasons.yaml.
+# The per diem checks every pack gets, each named by its reason in reasons.yaml (billing's
+# holds among them: a day before the first revision, a code the coding table does not list).
 PER_DIEM_CHECKS = (*PER_DIEM_REASONS, "outside_authorization", "over_monthly_cap",
-                   "inpatient_pos_missing")
+                   "inpatient_pos_missing", "plan_policy_not_yet_issued", "code_not_listed")
 
 
 def per_diem_rule_rows(pack: PolicyPack) -> list[dict[str, Any]]:
@@ -239,8 +248,10 @@ def per_diem_rule_rows(pack: PolicyPack) -> list[dict[str, Any]]:
         reason = reasons.get(reason_id)
         if reason is None:
             continue
+        # a reason without a CARC is a hold for review, not a denial
         rows.append({"policy_id": pack.id, "rule_key": reason_id, "label": "ACT per diem",
-                     "severity": "deny", "section": reason.section, "reason_id": reason_id,
+                     "severity": "deny" if reason.carc else "review",
+                     "section": reason.section, "reason_id": reason_id,
                      "summary": reason.summary, "action": reason.action or reason.summary})
     for kind, rule in concurrent_services(pack).per_diem_rules.items():
         rows.append({"policy_id": pack.id, "rule_key": kind, "label": rule.label,
@@ -298,3 +309,16 @@ def crosswalk_table(packs: list[PolicyPack]) -> ir.Table:
                 "verified": row.verified,
                 "note": " ".join(row.note.split()) if row.note else None})
     return _memtable(rows, CROSSWALK_SCHEMA)
+
+
+REVISION_SCHEMA = {"r_policy": "string", "r_revision": "string", "r_since": "date",
+                   "r_until": "date"}
+
+
+def revision_table(packs: list[PolicyPack]) -> ir.Table:
+    """Grain: pack and revision, with the days it is in force (see
+    :meth:`PolicyPack.revision_spans`): a finding carries the revision of its date."""
+    rows = [{"r_policy": pack.id, "r_revision": revision, "r_since": since, "r_until": until}
+            for pack in packs for revision, since, until in pack.revision_spans()]
+    return _memtable(rows, REVISION_SCHEMA)
+

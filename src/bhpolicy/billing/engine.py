@@ -46,6 +46,15 @@ def _listed(joined: ir.StringValue, item: ir.StringValue) -> ir.BooleanValue:
     return joined.contains(ibis.literal(";") + item + ibis.literal(";"))
 
 
+def code_not_listed(allowed_codes: ir.StringValue, code: ir.StringValue,
+                    timed: ir.BooleanValue, unit_minutes: ir.IntegerValue) -> ir.BooleanValue:
+    """Coding Implications: ``code`` is not in the pack's coding table on the day (SC: H0039
+    from 03/25 until 02/26), or is a per-15-minute code the pack gives no unit length. The
+    table "does not guarantee coverage": a hold for review wherever the pack's reason has no
+    CARC. Billing holds such a day; the audit flags a paid one the same way."""
+    return ~_listed(allowed_codes, code) | (timed & unit_minutes.isnull())
+
+
 def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table
                            ) -> tuple[ir.Table, ir.Table, ir.Table]:
     """Resolve each authorization's pack, reject bad ones, and merge same-provider overlaps.
@@ -308,7 +317,7 @@ def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Tabl
         # a day before the pack's first revision: no plan policy applied (held for review)
         (r.not_issued, HOLD["plan_policy_not_yet_issued"]),
         # Coding Implications: a code the table does not list then (held for review)
-        (~_listed(r.allowed_codes, code) | (timed & r.h0039_unit.isnull()),
+        (code_not_listed(r.allowed_codes, code, timed, r.h0039_unit),
          HOLD["code_not_listed"]),
         (~timed & r.mod_small.notnull() & r.team_size.isnull(), HOLD["team_size_unknown"]),
         else_=0)

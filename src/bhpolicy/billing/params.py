@@ -95,12 +95,13 @@ def parameter_rows(pack: PolicyPack, first: dt.date, last: dt.date, first_segmen
     segment, previous = first_segment, None
     issued = first_issued(pack)
     while day <= last:
-        base = {"policy_id": pack.id, "policy_revision": pack.header.revision, "day": day}
+        base = {"policy_id": pack.id, "day": day}
         try:
+            # the revision in force on the day (the first one before it: its reading applies)
             values = {**_row(pack, max(day, issued)), "not_in_force": None,
-                      "not_issued": day < issued}
+                      "not_issued": day < issued, "policy_revision": pack.revision_on(day)}
         except ParameterNotInForce as exc:
-            values = {"not_in_force": str(exc)}
+            values = {"not_in_force": str(exc), "policy_revision": pack.revision_on(day)}
         if previous is not None and values != previous:
             segment += 1  # a run of days with the same values is one segment
         previous = values

@@ -213,7 +213,7 @@ class Determination:
             "case_id": case.case_id,
             "member_id": case.member_id,
             "policy_id": pack.id,
-            "policy_revision": pack.header.revision,
+            "policy_revision": pack.revision_on(case.request_date),
             "request_type": case.request_type,
             "request_date": case.request_date.isoformat(),
             "determination_date": case.as_of.isoformat(),

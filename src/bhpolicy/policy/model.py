@@ -157,6 +157,24 @@ class PolicyPack:
     def alias(self) -> str:
         return self.header.alias
 
+    def revision_spans(self) -> list[tuple[str, dt.date | None, dt.date | None]]:
+        """(revision, first day, first day of the next) from the revision log in date
+        order; the first span is open at its start (a day before the first revision is
+        read as that revision reads), the last at its end. A pack without a log has one
+        span, its ``revision``."""
+        log = sorted(self.header.revisions, key=lambda r: r.since)
+        if not log:
+            return [(self.header.revision, None, None)]
+        return [(r.revision, None if i == 0 else r.since,
+                 log[i + 1].since if i + 1 < len(log) else None) for i, r in enumerate(log)]
+
+    def revision_on(self, day: dt.date) -> str:
+        """The revision in force on ``day`` (the first one for a day before it)."""
+        for revision, _, until in self.revision_spans():
+            if until is None or day < until:
+                return revision
+        raise AssertionError("the last span is open")  # pragma: no cover
+
     def source_of(self, parameter: Parameter) -> Source:
         if parameter.source == "policy":
             return self.header.source
@@ -197,7 +215,9 @@ class PolicyPack:
                 f"{self.id}: parameter {name!r} has no value in force on {as_of.isoformat()} "
                 f"(its first value holds from {parameter.values[0].since.isoformat()})")
         section = chosen.section or parameter.section
+        source = self.source_of(parameter)
+        # cited as the revision in force on the date asked about
+        citation = Citation(self.id, self.revision_on(as_of), section, source.title)
         return ParameterValue(
             name=name, value=chosen.value, unit=parameter.unit, since=chosen.since,
-            until=until, citation=self.citation(section, self.source_of(parameter)),
-            note=chosen.note or parameter.note)
+            until=until, citation=citation, note=chosen.note or parameter.note)
