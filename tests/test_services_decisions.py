@@ -305,3 +305,22 @@ def test_adult_referral_has_no_epsdt_sentence(database: Database, actors: Actors
     view = referred(database, actors)
     assert "epsdt" not in view.determination
     assert "EPSDT" not in view.determination["rationale"]
+
+
+def test_fee_for_service_notice_names_the_state_hearing(database: Database,
+                                                        actors: Actors) -> None:
+    case = example_case("mn-initial")
+    case["facts"]["locus_level"] = 2  # below the level the manual asks for: refer
+    view = referred(database, actors, case)
+    rules = review_rules(load_registry().get("mn-act"))
+    section = view.determination["not_met"][0]["section"]
+    done = decide(database, actors.reviewer, view, kind="deny", criteria=[section],
+                  reason="The LOCUS level is below what the manual requires.")
+    notice = rq.get_notice(database, actors.reviewer, done.notices[0].id)
+    assert notice.plan_appeal is None
+    hearing = rules.value("state_fair_hearing_days", NOW.date())
+    assert notice.state_fair_hearing and str(hearing.number) in notice.state_fair_hearing.text
+    assert "431.221(d)" in notice.state_fair_hearing.citation
+    assert notice.expedited_appeal and notice.continued_benefits and notice.records_and_criteria
+    with pytest.raises(Invalid, match="fee-for-service"):
+        rq.file_appeal(database, actors.intake, view.id, AppealCreate(), NOW + 2 * HOUR)

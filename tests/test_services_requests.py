@@ -222,3 +222,27 @@ def test_statement_counts(database: Database, actors: Actors) -> None:
     rq.list_requests(database, actors.reviewer, now=NOW)
     queries = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
     assert len(queries) <= 2, queries
+
+
+def test_racing_retries_with_one_key_make_one_request(database: Database,
+                                                      actors: Actors) -> None:
+    import threading
+
+    barrier = threading.Barrier(3)
+    answers: list[Any] = []
+
+    def post() -> None:
+        barrier.wait()
+        try:
+            answers.append(rq.create_request(database, actors.provider, body(), "retry-1", NOW))
+        except Exception as exc:  # the test shows which
+            answers.append(exc)
+
+    threads = [threading.Thread(target=post) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len({a.id for a in answers}) == 1, answers
+    with database.read() as session:
+        assert session.scalar(select(func.count()).select_from(Request)) == 1

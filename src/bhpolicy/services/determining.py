@@ -9,9 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
+from bhpolicy.criteria import icd10
 from bhpolicy.criteria.cases import Case, CaseError, parse_case
 from bhpolicy.criteria.dates import LeapDayRule, age_on
 from bhpolicy.criteria.evaluate import determine
@@ -24,6 +26,23 @@ from bhpolicy.services.notice_wording import wording
 from bhpolicy.services.review_rules import ReviewRules
 
 _FIELD = re.compile(r"field ([A-Za-z0-9_.\[\]']+):")
+
+
+_ICD10_READY = threading.Lock()
+_icd10_warm = False
+
+
+def _warm_icd10() -> None:
+    """simple-icd-10-cm fills its code list lazily on the first dotted lookup, and a second
+    thread arriving meanwhile reads a half-filled list (a TypeError inside the package). The
+    service runs in threads, so the first lookup is made once, under a lock."""
+    global _icd10_warm
+    if _icd10_warm:
+        return
+    with _ICD10_READY:
+        if not _icd10_warm:
+            icd10.lookup("F20.0")
+            _icd10_warm = True
 
 
 @functools.cache
@@ -46,6 +65,7 @@ def case_pack(raw_case: dict[str, Any]) -> PolicyPack:
 
 def parse(raw_case: dict[str, Any], as_of: dt.date, element: str = "case") -> Case:
     """Parse a case; its error becomes Invalid naming the element (never a value)."""
+    _warm_icd10()
     try:
         return parse_case(raw_case, registry(), element, as_of=as_of)
     except CaseError as exc:

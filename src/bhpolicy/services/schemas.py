@@ -68,8 +68,10 @@ Note = Annotated[StrictStr, Field(max_length=NOTE_MAX), AfterValidator(_free_tex
 HcpcsCode = Annotated[StrictStr, Field(pattern=r"^[A-Z0-9][0-9]{3}[A-Z0-9]$")]
 Modifier = Annotated[StrictStr, Field(pattern=r"^[A-Z0-9]{2}$")]
 Modifiers = Annotated[list[Modifier], Field(max_length=4)]
-Section = Annotated[StrictStr, Field(min_length=1, max_length=40,
-                                     pattern=r"^[A-Za-z0-9][A-Za-z0-9.()\- ]*$")]
+# A section as a pack names it ("I.B.4", "Eligible Recipients: LOCUS level 4"); checked
+# against the pack's criteria by the service.
+Section = Annotated[StrictStr, Field(min_length=1, max_length=120,
+                                     pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$")]
 Name = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Units = Annotated[StrictInt, Field(ge=1, le=UNITS_MAX)]
 
