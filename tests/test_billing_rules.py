@@ -287,6 +287,8 @@ def test_h0039_and_h0040_never_both_in_a_month(tmp_path: Path) -> None:
     assert billed.line("2026-03-02")["hcpcs"] == "H0039"
     later = billed.line("2026-03-20")
     assert (later["status"], later["reason_id"]) == ("held", "mixed_codes_in_month")
+    # no passage says so in words; read from the all-inclusive per diem (policy.yaml)
+    assert later["section"] == "Prior Authorization, Continuity of Care, and Reimbursement"
 
 
 def test_rerun_with_already_billed_lines(tmp_path: Path) -> None:
