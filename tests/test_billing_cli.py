@@ -74,7 +74,8 @@ def test_bad_rows_exit_non_zero_with_errors_file(tmp_path: Path) -> None:
     with (out / "errors.csv").open() as handle:
         errors = list(csv.DictReader(handle))
     assert errors == [{"file": str(contacts), "row": "28", "field": "minutes",
-                       "reason": "not a whole number", "value": "ten"}]
+                       "reason": "not a whole number", "value": "ten",
+                       "provider_id": "1234567893"}]
 
 
 def test_missing_column_is_one_line(tmp_path: Path) -> None:

@@ -349,6 +349,18 @@ def test_member_without_authorization_is_an_error(tmp_path: Path) -> None:
     assert ("member_id", "member has no authorization") in {
         (e["field"], e["reason"]) for e in billed.errors}
     assert billed.billable_days() == ["2026-03-02"]
+    # issue 15: the error row names the contact's provider, so it reaches that team's
+    # worklist; a row of an input without a provider column leaves it empty
+    (row,) = [e for e in billed.errors if e["reason"] == "member has no authorization"]
+    assert row["provider_id"] == SC_NPI
+
+
+def test_error_rows_name_the_provider_where_the_input_has_one(tmp_path: Path) -> None:
+    billed = run(tmp_path, [dict(contact("2026-03-02"), minutes="ten")],
+                 members=[member(), member("M3", birth_date="soon")])
+    by_field = {e["field"]: e for e in billed.errors}
+    assert by_field["minutes"]["provider_id"] == SC_NPI
+    assert by_field["birth_date"]["provider_id"] == ""  # members.csv has no provider
 
 
 def test_lines_carry_claim_fields_and_citation(tmp_path: Path) -> None:

@@ -195,7 +195,8 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
             con.to_csv(csv_ready(readable(all_findings, rules, walk)).order_by(
                 ["member_id", "flagged_from", "claim_id", "rule_id"]), path)
         summary.files.append(path)
-    error_table = ibis.union(*[e.select("file", "row", "field", "reason", "value")
+    error_table = ibis.union(*[e.select("file", "row", "field", "reason", "value",
+                                        "provider_id")
                                for e in errors]).order_by(["file", "row"])
     error_path = settings.out / "errors.csv"
     con.to_csv(csv_ready(error_table), error_path)

@@ -337,7 +337,8 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
                 con.to_csv(csv_ready(table).order_by(order), path)
             summary.files.append(path)
     step("writing errors")
-    error_table = ibis.union(*[e.select("file", "row", "field", "reason", "value")
+    error_table = ibis.union(*[e.select("file", "row", "field", "reason", "value",
+                                        "provider_id")
                                for e in errors]).order_by(["file", "row"])
     error_path = settings.out / "errors.csv"
     con.to_csv(csv_ready(error_table), error_path)

@@ -269,7 +269,7 @@ def _load_csv(con: ibis.BaseBackend, path: Path, name: str, columns: tuple[Colum
     con.raw_sql(
         f"CREATE OR REPLACE TEMP VIEW {name}_unreadable AS SELECT {_quote(path)} AS file, "
         f"line::BIGINT AS row, column_name::VARCHAR AS field, {reason} AS reason, "
-        f"NULL::VARCHAR AS value FROM {rejects} "
+        f"NULL::VARCHAR AS value, NULL::VARCHAR AS provider_id FROM {rejects} "
         f"QUALIFY row_number() OVER (PARTITION BY line ORDER BY byte_position) = 1")
     return header, con.table(f"{name}_unreadable")
 
@@ -459,7 +459,8 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
         return bad.select(
             file=bad._file, row=bad._line, field=bad._field, reason=bad._reason,
             value=ibis.cases(*[(bad._field == c.name, bad[c.name].cast("string"))
-                               for c in columns], else_=ibis.null().cast("string")))
+                               for c in columns], else_=ibis.null().cast("string")),
+            provider_id=_provider(bad))
 
     if keep_errors is not None:
         # the rows with any problem are found with an OR of the checks (cheap); the CASE
@@ -497,13 +498,23 @@ def kept_good_rows(kept: ir.Table, columns: tuple[Column, ...]) -> ir.Table:
                        **{n: good[n] for n in good.columns if n not in internal})
 
 
+def _provider(table: ir.Table) -> ir.StringValue:
+    """The row's provider where the input has one (so an error row reaches that team's
+    worklist), else null."""
+    if "provider_id" in table.columns:
+        return table.provider_id.cast("string")
+    return ibis.null("string")
+
+
 def error_rows(table: ir.Table, condition: ir.BooleanValue, field: str, reason: ir.Value | str
                ) -> ir.Table:
-    """Rows of an already-validated table that a cross-table rule rejects, as error rows."""
+    """Rows of an already-validated table that a cross-table rule rejects, as error rows
+    (with the row's provider where the input has one)."""
     bad = table.filter(condition)
     why = reason if not isinstance(reason, str) else ibis.literal(reason)
     return bad.select(file=bad._file, row=bad._line, field=ibis.literal(field),
-                      reason=why.cast("string"), value=bad[field].cast("string"))
+                      reason=why.cast("string"), value=bad[field].cast("string"),
+                      provider_id=_provider(bad))
 
 
 def small_csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
