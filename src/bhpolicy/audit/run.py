@@ -40,11 +40,9 @@ from bhpolicy.billing.run import (
     store,
 )
 from bhpolicy.io.outputs import (
-    atomic_write_text,
-    commit_manifest,
     csv_ready,
     describe_input,
-    run_folder,
+    run_to_folder,
 )
 from bhpolicy.io.readers import (
     AUTHORIZATIONS,
@@ -85,24 +83,19 @@ def audit_to_folder(inputs: AuditInputs, settings: BillSettings, registry: Polic
                     ) -> AuditSummary:
     """Audit into a staging folder beside ``settings.out`` (with ``report(folder, summary)``
     as report.html), write the manifest last and swap the folder into place."""
-    with run_folder(settings.out, "audit") as folder:
-        summary = run_audit(inputs, replace(settings, out=folder.staging), registry, step)
-        if report is not None:
-            step("writing the report")
-            summary.files.append(atomic_write_text(folder.path("report.html"),
-                                                   report(folder.staging, summary)))
-        commit_manifest(
-            folder, as_of=settings.as_of.isoformat(), policies=summary.policies,
-            inputs={"claims": describe_input(inputs.claims),
-                    "members": describe_input(inputs.members),
-                    "authorizations": describe_input(inputs.authorizations),
-                    "contacts": describe_input(inputs.contacts),
-                    "act_claims": describe_input(inputs.act_claims)},
-            counts={"findings": summary.findings, "rejected_rows": summary.rejected_rows},
-            rows=summary.rows)
-    summary.out = settings.out
-    summary.files = [folder.final(f) for f in summary.files]
-    return summary
+    return run_to_folder(
+        settings.out, "audit",
+        lambda staging: run_audit(inputs, replace(settings, out=staging), registry, step),
+        lambda summary: {
+            "as_of": settings.as_of.isoformat(), "policies": summary.policies,
+            "inputs": {"claims": describe_input(inputs.claims),
+                       "members": describe_input(inputs.members),
+                       "authorizations": describe_input(inputs.authorizations),
+                       "contacts": describe_input(inputs.contacts),
+                       "act_claims": describe_input(inputs.act_claims)},
+            "counts": {"findings": summary.findings, "rejected_rows": summary.rejected_rows},
+            "rows": summary.rows},
+        report, step)
 
 
 def run_audit(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,

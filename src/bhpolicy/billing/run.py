@@ -27,11 +27,9 @@ from bhpolicy.billing.params import parameter_table, reason_table
 from bhpolicy.errors import BhpolicyError
 from bhpolicy.io.bounds import EARLIEST_DATE
 from bhpolicy.io.outputs import (
-    atomic_write_text,
-    commit_manifest,
     csv_ready,
     describe_input,
-    run_folder,
+    run_to_folder,
 )
 from bhpolicy.io.readers import (
     ALREADY_BILLED,
@@ -206,23 +204,18 @@ def bill_to_folder(inputs: BillInputs, settings: BillSettings, registry: PolicyR
     """Bill into a staging folder beside ``settings.out`` (with ``report(folder, summary)``
     as report.html), write the manifest last and swap the folder into place: a failed or
     killed run leaves ``settings.out`` as it was."""
-    with run_folder(settings.out, "bill") as folder:
-        summary = run_billing(inputs, replace(settings, out=folder.staging), registry, step)
-        if report is not None:
-            step("writing the report")
-            summary.files.append(atomic_write_text(folder.path("report.html"),
-                                                   report(folder.staging, summary)))
-        commit_manifest(
-            folder, as_of=settings.as_of.isoformat(), policies=summary.policies,
-            inputs={"contacts": describe_input(inputs.contacts),
-                    "members": describe_input(inputs.members),
-                    "authorizations": describe_input(inputs.authorizations),
-                    "already_billed": describe_input(inputs.already_billed)},
-            counts={**summary.counts, "rejected_rows": summary.rejected_rows},
-            rows=summary.rows)
-    summary.out = settings.out
-    summary.files = [folder.final(f) for f in summary.files]
-    return summary
+    return run_to_folder(
+        settings.out, "bill",
+        lambda staging: run_billing(inputs, replace(settings, out=staging), registry, step),
+        lambda summary: {
+            "as_of": settings.as_of.isoformat(), "policies": summary.policies,
+            "inputs": {"contacts": describe_input(inputs.contacts),
+                       "members": describe_input(inputs.members),
+                       "authorizations": describe_input(inputs.authorizations),
+                       "already_billed": describe_input(inputs.already_billed)},
+            "counts": {**summary.counts, "rejected_rows": summary.rejected_rows},
+            "rows": summary.rows},
+        report, step)
 
 
 def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,

@@ -27,11 +27,11 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from bhpolicy.errors import BhpolicyError
 
@@ -278,3 +278,34 @@ def csv_ready(table: Any) -> Any:
                 (risky & ~column.re_search(PLAIN_NUMBER), ibis.literal("'") + column),
                 else_=column)
     return table.mutate(**fixes) if fixes else table
+
+
+class RunSummary(Protocol):
+    """What a command's summary has that :func:`run_to_folder` fills in."""
+
+    out: Path
+    files: list[Path]
+
+
+SummaryT = TypeVar("SummaryT", bound=RunSummary)
+
+
+def run_to_folder(out: Path, command: str, produce: Callable[[Path], SummaryT],
+                  manifest: Callable[[SummaryT], dict[str, Any]],
+                  report: Callable[[Path, SummaryT], str] | None = None,
+                  step: Callable[[str], None] = lambda _: None) -> SummaryT:
+    """Run a command into a staging folder beside ``out`` (``produce(staging)`` writes the
+    outputs and returns the summary), add ``report(staging, summary)`` as report.html,
+    write the manifest last (``manifest(summary)``: the facts it records) and swap the
+    folder into place: a failed or killed run leaves ``out`` as it was. The summary's
+    ``out`` and ``files`` then name the final paths. Shared by bill and audit."""
+    with run_folder(out, command) as folder:
+        summary = produce(folder.staging)
+        if report is not None:
+            step("writing the report")
+            summary.files.append(atomic_write_text(folder.path("report.html"),
+                                                   report(folder.staging, summary)))
+        commit_manifest(folder, **manifest(summary))
+    summary.out = out
+    summary.files = [folder.final(f) for f in summary.files]
+    return summary
