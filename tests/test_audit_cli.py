@@ -97,6 +97,18 @@ def test_missing_column_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.count("\n") == 1 and "from_date" in result.stderr
 
 
+def test_contacts_without_act_claims_is_refused(tmp_path: Path) -> None:
+    # the contact log is read only against ACT per diems: never ignored in silence
+    args = example_args(tmp_path / "out")
+    i = args.index("--act-claims")
+    args[i:i + 2] = ["--contacts", str(EXAMPLES / "other_claims.csv")]
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "--contacts needs --act-claims" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_team_check_sc_names_the_missing_roles() -> None:
     """Background section: the eight roles, with degrees, licenses and experience."""
     result = run("team", "check", str(TEAM / "sc-roster.csv"), "--policy", "sc-act")

@@ -675,6 +675,10 @@ def audit(
     from bhpolicy.billing.run import BillSettings
 
     wanted = _output_formats(formats, html)
+    if contacts is not None and act_claims is None:
+        # the log is read only to check ACT per diems; never ignore an input silently
+        raise BhpolicyError("--contacts needs --act-claims: the contact log is read only to "
+                            "check the ACT per diems billed")
     for given, flag in ((act_claims, "--act-claims"), (contacts, "--contacts")):
         if given is not None:
             _refuse_unfinished_run_file(given, flag)
