@@ -211,3 +211,9 @@ def test_two_packs_with_one_alias_clash(tmp_path: Path) -> None:
 def test_missing_policy_dir_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(DataFileError, match="does not exist"):
         load_registry([tmp_path / "nope"])
+
+
+def test_mn_source_carries_both_dates_the_page_shows() -> None:
+    # seed 004: header "Revised: 10-22-2013", footer "Updated: 2/23/15"
+    source = load_registry().get("mn-act").header.source
+    assert (source.revised, source.updated) == ("2013-10-22", "2015-02-23")

@@ -35,6 +35,9 @@ class Source(Strict):
     document: StrictStr | None = None
     url: StrictStr | None = None
     revised: StrictStr | None = None
+    # a later date the document shows without calling it a revision (a page footer's
+    # "Updated"); recorded beside ``revised``, never a rule's start
+    updated: StrictStr | None = None
 
 
 class DatedValue(Strict):
