@@ -1,0 +1,193 @@
+"""``bhpolicy serve``, ``bhpolicy db upgrade`` and ``bhpolicy users add``: the commands of the
+review service. cli.py registers them; everything heavy (FastAPI, uvicorn, SQLAlchemy, the
+services) is imported inside the commands so ``bhpolicy --help`` stays quick."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from bhpolicy.errors import BhpolicyError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DB_ENV = "BHPOLICY_DATABASE_URL"
+
+db_app = typer.Typer(help="The review service's database.", no_args_is_help=True)
+users_app = typer.Typer(help="Users of the review service.", no_args_is_help=True)
+
+DbUrl = Annotated[str | None, typer.Option(
+    "--db", envvar=DB_ENV, help="Database URL: sqlite:///PATH or postgresql+psycopg://... "
+    "(default: bhpolicy.db in the data home).")]
+
+
+def one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """A :class:`BhpolicyError` (the services' and the database's errors are ones) is one
+    line on stderr and exit 2; an unexpected error is 'internal error' without its message."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except BhpolicyError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except OSError as exc:
+            typer.echo(f"error: {exc.strerror or type(exc).__name__}"
+                       f"{' (' + str(exc.filename) + ')' if exc.filename else ''}", err=True)
+            raise typer.Exit(2) from None
+        except Exception as exc:
+            if os.environ.get("BHPOLICY_DEBUG"):
+                raise
+            typer.echo(f"error: internal error ({type(exc).__name__}). Set BHPOLICY_DEBUG=1 "
+                       "to see where, and please report it.", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _cli_settings() -> tuple[tuple[Path, ...], Path | None]:
+    """--policy-dir and --home of the root command (read late: cli.py imports this module)."""
+    from bhpolicy import cli
+
+    return tuple(cli.settings.policy_dirs), cli.settings.home
+
+
+def _export_cli_settings() -> None:
+    """The services read the packs from $BHPOLICY_POLICY_PATH and the catalog from
+    $BHPOLICY_HOME: pass --policy-dir and --home on to them that way."""
+    policy_dirs, home = _cli_settings()
+    if policy_dirs:
+        extra = [str(p) for p in policy_dirs]
+        known = os.environ.get("BHPOLICY_POLICY_PATH", "")
+        os.environ["BHPOLICY_POLICY_PATH"] = os.pathsep.join(
+            [*extra, *([known] if known else [])])
+    if home is not None:
+        os.environ["BHPOLICY_HOME"] = str(home)
+
+
+def open_database(url: str | None, need_current: bool = True) -> Any:
+    """Open the database at ``url`` (default: the data home's SQLite file); with
+    ``need_current``, refuse one behind the latest migration in one line."""
+    from bhpolicy.db.database import DB_FILE, Database
+
+    _, home = _cli_settings()
+    if url is None and home is not None:
+        url = f"sqlite:///{home / DB_FILE}"
+    db = Database.open(url)
+    if need_current:
+        current, head = db.current_revision(), db.head_revision()
+        if current != head:
+            db.close()
+            state = "is empty" if current is None else f"is at revision {current}"
+            raise BhpolicyError(f"the database {state}, behind the latest migration {head}: "
+                                "run `bhpolicy db upgrade` first")
+    return db
+
+
+def _logging_config() -> dict[str, Any]:
+    """Our access log (method, route template, status, time) and uvicorn's start/stop lines
+    on stderr; uvicorn's own access log (concrete URLs with queries) stays off."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain",
+                                "stream": "ext://sys.stderr"}},
+        "loggers": {
+            "bhpolicy": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        },
+    }
+
+
+@one_line_errors
+def serve(
+    db: DbUrl = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    max_body_kib: Annotated[int, typer.Option(
+        min=1, help="Refuse request bodies over this many KiB (413).")] = 256,
+) -> None:
+    """Run the review service: the API (/api, /openapi.json, /docs) and the reviewers'
+    pages, on uvicorn. The database must be at the latest migration."""
+    import logging.config
+
+    import uvicorn
+
+    from bhpolicy.web.app import create_app, warm
+    from bhpolicy.web.settings import WebSettings
+
+    _export_cli_settings()
+    database = open_database(db)
+    settings = WebSettings(max_body_bytes=max_body_kib * 1024)
+    app = create_app(database, settings)
+    warm(app)  # before uvicorn starts, so a broken pack or catalog is one line here
+    config = _logging_config()
+    logging.config.dictConfig(config)
+    try:
+        uvicorn.run(app, host=host, port=port, access_log=False, log_config=config,
+                    server_header=False, proxy_headers=False, timeout_graceful_shutdown=10)
+    finally:
+        database.close()
+
+
+@db_app.command("upgrade")
+@one_line_errors
+def db_upgrade(db: DbUrl = None) -> None:
+    """Create or migrate the database to the latest revision."""
+    database = open_database(db, need_current=False)
+    try:
+        before = database.current_revision()
+        database.upgrade("head")
+        after = database.current_revision()
+    finally:
+        database.close()
+    if before == after:
+        typer.echo(f"database already at the latest revision {after}")
+    else:
+        typer.echo(f"database upgraded from {before or 'empty'} to {after}")
+
+
+@users_app.command("add")
+@one_line_errors
+def users_add(
+    name: Annotated[str, typer.Argument(help="The user's login name.")],
+    role: Annotated[str, typer.Option(help="intake, reviewer, biller, analyst, admin or "
+                                      "provider-system.")],
+    licence: Annotated[str | None, typer.Option(
+        help="A reviewer's behavioral-health licence (needed for adverse decisions).")] = None,
+    organization: Annotated[str | None, typer.Option(
+        help="A provider-system user's organisation NPI.")] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read a password for the pages from the first line of "
+        "standard input.")] = False,
+    db: DbUrl = None,
+) -> None:
+    """Add a user and print its API token (shown once; only its hash is kept)."""
+    from bhpolicy.services.users import add_user
+
+    password = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise BhpolicyError("--password-stdin: the first line of standard input is empty")
+    database = open_database(db)
+    try:
+        extra: dict[str, Any] = {"organization": organization} if organization else {}
+        user, token = add_user(database, name, role, licence=licence, password=password,
+                               **extra)
+    finally:
+        database.close()
+    typer.echo(f"user {user.name} ({user.role}) added; API token, shown once:")
+    typer.echo(token)

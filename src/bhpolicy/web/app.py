@@ -1,0 +1,128 @@
+"""The app factory: ``create_app(db, settings)``.
+
+The lifespan warms what the first request would otherwise pay for (the packs, every compiled
+criteria tree, the catalog and its search index, the ICD-10-CM code set, one database
+round trip) before the server reports ready, and runs the overdue sweep in the background
+(``services.requests.sweep_overdue``, every ``settings.sweep_seconds``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib.resources import files
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from bhpolicy.web import api, errors, fhir_api, pages
+from bhpolicy.web.auth import LoginThrottle
+from bhpolicy.web.guard import Guard
+from bhpolicy.web.settings import WebSettings
+
+LOG = logging.getLogger("bhpolicy.web")
+
+DESCRIPTION = (
+    "Prior-authorization reviews of behavioral-health services as a system of record: "
+    "requests are determined by the same criteria as `bhpolicy check`, referred ones decided "
+    "by a licensed reviewer inside the decision clock, every write audited. Every operation "
+    "needs `Authorization: Bearer TOKEN` (from `bhpolicy users add`); the roles each "
+    "operation allows are in the README.")
+
+
+def warm(app: FastAPI) -> None:
+    """Load and compile everything a first request would need (runs before ready): the
+    packs with their review rules and every compiled criteria tree, the ICD-10-CM code set,
+    the notice wording, the catalog and its search index, one database round trip."""
+    from bhpolicy.criteria import icd10
+    from bhpolicy.criteria.evaluate import compiled
+    from bhpolicy.criteria.loader import criteria_for
+    from bhpolicy.errors import NotFoundError
+    from bhpolicy.services import reference
+    from bhpolicy.services.determining import registry
+    from bhpolicy.services.notice_wording import wording
+    from bhpolicy.services.review_rules import review_rules
+
+    for pack in registry().packs:
+        try:
+            criteria = criteria_for(pack)
+        except NotFoundError:  # a pack without medical-necessity criteria
+            continue
+        review_rules(pack)
+        for request_type in criteria.criteria.requests:
+            compiled(criteria, request_type)
+    icd10.lookup("F20.0")
+    wording()
+    reference.catalog()
+    with app.state.db.read() as session:  # the pool's first connection
+        session.connection()
+    app.state.warmed = True
+
+
+def sweep_once(app: FastAPI) -> int:
+    from bhpolicy.services.requests import sweep_overdue
+
+    flagged: int = sweep_overdue(app.state.db, app.state.settings.clock())
+    if flagged:
+        LOG.info("overdue sweep flagged %d request(s)", flagged)
+    return flagged
+
+
+async def _sweep_forever(app: FastAPI, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await run_in_threadpool(sweep_once, app)
+        except Exception as exc:  # keep sweeping; the type only (no PHI)
+            LOG.error("overdue sweep failed: %s", type(exc).__name__)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: WebSettings = app.state.settings
+    if settings.warm and not getattr(app.state, "warmed", False):
+        await run_in_threadpool(warm, app)
+    task = (asyncio.create_task(_sweep_forever(app, settings.sweep_seconds))
+            if settings.sweep_seconds > 0 else None)
+    app.state.ready = True
+    try:
+        yield
+    finally:
+        app.state.ready = False
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def create_app(db: Any, settings: WebSettings | None = None) -> FastAPI:
+    """The whole server over an open :class:`bhpolicy.db.Database`."""
+    settings = settings or WebSettings()
+    app = FastAPI(title="bhpolicy", version=_version(), description=DESCRIPTION,
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+                  lifespan=lifespan)
+    app.state.db = db
+    app.state.settings = settings
+    app.state.ready = False
+    app.state.throttle = LoginThrottle(settings.login_failures, settings.login_window_seconds)
+    errors.install(app)
+    app.include_router(api.router)
+    app.include_router(fhir_api.router)  # /fhir: PAS $submit/$inquire (answers FHIR itself)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(files("bhpolicy") / "web" / "static")),
+              name="static")
+    app.add_middleware(Guard, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bhpolicy")
+    except PackageNotFoundError:
+        return "0"
