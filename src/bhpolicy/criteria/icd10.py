@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import re
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +26,19 @@ class Icd10Code:
     billable: bool
 
 
+_FIRST_USE = threading.Lock()
+
+
 @functools.cache
 def _module() -> ModuleType:
-    with warnings.catch_warnings():
+    # The package fills its code list lazily on the first dotted lookup; a second thread arriving
+    # meanwhile reads a half-filled list (TypeError inside the package). functools.cache does not
+    # serialise a first call, so the import and one lookup run once, under a lock.
+    with _FIRST_USE, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         import simple_icd_10_cm
 
+        simple_icd_10_cm.add_dot("F200")
     module: ModuleType = simple_icd_10_cm
     return module
 
