@@ -106,3 +106,81 @@ def csrf_of(html: str) -> str:
     found = re.search(r'<meta name="csrf-token" content="([^"]*)">', html)
     assert found, html[:500]
     return found.group(1)
+
+
+# --- the real server ---------------------------------------------------------------------
+
+def bhpolicy_command() -> list[str]:
+    """The installed ``bhpolicy`` script beside this interpreter."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "bhpolicy"
+    return [str(script)] if script.exists() else [shutil.which("bhpolicy") or "bhpolicy"]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    base_url: str
+    process: Any
+    log: Any  # Path of the server's stderr
+
+    def log_text(self) -> str:
+        text: str = self.log.read_text(encoding="utf-8", errors="replace")
+        return text
+
+
+@contextmanager
+def running_server(db_url: str, folder: Any, env: dict[str, str] | None = None,
+                   timeout: float = 90.0) -> Iterator[Server]:
+    """``bhpolicy serve`` on 127.0.0.1 and a free port, until /healthz says ready; stopped
+    (SIGTERM, then SIGKILL) at the end. Only the process started here is ended."""
+    import os
+    import subprocess
+    import time
+
+    import httpx
+
+    port = free_port()
+    log = folder / "serve.log"
+    handle = log.open("w", encoding="utf-8")
+    process = subprocess.Popen(
+        [*bhpolicy_command(), "serve", "--db", db_url, "--host", "127.0.0.1",
+         "--port", str(port)], stdout=handle, stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})})
+    base = f"http://127.0.0.1:{port}"
+    server = Server(base, process, log)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"bhpolicy serve exited {process.returncode}:\n"
+                                     + server.log_text())
+            try:
+                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("bhpolicy serve not ready in time:\n" + server.log_text())
+            time.sleep(0.2)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        handle.close()
