@@ -21,6 +21,7 @@ from bhpolicy.io.outputs import (
     owner_only_umask,
     require_finished_run,
 )
+from bhpolicy.serve_cli import db_app, serve, users_app
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,6 +32,10 @@ codes_app = typer.Typer(help="Look up, search and import HCPCS codes.", no_args_
 policies_app = typer.Typer(help="List and show policy packs.", no_args_is_help=True)
 app.add_typer(codes_app, name="codes")
 app.add_typer(policies_app, name="policies")
+# the review service (imports its heavy modules inside the commands)
+app.command("serve")(serve)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
 
 
 class Settings:
