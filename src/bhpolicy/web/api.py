@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from bhpolicy.services import audit, reference, requests, users
@@ -65,7 +66,26 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorAnswer, "description": meaning[s]} for s in (401, 403, *statuses)}
 
 
-router = APIRouter(prefix="/api", tags=["api"])
+def _operation_id(route: APIRoute) -> str:
+    return route.name  # the function's name: create_request, get_request, ...
+
+
+router = APIRouter(prefix="/api", tags=["api"], generate_unique_id_function=_operation_id)
+
+_REQUEST_ID = {"request_id": "$response.body#/id"}
+#: OpenAPI links: what a client (and schemathesis' stateful run) can do with an answer's ids
+REQUEST_LINKS = {name: {"operationId": name, "parameters": _REQUEST_ID}
+                 for name in ("get_request", "add_information", "decide", "extend",
+                              "peer_to_peer", "appeal")}
+NOTICE_LINKS = {"get_notice": {"operationId": "get_notice",
+                               "parameters": {"notice_id": "$response.body#/notices/0/id"}}}
+
+
+def _linked(status: int, *statuses: int) -> dict[int | str, dict[str, Any]]:
+    answers = _errors(*statuses)
+    answers[status] = {"description": "The request as it now stands",
+                       "links": {**REQUEST_LINKS, **NOTICE_LINKS}}
+    return answers
 
 RequestId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9-]+$",
                                 description="bhpolicy's own request id (never a member id)")]
@@ -100,7 +120,7 @@ def _etag(response: Response, view: RequestView) -> RequestView:
 
 
 @router.post("/requests", status_code=201, response_model=RequestView,
-             openapi_extra=operation("requests.create"), responses=_errors(404, 413, 422),
+             openapi_extra=operation("requests.create"), responses=_linked(201, 404, 413, 422),
              summary="Submit a prior-authorization request; it is determined at once")
 def create_request(
     request: Request, response: Response, body: RequestCreate, actor: ApiActor,
@@ -126,7 +146,7 @@ def list_requests(
 
 
 @router.get("/requests/{request_id}", response_model=RequestView,
-            openapi_extra=operation("requests.read"), responses=_errors(404, 422),
+            openapi_extra=operation("requests.read"), responses=_linked(200, 404, 422),
             summary="A request with every determination, decision, notice and its history")
 def get_request(request: Request, response: Response, request_id: RequestId,
                 actor: ApiActor) -> RequestView:
@@ -145,7 +165,7 @@ def add_information(request: Request, response: Response, request_id: RequestId,
 
 
 @router.post("/requests/{request_id}/decision", response_model=RequestView,
-             openapi_extra=operation("requests.decide"), responses=_errors(404, 409, 413, 422),
+             openapi_extra=operation("requests.decide"), responses=_linked(200, 404, 409, 413, 422),
              summary="A reviewer's decision: approve, partial approval or deny")
 def decide(
     request: Request, response: Response, request_id: RequestId, body: DecisionCreate,
