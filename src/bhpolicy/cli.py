@@ -21,6 +21,7 @@ from bhpolicy.io.outputs import (
     owner_only_umask,
     require_finished_run,
 )
+from bhpolicy.requests_cli import requests_app
 from bhpolicy.serve_cli import db_app, serve, users_app
 
 P = ParamSpec("P")
@@ -36,6 +37,7 @@ app.add_typer(policies_app, name="policies")
 app.command("serve")(serve)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(requests_app, name="requests")
 
 
 class Settings:
