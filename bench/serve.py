@@ -1,0 +1,276 @@
+"""Benchmark: an open-loop load on the review service (POST /api/requests with a mix of
+meets/pend/refer cases, GET /api/requests for the queue) beside a bare endpoint that inserts
+one audit row, measured in the same run; latency as timed by the server (``Server-Timing``)
+and as seen by the client.
+
+    .venv/bin/python bench/serve.py [--rate 40] [--duration 30] [--pg]
+
+The server is the real app (``bhpolicy.web.app.create_app`` + ``warm`` on uvicorn, as
+``bhpolicy serve`` runs it) started in a child process on 127.0.0.1 on a free port over a
+fresh SQLite database (``--pg``: a throwaway PostgreSQL cluster as tests/support/pg.py makes,
+with fsync off). The bare endpoint ``POST /bench/insert`` exists only in that child process
+(never in normal serving) and checks the caller's role like every API route. The load
+generator is pinned to core 0 and the server to core 1 (when there are two).
+
+Targets (issue 16), SQLite: POST p99 < 50 ms and < 3x the bare insert's p99, no error.
+Prints timings; asserts nothing (timings are never test assertions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+CASES = REPO / "examples" / "cases"
+NPI = "1234567893"  # passes the NPI check digit
+#: the POST mix: (example case, weight)
+MIX = (("sc-initial-meets", 4), ("sc-initial-pend", 3), ("sc-initial-refer", 3))
+#: of every 10 requests: 6 POST a case, 2 read the queue, 2 bare inserts
+SLOTS = ("post", "post", "queue", "post", "bare", "post", "post", "queue", "post", "bare")
+
+
+# ---------------------------------------------------------------- the server (child process)
+
+def run_child(url: str, port: int) -> None:
+    """The real app plus the bench-only bare insert route, on uvicorn."""
+    import uvicorn
+    from fastapi import Request
+
+    from bhpolicy.db import Database
+    from bhpolicy.services import audit
+    from bhpolicy.web.app import create_app, warm
+    from bhpolicy.web.auth import ApiActor, operation
+    from bhpolicy.web.settings import WebSettings
+
+    db = Database.open(url)
+    app = create_app(db, WebSettings())
+
+    def bare_insert(request: Request, actor: ApiActor) -> dict[str, str]:
+        now = request.app.state.settings.clock()
+        with db.transaction() as session:
+            audit.record(session, now, actor.id, "bench.insert", "bench", None)
+        return {"ok": "1"}
+
+    # this module's annotations are strings; the names above are local: give FastAPI the types
+    bare_insert.__annotations__ = {"request": Request, "actor": ApiActor,
+                                   "return": dict[str, str]}
+    app.post("/bench/insert", status_code=201, openapi_extra=operation("requests.create"),
+             include_in_schema=False)(bare_insert)
+
+    warm(app)
+    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning",
+                server_header=False)
+
+
+# ---------------------------------------------------------------- the load (parent process)
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def pin(pid: int, core: int) -> None:
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(pid, {core % (os.cpu_count() or 1)})
+
+
+def prepare(url: str) -> dict[str, str]:
+    """Migrate the fresh database; an intake user and an analyst, returns role -> token."""
+    from bhpolicy.db import Database
+    from bhpolicy.services.users import add_user
+
+    db = Database.open(url)
+    try:
+        db.upgrade("head")
+        _, intake = add_user(db, "bench_intake", "intake")
+        _, analyst = add_user(db, "bench_analyst", "analyst")
+    finally:
+        db.close()
+    return {"intake": intake, "analyst": analyst}
+
+
+def bodies() -> list[dict[str, Any]]:
+    out = []
+    for name, weight in MIX:
+        raw = json.loads((CASES / f"{name}.json").read_text(encoding="utf-8"))
+        body = {
+            "case": raw,
+            "member": {"reference": raw.get("member_id") or "SYN-M-0205",
+                       "birth_date": raw["facts"].get("birth_date", "1978-02-28")},
+            "requesting_provider": {"npi": NPI, "name": "Bench ACT Team"},
+            "service": {"code": "H0040", "modifiers": ["U1"]},
+            "period": {"start": "2026-12-01", "end": "2027-05-31"},
+            "units": 180,
+            "urgency": "standard",
+        }
+        out += [body] * weight
+    return out
+
+
+def server_ms(headers: Any) -> float | None:
+    value = headers.get("server-timing", "")
+    for part in value.split(";"):
+        if part.startswith("dur="):
+            return float(part[4:])
+    return None
+
+
+async def load(base: str, tokens: dict[str, str], rate: float, duration: float
+               ) -> dict[str, dict[str, list[float]]]:
+    import httpx
+
+    results: dict[str, dict[str, list[float]]] = {
+        k: {"client": [], "server": [], "errors": []} for k in ("post", "queue", "bare")}
+    posts = bodies()
+    total = int(rate * duration)
+    intake = {"Authorization": f"Bearer {tokens['intake']}"}
+    analyst = {"Authorization": f"Bearer {tokens['analyst']}"}
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30.0) as client:
+
+        async def one(i: int) -> None:
+            kind = SLOTS[i % len(SLOTS)]
+            started = time.perf_counter()
+            try:
+                if kind == "post":
+                    answer = await client.post(
+                        "/api/requests", json=posts[i % len(posts)],
+                        headers={**intake, "Idempotency-Key": uuid.uuid4().hex})
+                    ok = answer.status_code == 201
+                elif kind == "queue":
+                    answer = await client.get("/api/requests", headers=analyst)
+                    ok = answer.status_code == 200
+                else:
+                    answer = await client.post("/bench/insert", headers=intake)
+                    ok = answer.status_code == 201
+            except httpx.HTTPError:
+                results[kind]["errors"].append(1.0)
+                return
+            elapsed = (time.perf_counter() - started) * 1000
+            if not ok:
+                results[kind]["errors"].append(float(answer.status_code))
+                return
+            results[kind]["client"].append(elapsed)
+            on_server = server_ms(answer.headers)
+            if on_server is not None:
+                results[kind]["server"].append(on_server)
+
+        tasks = []
+        t0 = time.perf_counter()
+        for i in range(total):  # open loop: the schedule never waits for an answer
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+    return results
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def report(label: str, results: dict[str, dict[str, list[float]]]) -> None:
+    print(f"== {label}")
+    print(f"{'':14}{'n':>6}{'err':>5}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}  (ms)")
+    for kind, title in (("post", "POST request"), ("queue", "GET queue"),
+                        ("bare", "bare insert")):
+        for side in ("server", "client"):
+            values = results[kind][side]
+            print(f"{title[:7] + ' ' + side:14}{len(values):>6}"
+                  f"{len(results[kind]['errors']):>5}"
+                  + "".join(f"{pct(values, p):>9.1f}" for p in (50, 95, 99))
+                  + f"{max(values, default=float('nan')):>9.1f}")
+    for side in ("server", "client"):
+        post, bare = pct(results["post"][side], 99), pct(results["bare"][side], 99)
+        print(f"POST p99 / bare p99 ({side}): {post / bare:.2f}")
+    errors = sum(len(r["errors"]) for r in results.values())
+    codes = sorted({e for r in results.values() for e in r["errors"]})
+    print(f"errors: {errors}" + (f" (statuses {codes}; 1.0 = no answer)" if errors else ""))
+
+
+def run_one(label: str, url: str, rate: float, duration: float) -> None:
+    tokens = prepare(url)
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    child = subprocess.Popen([sys.executable, __file__, "--child", url, str(port)], env=env)
+    try:
+        pin(child.pid, 1)
+        pin(0, 0)
+        base = f"http://127.0.0.1:{port}"
+        import httpx
+
+        deadline = time.monotonic() + 120
+        while True:
+            if child.poll() is not None:
+                raise SystemExit(f"error: the server exited with {child.returncode}")
+            try:
+                if httpx.get(f"{base}/api/policies", timeout=2,
+                             headers={"Authorization": f"Bearer {tokens['analyst']}"}
+                             ).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("error: the server did not answer within 120 s")
+            time.sleep(0.2)
+        results = asyncio.run(load(base, tokens, rate, duration))
+        report(f"{label}: {rate:g} requests/s for {duration:g} s", results)
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=40.0, help="requests a second, all kinds")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of load")
+    parser.add_argument("--pg", action="store_true",
+                        help="the same on a throwaway PostgreSQL cluster, after SQLite")
+    parser.add_argument("--child", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        run_child(args.child[0], int(args.child[1]))
+        return
+    if args.rate <= 0 or args.duration <= 0:
+        parser.error("--rate and --duration must be positive")
+    with tempfile.TemporaryDirectory(prefix="bhpolicy-bench-") as tmp:
+        run_one("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}", args.rate, args.duration)
+        if args.pg:
+            sys.path.insert(0, str(REPO))
+            from tests.support.pg import start_cluster, unavailable
+
+            why = unavailable()
+            if why:
+                print(f"--pg skipped: {why}")
+                return
+            cluster = start_cluster()
+            try:
+                url = cluster.create_database(cluster.new_name("bench"))
+                run_one("PostgreSQL", url, args.rate, args.duration)
+            finally:
+                cluster.stop()
+
+
+if __name__ == "__main__":
+    main()
