@@ -135,6 +135,7 @@ async def load(base: str, tokens: dict[str, str], rate: float, duration: float
     results: dict[str, dict[str, list[float]]] = {
         k: {"client": [], "server": [], "errors": []} for k in ("post", "queue", "bare")}
     posts = bodies()
+    failures: list[str] = []
     total = int(rate * duration)
     intake = {"Authorization": f"Bearer {tokens['intake']}"}
     analyst = {"Authorization": f"Bearer {tokens['analyst']}"}
@@ -156,8 +157,9 @@ async def load(base: str, tokens: dict[str, str], rate: float, duration: float
                 else:
                     answer = await client.post("/bench/insert", headers=intake)
                     ok = answer.status_code == 201
-            except httpx.HTTPError:
+            except httpx.HTTPError as exc:
                 results[kind]["errors"].append(1.0)
+                failures.append(type(exc).__name__)
                 return
             elapsed = (time.perf_counter() - started) * 1000
             if not ok:
@@ -176,6 +178,8 @@ async def load(base: str, tokens: dict[str, str], rate: float, duration: float
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(i)))
         await asyncio.gather(*tasks)
+    if failures:
+        print(f"no answer: {sorted(set(failures))}")
     return results
 
 
