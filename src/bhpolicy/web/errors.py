@@ -21,6 +21,9 @@ from bhpolicy.services.errors import ServiceError
 from bhpolicy.web.auth import LoginRequired, login_url
 from bhpolicy.web.rendering import render
 
+#: FastAPI's 400 for a body it could not decode (not UTF-8, not JSON at all)
+BODY_UNREADABLE = "There was an error parsing the body"
+
 
 def is_api(request: Request) -> bool:
     path = request.url.path
@@ -76,6 +79,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+        if exc.status_code == 400 and detail == BODY_UNREADABLE:  # bytes that are no JSON
+            return error_answer(request, 422, "body: not valid JSON", "body")
         return error_answer(request, exc.status_code, detail, None,
                             dict(exc.headers) if exc.headers else None)
 
