@@ -124,3 +124,31 @@ def test_the_queue_page_flags_a_request_the_minute_it_is_overdue(database: Any) 
         assert view["overdue"] and view["escalated"]
         assert view["status"] in ("referred",)  # flagged, never denied by the clock
         assert [n["kind"] for n in view["notices"]] == ["missed_deadline"]
+
+
+def test_the_lifespan_warms_up_and_sweeps_overdue_requests(sqlite_database: Any) -> None:
+    """Started with warm-up and a quick sweep: ready only after warming, and a request past
+    its deadline is flagged by the background sweep, with nobody reading it."""
+    import time
+
+    from sqlalchemy import select
+
+    from bhpolicy.db.models import Request
+
+    tokens = add_role_users(sqlite_database)
+    clock = Clock(NOW)
+    with client_for(sqlite_database, clock, warm=True, sweep_seconds=0.05) as client:
+        assert client.app.state.warmed is True  # type: ignore[attr-defined]
+        assert client.get("/healthz").json() == {"status": "ready"}
+        created = client.post("/api/requests", json=request_body(urgency="expedited"),
+                              headers=bearer(tokens["intake"])).json()
+        clock.now = dt.datetime.fromisoformat(created["deadline"]) + dt.timedelta(seconds=1)
+        flagged = None
+        for _ in range(100):
+            with sqlite_database.read() as session:
+                flagged = session.scalar(select(Request.overdue_flagged_at).where(
+                    Request.id == created["id"]))
+            if flagged is not None:
+                break
+            time.sleep(0.05)
+        assert flagged is not None, "the background sweep did not flag the request"

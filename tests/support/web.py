@@ -34,7 +34,9 @@ class Clock:
 
 
 def settings(clock: Clock | None = None, **overrides: Any) -> WebSettings:
-    return WebSettings(warm=False, sweep_seconds=0, clock=clock or Clock(), **overrides)
+    """Test settings: no warm-up, no background sweep, a fixed clock (each overridable)."""
+    values: dict[str, Any] = {"warm": False, "sweep_seconds": 0, **overrides}
+    return WebSettings(clock=clock or Clock(), **values)
 
 
 def user_name(role: str) -> str:
