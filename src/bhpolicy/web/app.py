@@ -44,6 +44,7 @@ def warm(app: FastAPI) -> None:
     from bhpolicy.errors import NotFoundError
     from bhpolicy.services import reference
     from bhpolicy.services.determining import registry
+    from bhpolicy.services.errors import ServiceError
     from bhpolicy.services.notice_wording import wording
     from bhpolicy.services.review_rules import review_rules
 
@@ -52,7 +53,10 @@ def warm(app: FastAPI) -> None:
             criteria = criteria_for(pack)
         except NotFoundError:  # a pack without medical-necessity criteria
             continue
-        review_rules(pack)
+        try:
+            review_rules(pack)
+        except ServiceError as exc:  # a user pack without review rules: its requests say so
+            LOG.warning("pack %s: no review rules loaded (%s)", pack.id, exc)
         for request_type in criteria.criteria.requests:
             compiled(criteria, request_type)
     icd10.lookup("F20.0")
