@@ -104,9 +104,9 @@ def _base_url(request: Request) -> str:
 
 
 def _registry(request: Request) -> Any:
-    from bhpolicy.policy import load_registry
+    from bhpolicy.services.determining import registry
 
-    return load_registry(request.app.state.settings.policy_dirs)
+    return registry()
 
 
 @router.post("/Claim/$submit")
