@@ -40,6 +40,9 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(80), unique=True)
     role: Mapped[str] = mapped_column(String(20))
     licence: Mapped[str | None] = mapped_column(String(200))
+    # The provider organisation a provider-system account acts for (e.g. its NPI); a FHIR
+    # inquiry sees only requests of its own organisation.
+    organization: Mapped[str | None] = mapped_column(String(80))
     password_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime]
     active: Mapped[bool] = mapped_column(default=True)
@@ -146,6 +149,8 @@ class Decision(Base):
     modifiers: Mapped[list[Any]]
     criteria: Mapped[list[Any]]  # sections of the policy the decision rests on
     reason: Mapped[str | None] = mapped_column(Text)
+    # X12 886 health care services review decision reason code, when the reviewer gave one.
+    reason_code: Mapped[str | None] = mapped_column(String(3))
     reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[dt.datetime]
 
@@ -201,8 +206,11 @@ class Appeal(Base):
     filed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     expedited: Mapped[bool]
     continue_benefits: Mapped[bool] = mapped_column(default=False)
+    # Continued benefits were asked for after the days the rules allow (recorded, not granted).
+    continue_benefits_late: Mapped[bool] = mapped_column(default=False)
     reason: Mapped[str | None] = mapped_column(Text)
     due_by: Mapped[dt.datetime]
+    overdue_flagged_at: Mapped[dt.datetime | None]
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"))
     decision: Mapped[Decision | None] = relationship()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,7 +28,7 @@ from bhpolicy.db.models import (
     Notice,
     Request,
 )
-from bhpolicy.services import notices
+from bhpolicy.services import faults, notices
 from bhpolicy.services.clock import aware
 from bhpolicy.services.determining import (
     Determined,
@@ -117,10 +118,16 @@ def _replay(db: Database, actor: Actor, key: str, body_hash: str) -> RequestView
     return RequestView.model_validate(found[1])
 
 
+Attach = Callable[[Session, Request], None]
+
+
 def create_request(db: Database, actor: Actor, body: RequestCreate,
-                   idempotency_key: str | None, now: dt.datetime) -> RequestView:
+                   idempotency_key: str | None, now: dt.datetime, *,
+                   attach: Attach | None = None) -> RequestView:
     """Receive a request, determine its case as of the day received, and answer with it.
-    The same Idempotency-Key with the same body returns the first answer."""
+    The same Idempotency-Key with the same body returns the first answer (``attach`` is not
+    called again then). ``attach(session, request)`` adds rows of the caller's own (e.g. the
+    FHIR bundle as received) in the same transaction, after the request is added."""
     require(actor, "requests.create")
     now = aware(now)
     if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
@@ -165,6 +172,10 @@ def create_request(db: Database, actor: Actor, body: RequestCreate,
         with db.transaction() as session:
             session.add(request)
             session.add_all([*rows.determinations, *rows.decisions, *rows.notices, event])
+            if attach is not None:
+                session.flush()
+                attach(session, request)
+            faults.point("before_commit")
     except IntegrityError:
         if idempotency_key is None:
             raise
@@ -172,15 +183,17 @@ def create_request(db: Database, actor: Actor, body: RequestCreate,
         if replayed is None:
             raise
         return replayed
+    faults.point("after_commit_before_reply")
     return view
 
 
 
 
 def add_information(db: Database, actor: Actor, request_id: str, body: InformationCreate,
-                    now: dt.datetime) -> RequestView:
+                    now: dt.datetime, *, attach: Attach | None = None) -> RequestView:
     """Facts or documents for an undecided request: its case is determined again (a new
-    determination; the earlier ones are kept). The clock runs on."""
+    determination; the earlier ones are kept). The clock runs on. ``attach(session,
+    request)`` adds the caller's own rows in the same transaction."""
     require(actor, "requests.add_information")
     now = aware(now)
 
@@ -227,6 +240,9 @@ def add_information(db: Database, actor: Actor, request_id: str, body: Informati
                                 determination=seq, outcome=determined.outcome,
                                 status=request.status, facts=len(body.facts),
                                 documents=len(body.documents), notices=notice_ids))
+        if attach is not None:
+            session.flush()
+            attach(session, request)
         return view(session, request, now)
 
     return written(db, work)
