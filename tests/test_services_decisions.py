@@ -324,3 +324,85 @@ def test_fee_for_service_notice_names_the_state_hearing(database: Database,
     assert notice.expedited_appeal and notice.continued_benefits and notice.records_and_criteria
     with pytest.raises(Invalid, match="fee-for-service"):
         rq.file_appeal(database, actors.intake, view.id, AppealCreate(), NOW + 2 * HOUR)
+
+
+def test_overdue_appeal_flagged_at_the_minute_with_a_hearing_notice(
+        database: Database, actors: Actors) -> None:
+    """42 CFR 438.408(b)(2): a standard appeal is resolved within 30 days; past that the
+    appeal is flagged and escalated, and the member is told the State fair hearing is open
+    now (438.408(c)(3)). The appeal stays open; nothing is decided automatically."""
+    view = referred(database, actors)
+    decide(database, actors.reviewer, view, **DENY)
+    filed = rq.file_appeal(database, actors.intake, view.id, AppealCreate(), NOW + 2 * HOUR)
+    due = filed.appeals[0].due_by
+    assert due == NOW + 2 * HOUR + dt.timedelta(days=value("appeal_decision_days"))
+    assert rq.sweep_overdue(database, due) == 0  # at the deadline: not late yet
+    assert rq.sweep_overdue(database, due + dt.timedelta(minutes=1)) == 1
+    assert rq.sweep_overdue(database, due + 2 * HOUR) == 0  # flagged once
+    later = rq.get_request(database, actors.reviewer, view.id, due + 2 * HOUR)
+    assert later.status == "appeal_pending" and later.escalated
+    assert later.appeals[0].overdue_flagged_at == due + dt.timedelta(minutes=1)
+    assert later.history[-1].action == "requests.appeal_overdue"
+    notice = rq.get_notice(database, actors.intake, later.notices[-1].id)
+    assert notice.kind == "appeal_overdue" and "438.408(c)(3)" in notice.decision.citation
+    assert notice.plan_appeal is None and notice.state_fair_hearing is not None
+    assert notice.continued_benefits is not None
+    done = decide(database, actors.second_reviewer, view, at=due + 3 * HOUR, appeal=True,
+                  kind="approve")
+    assert done.status == "approved"  # still decided by a reviewer after the flag
+
+
+def test_overdue_appeal_flagged_when_the_queue_is_read(database: Database,
+                                                       actors: Actors) -> None:
+    view = referred(database, actors)
+    decide(database, actors.reviewer, view, **DENY)
+    filed = rq.file_appeal(database, actors.intake, view.id, AppealCreate(expedited=True),
+                           NOW + 2 * HOUR)
+    after = filed.appeals[0].due_by + dt.timedelta(minutes=1)
+    rq.list_requests(database, actors.reviewer, now=after)
+    seen = rq.get_request(database, actors.reviewer, view.id, after)
+    assert seen.appeals[0].overdue_flagged_at == after
+
+
+def test_late_request_for_continued_benefits_is_recorded_not_granted(
+        database: Database, actors: Actors) -> None:
+    """42 CFR 438.420(b): benefits continue only when asked for within 10 days of the notice
+    (or by the effective date, if later). A later request is kept as late; the appeal is
+    still taken."""
+    view = referred(database, actors)
+    denied = decide(database, actors.reviewer, view, **DENY)
+    assert denied.decision_notice_at is not None
+    days = value("continued_benefits_request_days")
+    late = denied.decision_notice_at + dt.timedelta(days=days + 1)
+    filed = rq.file_appeal(database, actors.intake, view.id,
+                           AppealCreate(continue_benefits=True), late)
+    appeal = filed.appeals[0]
+    assert not appeal.continue_benefits and appeal.continue_benefits_late
+    assert filed.history[-1].detail["continue_benefits_late"] is True
+
+
+def test_continued_benefits_asked_in_time(database: Database, actors: Actors) -> None:
+    view = referred(database, actors)
+    denied = decide(database, actors.reviewer, view, **DENY)
+    assert denied.decision_notice_at is not None
+    on_time = denied.decision_notice_at + dt.timedelta(
+        days=value("continued_benefits_request_days"))
+    filed = rq.file_appeal(database, actors.intake, view.id,
+                           AppealCreate(continue_benefits=True), on_time)
+    assert filed.appeals[0].continue_benefits and not filed.appeals[0].continue_benefits_late
+
+
+def test_reason_code_recorded_and_checked_against_the_plans_list(
+        database: Database, actors: Actors, tmp_path: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    view = referred(database, actors)
+    with pytest.raises(Exception, match="reason_code"):
+        DecisionCreate.model_validate({**DENY, "reason_code": "bad code"})
+    codes = tmp_path / "886.txt"
+    codes.write_text("# the plan's licensed copy\nAB\nC1\n", encoding="utf-8")
+    monkeypatch.setenv("BHPOLICY_REVIEW_REASON_CODES", str(codes))
+    with pytest.raises(Invalid) as caught:
+        decide(database, actors.reviewer, view, reason_code="ZZ", **DENY)
+    assert caught.value.element == "reason_code"
+    done = decide(database, actors.reviewer, view, reason_code="C1", **DENY)
+    assert done.decisions[0].reason_code == "C1"

@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 
 from bhpolicy.criteria.loader import criteria_for
 from bhpolicy.db import Database
-from bhpolicy.db.models import Appeal, Decision, PeerToPeer, Request
+from bhpolicy.db.models import Appeal, Decision, Notice, PeerToPeer, Request
 from bhpolicy.services import notices
 from bhpolicy.services.clock import aware
 from bhpolicy.services.determining import age_sections, case_pack, parse, sections
 from bhpolicy.services.determining import under_epsdt_age as _under_age
 from bhpolicy.services.errors import Conflict, Forbidden, Invalid
 from bhpolicy.services.permissions import require
+from bhpolicy.services.reason_codes import check_reason_code
 from bhpolicy.services.request_store import audit_event, load, next_seq, undecided, view, written
 from bhpolicy.services.review_rules import review_rules
 from bhpolicy.services.schemas import (
@@ -122,6 +123,8 @@ def decide(db: Database, actor: Actor, request_id: str, body: DecisionCreate,
             raise Conflict("no appeal is pending on this request", "appeal")
         else:
             undecided(request, "decide again")
+        if body.reason_code is not None:
+            check_reason_code(body.reason_code)
         granted, exact = _granted(request, body)
         _check_kind(request, body, granted, exact)
         adverse = body.kind != "approve"
@@ -148,8 +151,8 @@ def decide(db: Database, actor: Actor, request_id: str, body: DecisionCreate,
             units=granted["units"] if body.kind != "deny" else None,
             service_code=granted["service_code"] if body.kind != "deny" else None,
             modifiers=granted["modifiers"] if body.kind != "deny" else [],
-            criteria=list(body.criteria), reason=body.reason, reviewer_id=actor.id,
-            decided_at=now)
+            criteria=list(body.criteria), reason=body.reason, reason_code=body.reason_code,
+            reviewer_id=actor.id, decided_at=now)
         notice = (notices.adverse_notice(request, decision, now, epsdt_age) if adverse
                   else notices.approval_notice(request, decision, now))
         session.add_all([decision, notice])
@@ -221,6 +224,14 @@ def offer_peer_to_peer(db: Database, actor: Actor, request_id: str, body: PeerTo
     return written(db, work)
 
 
+def _effective_date(session: Session, request: Request) -> dt.date | None:
+    """The intended effective date of the latest adverse notice (a termination of care in
+    progress), if it has one."""
+    return session.scalars(select(Notice.effective_date).where(
+        Notice.request_id == request.id, Notice.effective_date.is_not(None))
+        .order_by(Notice.sent_at.desc())).first()
+
+
 def file_appeal(db: Database, actor: Actor, request_id: str, body: AppealCreate,
                 now: dt.datetime) -> RequestView:
     """A plan appeal of an adverse determination (a partial approval, a denial, or a missed
@@ -259,15 +270,20 @@ def file_appeal(db: Database, actor: Actor, request_id: str, body: AppealCreate,
         else:
             due = now + dt.timedelta(days=rules.value("appeal_decision_days", on).number)
         benefits = rules.value("continued_benefits_request_days", adverse_at.date())
-        timely = now.date() <= adverse_at.date() + dt.timedelta(days=benefits.number)
+        last_day = adverse_at.date() + dt.timedelta(days=benefits.number)
+        effective = _effective_date(session, request)
+        if effective is not None and effective > last_day:
+            last_day = effective  # the later of the two (42 CFR 438.420(a))
+        timely = now.date() <= last_day
+        continued = body.continue_benefits and timely
+        late = body.continue_benefits and not timely
         session.add(Appeal(request_id=request.id, filed_at=now, filed_by=actor.id,
-                           expedited=body.expedited,
-                           continue_benefits=body.continue_benefits and timely,
-                           reason=body.reason, due_by=due))
+                           expedited=body.expedited, continue_benefits=continued,
+                           continue_benefits_late=late, reason=body.reason, due_by=due))
         request.status = "appeal_pending"
         session.add(audit_event(now, actor, "requests.appeal", request.id,
-                                expedited=body.expedited,
-                                continue_benefits=body.continue_benefits and timely))
+                                expedited=body.expedited, continue_benefits=continued,
+                                continue_benefits_late=late))
         return view(session, request, now)
 
     return written(db, work)

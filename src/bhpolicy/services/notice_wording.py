@@ -45,6 +45,7 @@ KEYS: dict[str, dict[str, frozenset[str]]] = {
         "grievance": frozenset(),
     },
     "missed_deadline": {"text": frozenset({"service", "deadline"})},
+    "appeal_overdue": {"text": frozenset({"service", "deadline"})},
 }
 
 

@@ -222,6 +222,22 @@ def missed_deadline_notice(request: Request, deadline: dt.datetime,
     return _new(request, "missed_deadline", now, content)
 
 
+def appeal_overdue_notice(request: Request, deadline: dt.datetime,
+                          now: dt.datetime) -> Notice:
+    """A plan appeal not resolved in time: the member may go to the State fair hearing now
+    (the plan's appeal process counts as exhausted); the appeal stays open and escalated."""
+    rules, words = rules_for(request), wording()
+    assert rules.notice.appeal_overdue is not None  # only managed care has plan appeals
+    service = service_text(request.service_code, list(request.modifiers))
+    missed = CitedText(text=words.text("appeal_overdue", "text", service=service,
+                                       deadline=deadline.isoformat(timespec="minutes")),
+                       citation=rules.notice.appeal_overdue)
+    content = _empty() | {"placeholder_wording": words.placeholder, "decision": missed,
+                          "missed_deadline": missed} | _appeal_rights(
+        request, rules, words, now.date(), None, True)
+    return _new(request, "appeal_overdue", now, content)
+
+
 def notice_view(notice: Notice, request: Request) -> NoticeView:
     content = dict(notice.content)
     return NoticeView(

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, load_only
 from bhpolicy.criteria.loader import criteria_for
 from bhpolicy.db import Database
 from bhpolicy.db.models import (
+    Appeal,
     Decision,
     Determination,
     Information,
@@ -256,7 +257,9 @@ def get_request(db: Database, actor: HasRole, request_id: str,
     now = aware(now)
     with db.read() as session:
         request = load(session, actor, request_id)
-        stale = request.overdue_flagged_at is None and is_overdue(request, now)
+        stale = (request.overdue_flagged_at is None and is_overdue(request, now)) or \
+            session.scalar(select(Appeal.id).where(Appeal.request_id == request.id,
+                                                   _overdue_appeal_clause(now))) is not None
         if not stale:
             return request_view(request, load_rows(session, request.id), now)
     sweep_overdue(db, now)
@@ -277,9 +280,11 @@ def list_requests(db: Database, actor: HasRole, status: str | None = None,
     require(actor, "requests.list")
     now = aware(now)
     with db.read() as session:
-        unflagged = session.scalar(select(Request.id).where(
-            _overdue_clause(now), Request.overdue_flagged_at.is_(None)).limit(1))
-    if unflagged is not None:
+        unflagged = session.scalar(select(
+            select(Request.id).where(_overdue_clause(now),
+                                     Request.overdue_flagged_at.is_(None)).exists() |
+            select(Appeal.id).where(_overdue_appeal_clause(now)).exists()))
+    if unflagged:
         sweep_overdue(db, now)
     query = (select(Request).options(load_only(*SUMMARY_COLUMNS))
              .order_by(func.coalesce(Request.extended_until, Request.due_by), Request.id)
@@ -312,14 +317,23 @@ def get_notice(db: Database, actor: HasRole, notice_id: str,
         return notices.notice_view(notice, request)
 
 
+def _overdue_appeal_clause(now: dt.datetime) -> Any:
+    return (Appeal.decision_id.is_(None) & Appeal.overdue_flagged_at.is_(None) &
+            (Appeal.due_by < now))
+
+
 def sweep_overdue(db: Database, now: dt.datetime) -> int:
     """Flag and escalate every request past its deadline with no decision notice, and send
-    each a missed-deadline notice. Never denies. Returns how many were flagged."""
+    each a missed-deadline notice; likewise every plan appeal past its resolution time (its
+    notice says the State fair hearing may be asked for now). Never denies. Returns how many
+    requests and appeals were flagged."""
     now = aware(now)
     with db.read() as session:
         ids = list(session.scalars(select(Request.id).where(
             _overdue_clause(now), Request.overdue_flagged_at.is_(None))))
-    flagged = 0
+        appeal_ids = list(session.scalars(select(Appeal.id).where(
+            _overdue_appeal_clause(now))))
+    flagged = sum(_flag_overdue_appeal(db, appeal_id, now) for appeal_id in appeal_ids)
     for request_id in ids:
         def work(session: Session, request_id: str = request_id) -> bool:
             request = load(session, _SYSTEM, request_id, for_update=True)
@@ -337,6 +351,26 @@ def sweep_overdue(db: Database, now: dt.datetime) -> int:
         except Conflict:
             continue  # changed under us (decided in time after all, or flagged by another)
     return flagged
+
+
+def _flag_overdue_appeal(db: Database, appeal_id: int, now: dt.datetime) -> int:
+    def work(session: Session) -> int:
+        appeal = session.get(Appeal, appeal_id)
+        if appeal is None or appeal.decision_id is not None or \
+                appeal.overdue_flagged_at is not None or not aware(appeal.due_by) < now:
+            return 0
+        request = load(session, _SYSTEM, appeal.request_id, for_update=True)
+        notice = notices.appeal_overdue_notice(request, aware(appeal.due_by), now)
+        appeal.overdue_flagged_at = now
+        request.escalated = True
+        session.add(notice)
+        session.add(audit_event(now, None, "requests.appeal_overdue", request.id,
+                                status=request.status, notices=[notice.id]))
+        return 1
+    try:
+        return written(db, work)
+    except Conflict:
+        return 0
 
 
 class _System:

@@ -86,6 +86,7 @@ class NoticeCitations(Strict):
     advance_notice: StrictStr
     extension: StrictStr
     missed_deadline: StrictStr
+    appeal_overdue: StrictStr | None  # a plan appeal not resolved in time (managed care only)
     epsdt: StrictStr
     approval: StrictStr
 
@@ -172,9 +173,10 @@ def _validate(file: ReviewFile, path: Path) -> None:
         if unknown:
             raise DataFileError(str(path), "key parameters.extension_reasons",
                                 f"{unknown[0]!r} is not one of {', '.join(sorted(allowed))}")
-    if (file.notice.plan_appeal is None) == (file.program == "managed_care"):
-        raise DataFileError(str(path), "key notice.plan_appeal",
-                            "a citation under managed care, null under fee-for-service")
+    for key in ("plan_appeal", "appeal_overdue"):
+        if (getattr(file.notice, key) is None) == (file.program == "managed_care"):
+            raise DataFileError(str(path), f"key notice.{key}",
+                                "a citation under managed care, null under fee-for-service")
 
 
 @functools.cache

@@ -73,13 +73,17 @@ Modifiers = Annotated[list[Modifier], Field(max_length=4)]
 Section = Annotated[StrictStr, Field(min_length=1, max_length=120,
                                      pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$")]
 Name = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+# An X12 886 health care services review decision reason code (the list is X12's, licensed;
+# a plan may name its copy in $BHPOLICY_REVIEW_REASON_CODES to have codes checked against it).
+ReviewReasonCode = Annotated[StrictStr, Field(pattern=r"^[A-Z0-9]{1,3}$")]
 Units = Annotated[StrictInt, Field(ge=1, le=UNITS_MAX)]
 
 Urgency = Literal["standard", "expedited"]
 Status = Literal["pended", "referred", "approved", "partially_approved", "denied",
                  "appeal_pending"]
 DecisionKind = Literal["approve", "partial", "deny"]
-NoticeKind = Literal["approval", "adverse", "termination", "extension", "missed_deadline"]
+NoticeKind = Literal["approval", "adverse", "termination", "extension", "missed_deadline",
+                     "appeal_overdue"]
 ExtensionReason = Literal["member_request", "provider_request", "plan_need_documented"]
 Role = Literal["intake", "reviewer", "biller", "analyst", "admin", "provider-system"]
 
@@ -168,6 +172,7 @@ class DecisionCreate(Body):
     modifiers: Modifiers | None = None
     criteria: Annotated[list[Section], Field(max_length=50)] = Field(default_factory=list)
     reason: FreeText | None = None
+    reason_code: ReviewReasonCode | None = None
     appeal: StrictBool = False
 
 
@@ -238,6 +243,7 @@ class DecisionView(Answer):
     granted: Granted | None
     criteria: list[str]
     reason: str | None
+    reason_code: str | None = None
     reviewer: str | None
     decided_at: dt.datetime
 
@@ -267,8 +273,11 @@ class AppealView(Answer):
     by: str
     expedited: bool
     continue_benefits: bool
+    # Continued benefits were asked for after the days allowed: recorded, not granted.
+    continue_benefits_late: bool = False
     due_by: dt.datetime
     decided: bool
+    overdue_flagged_at: dt.datetime | None = None
 
 
 class HistoryEntry(Answer):

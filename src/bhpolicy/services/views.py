@@ -136,6 +136,7 @@ def request_view(request: Request, rows: Rows, now: dt.datetime) -> RequestView:
             seq=d.seq, kind=d.kind,
             adverse=d.adverse, automatic=d.automatic, on_appeal=d.on_appeal,
             granted=granted_of(d), criteria=list(d.criteria), reason=d.reason,
+            reason_code=d.reason_code,
             reviewer=names.get(d.reviewer_id) if d.reviewer_id else None,
             decided_at=d.decided_at) for d in rows.decisions],
         notices=[NoticeRef(id=n.id, kind=n.kind,
@@ -150,8 +151,9 @@ def request_view(request: Request, rows: Rows, now: dt.datetime) -> RequestView:
                                      note=p.note) for p in rows.peer_to_peer],
         appeals=[AppealView(filed_at=a.filed_at, by=names.get(a.filed_by, "?"),
                             expedited=a.expedited, continue_benefits=a.continue_benefits,
-                            due_by=a.due_by, decided=a.decision_id is not None
-                            or a.decision is not None)
+                            continue_benefits_late=a.continue_benefits_late,
+                            overdue_flagged_at=a.overdue_flagged_at, due_by=a.due_by,
+                            decided=a.decision_id is not None or a.decision is not None)
                  for a in rows.appeals],
         history=[HistoryEntry(at=e.at, action=e.action,
                               by=names.get(e.user_id) if e.user_id else None,
