@@ -18,6 +18,7 @@ from bhpolicy.db.database import migrations_folder
 from bhpolicy.db.models import AuditEvent, Base, User
 
 TABLES = {"users", "api_tokens", "web_sessions", "requests", "determinations", "decisions",
+          "pas_bundles",
           "notices", "information", "peer_to_peer", "appeals", "audit_events"}
 
 

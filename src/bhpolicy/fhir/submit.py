@@ -5,20 +5,28 @@ update, information added to the request it names; the answer is the PAS respons
 A Claim update names its request by the item's administrationReferenceNumber (the value the
 pended ClaimResponse returned) or by ``Claim.related.claim.identifier.value`` (bhpolicy's
 request id). ``Bundle.identifier`` is the idempotency key: a retried Bundle returns the first
-answer; the same identifier with another body is refused."""
+answer; the same identifier with another body is refused.
+
+Every Bundle that makes or updates a request is kept beside it as received (its text exactly
+as posted, with its SHA-256) in the same transaction (db.pas_models.PasBundleRow, written
+through the services' ``attach``); a retried Bundle stores nothing new."""
 
 from __future__ import annotations
 
 import datetime as dt
-import inspect
+import hashlib
+import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bhpolicy.criteria.loader import CriteriaPack, criteria_for
+from bhpolicy.db.models import Request
+from bhpolicy.db.pas_models import PasBundleRow
 from bhpolicy.errors import NotFoundError
 from bhpolicy.fhir.bundle import PasBundle, check_bundle
 from bhpolicy.fhir.claim import CLAIM, PasClaim, read_claim
@@ -83,10 +91,32 @@ def translate(exc: ServiceError | ValidationError, claim: PasClaim, where: Where
     return FhirError(expression, message, status=status)
 
 
-def _optional_kwargs(function: Callable[..., Any], **values: Any) -> dict[str, Any]:
-    """Arguments services take only in some versions (source_bundle), passed when accepted."""
-    accepted = inspect.signature(function).parameters
-    return {k: v for k, v in values.items() if k in accepted}
+def _canonical(raw: Any) -> str:
+    return json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def earlier_bundle(db: Any, actor: Actor, bundle: PasBundle) -> PasBundleRow | None:
+    """The Bundle this sender sent before under the same Bundle.identifier, if any."""
+    with db.read() as session:
+        found: PasBundleRow | None = session.scalars(select(PasBundleRow).where(
+            PasBundleRow.received_by == actor.id,
+            PasBundleRow.bundle_system == bundle.identifier_system[:200],
+            PasBundleRow.bundle_value == bundle.identifier_value[:200])).first()
+        return found
+
+
+def _keeper(kind: str, bundle: PasBundle, text: str, actor: Actor,
+            now: dt.datetime) -> requests.Attach:
+    """The ``attach`` that stores the Bundle as received beside its request."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def attach(session: Session, request: Request) -> None:
+        session.add(PasBundleRow(
+            request_id=request.id, kind=kind, bundle_system=bundle.identifier_system[:200],
+            bundle_value=bundle.identifier_value[:200], received_at=now,
+            received_by=actor.id, raw=text, sha256=digest))
+
+    return attach
 
 
 def _criteria(claim: PasClaim, registry: PolicyRegistry) -> CriteriaPack:
@@ -101,14 +131,25 @@ def _criteria(claim: PasClaim, registry: PolicyRegistry) -> CriteriaPack:
 
 
 def submit_bundle(db: Any, actor: Actor, raw: Any, registry: PolicyRegistry,
-                  now: dt.datetime) -> Submitted:
+                  now: dt.datetime, *, received: str | None = None) -> Submitted:
+    """Check ``raw`` (the parsed body; ``received`` its text as posted, kept beside the
+    request) and make a request of it, or add its information to the request it updates."""
     bundle = check_bundle(raw)
     claim = read_claim(bundle)
     criteria = _criteria(claim, registry)
     facts, where = claim_facts(claim, criteria)
     documents = documents_received(claim, criteria)
+    text = received if received is not None else json.dumps(raw, ensure_ascii=False)
+    earlier = earlier_bundle(db, actor, bundle)
+    if earlier is not None and _canonical(json.loads(earlier.raw)) != _canonical(raw):
+        raise invalid("Bundle.identifier", "already used by another Bundle of this sender "
+                      "(a retry sends the same Bundle; a new request needs a new identifier)",
+                      fsh("Bundle.fsh:7"))
+    attach = _keeper("update" if claim.is_update else "submit", bundle, text, actor, now)
     try:
-        if claim.is_update:
+        if claim.is_update and earlier is not None:  # a retried update: the current state
+            view = requests.get_request(db, actor, earlier.request_id, now)
+        elif claim.is_update:
             request_id = claim.item.admin_reference or claim.related_value
             if not request_id:
                 raise invalid(f"{CLAIM}.related[0].claim",
@@ -116,9 +157,7 @@ def submit_bundle(db: Any, actor: Actor, raw: Any, registry: PolicyRegistry,
                               "related.claim.identifier (the id bhpolicy answered with)",
                               fsh("Claim-update.fsh:235"))
             info = InformationCreate.model_validate({"facts": facts, "documents": documents})
-            view = requests.add_information(
-                db, actor, request_id, info, now,
-                **_optional_kwargs(requests.add_information, source_bundle=raw))
+            view = requests.add_information(db, actor, request_id, info, now, attach=attach)
         else:
             if claim.birth_date is None:
                 raise invalid(f"{claim.patient.path}.birthDate",
@@ -135,9 +174,7 @@ def submit_bundle(db: Any, actor: Actor, raw: Any, registry: PolicyRegistry,
                 "urgency": claim.urgency,
             })
             key = f"{bundle.identifier_system}|{bundle.identifier_value}"[:200]
-            view = requests.create_request(
-                db, actor, body, key, now,
-                **_optional_kwargs(requests.create_request, source_bundle=raw))
+            view = requests.create_request(db, actor, body, key, now, attach=attach)
     except (ServiceError, ValidationError) as exc:
         raise translate(exc, claim, where) from None
     return Submitted(view, claim, criteria)
@@ -148,9 +185,9 @@ def loinc_of(criteria: CriteriaPack) -> dict[str, str]:
 
 
 def submit(db: Any, actor: Actor, raw: Any, registry: PolicyRegistry, now: dt.datetime,
-           base_url: str) -> dict[str, Any]:
+           base_url: str, *, received: str | None = None) -> dict[str, Any]:
     """$submit: the response Bundle of a request Bundle (FhirError when refused)."""
-    done = submit_bundle(db, actor, raw, registry, now)
+    done = submit_bundle(db, actor, raw, registry, now, received=received)
     return build_response(done.view, done.claim.bundle, loinc_of(done.criteria), base_url,
                           now, done.claim.item.sequence)
 

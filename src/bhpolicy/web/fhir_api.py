@@ -10,6 +10,7 @@ reads the body, authenticates, and answers."""
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -81,13 +82,20 @@ def _reject_constant(name: str) -> Any:
 
 async def read_resource(request: Request) -> Any:
     """The body as JSON: UTF-8, FHIR JSON media type, no key twice, no NaN, bounded nesting."""
+    parsed, _ = await read_body(request)
+    return parsed
+
+
+async def read_body(request: Request) -> tuple[Any, str]:
+    """The body as JSON (see :func:`read_resource`) and as the text it was sent as."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in ACCEPTED_TYPES:
         raise FhirError(None, f"send {FHIR_JSON} (or application/json)", status=415,
                         code="not-supported")
     body = await request.body()
     try:
-        parsed = json.loads(body.decode("utf-8"), object_pairs_hook=_no_duplicates,
+        text = body.decode("utf-8")
+        parsed = json.loads(text, object_pairs_hook=_no_duplicates,
                             parse_constant=_reject_constant)
         _depth(parsed)
     except UnicodeDecodeError:
@@ -96,7 +104,7 @@ async def read_resource(request: Request) -> Any:
         problem = str(exc) if isinstance(exc, ValueError) and not isinstance(
             exc, json.JSONDecodeError) else "not valid JSON"
         raise structure(None, f"the body is not valid JSON ({problem})") from None
-    return parsed
+    return parsed, text
 
 
 def _base_url(request: Request) -> str:
@@ -116,9 +124,10 @@ async def claim_submit(request: Request) -> Response:
 
     try:
         actor = _actor(request, "requests.create")
-        raw = await read_resource(request)
+        raw, text = await read_body(request)
         now = request.app.state.settings.clock()
-        bundle = await run_in_threadpool(submit, request.app.state.db, actor, raw,
+        bundle = await run_in_threadpool(partial(submit, received=text),
+                                         request.app.state.db, actor, raw,
                                          _registry(request), now, _base_url(request))
     except (FhirError, ServiceError) as exc:
         return error_answer(exc)
