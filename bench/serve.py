@@ -3,7 +3,11 @@ meets/pend/refer cases, GET /api/requests for the queue) beside a bare endpoint 
 one audit row, measured in the same run; latency as timed by the server (``Server-Timing``)
 and as seen by the client.
 
-    .venv/bin/python bench/serve.py [--rate 40] [--duration 30] [--pg]
+    .venv/bin/python bench/serve.py [--rate 40] [--duration 30] [--warmup 5] [--pg]
+
+The first ``--warmup`` seconds run the same load and are not counted (first connections,
+first statements of each kind); the slowest requests are listed with the second of the run
+they started in, so a tail that clusters (a WAL checkpoint, a GC pause) shows.
 
 The server is the real app (``bhpolicy.web.app.create_app`` + ``warm`` on uvicorn, as
 ``bhpolicy serve`` runs it) started in a child process on 127.0.0.1 on a free port over a
@@ -128,15 +132,17 @@ def server_ms(headers: Any) -> float | None:
     return None
 
 
-async def load(base: str, tokens: dict[str, str], rate: float, duration: float
-               ) -> dict[str, dict[str, list[float]]]:
+async def load(base: str, tokens: dict[str, str], rate: float, duration: float,
+               warmup: float = 0.0) -> dict[str, dict[str, list[float]]]:
     import httpx
 
     results: dict[str, dict[str, list[float]]] = {
         k: {"client": [], "server": [], "errors": []} for k in ("post", "queue", "bare")}
     posts = bodies()
     failures: list[str] = []
-    total = int(rate * duration)
+    skipped = int(rate * warmup)
+    total = skipped + int(rate * duration)
+    slowest: list[tuple[float, float, str]] = []
     intake = {"Authorization": f"Bearer {tokens['intake']}"}
     analyst = {"Authorization": f"Bearer {tokens['analyst']}"}
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
@@ -162,6 +168,8 @@ async def load(base: str, tokens: dict[str, str], rate: float, duration: float
                 failures.append(type(exc).__name__)
                 return
             elapsed = (time.perf_counter() - started) * 1000
+            if i < skipped:
+                return
             if not ok:
                 results[kind]["errors"].append(float(answer.status_code))
                 return
@@ -169,6 +177,7 @@ async def load(base: str, tokens: dict[str, str], rate: float, duration: float
             on_server = server_ms(answer.headers)
             if on_server is not None:
                 results[kind]["server"].append(on_server)
+            slowest.append((elapsed, started - t0, kind))
 
         tasks = []
         t0 = time.perf_counter()
@@ -180,6 +189,9 @@ async def load(base: str, tokens: dict[str, str], rate: float, duration: float
         await asyncio.gather(*tasks)
     if failures:
         print(f"no answer: {sorted(set(failures))}")
+    slowest.sort(reverse=True)
+    print("slowest (client ms @ second of the run, kind): " + ", ".join(
+        f"{ms:.0f} @ {at:.1f}s {kind}" for ms, at, kind in slowest[:8]))
     return results
 
 
@@ -209,7 +221,7 @@ def report(label: str, results: dict[str, dict[str, list[float]]]) -> None:
     print(f"errors: {errors}" + (f" (statuses {codes}; 1.0 = no answer)" if errors else ""))
 
 
-def run_one(label: str, url: str, rate: float, duration: float) -> None:
+def run_one(label: str, url: str, rate: float, duration: float, warmup: float) -> None:
     tokens = prepare(url)
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -234,8 +246,9 @@ def run_one(label: str, url: str, rate: float, duration: float) -> None:
             if time.monotonic() > deadline:
                 raise SystemExit("error: the server did not answer within 120 s")
             time.sleep(0.2)
-        results = asyncio.run(load(base, tokens, rate, duration))
-        report(f"{label}: {rate:g} requests/s for {duration:g} s", results)
+        results = asyncio.run(load(base, tokens, rate, duration, warmup))
+        report(f"{label}: {rate:g} requests/s for {duration:g} s after {warmup:g} s of "
+               "warm-up", results)
     finally:
         child.terminate()
         try:
@@ -249,6 +262,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=40.0, help="requests a second, all kinds")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load")
+    parser.add_argument("--warmup", type=float, default=5.0,
+                        help="seconds of the same load first, not counted")
     parser.add_argument("--pg", action="store_true",
                         help="the same on a throwaway PostgreSQL cluster, after SQLite")
     parser.add_argument("--child", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
@@ -259,7 +274,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.rate <= 0 or args.duration <= 0:
         parser.error("--rate and --duration must be positive")
     with tempfile.TemporaryDirectory(prefix="bhpolicy-bench-") as tmp:
-        run_one("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}", args.rate, args.duration)
+        run_one("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}", args.rate, args.duration,
+                args.warmup)
         if args.pg:
             sys.path.insert(0, str(REPO))
             from tests.support.pg import start_cluster, unavailable
@@ -271,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
             cluster = start_cluster()
             try:
                 url = cluster.create_database(cluster.new_name("bench"))
-                run_one("PostgreSQL", url, args.rate, args.duration)
+                run_one("PostgreSQL", url, args.rate, args.duration, args.warmup)
             finally:
                 cluster.stop()
 

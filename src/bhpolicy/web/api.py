@@ -140,9 +140,11 @@ def create_request(
 def list_requests(
     request: Request, actor: ApiActor, status: Status | None = None,
     urgency: Urgency | None = None, overdue: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="at most this many, soonest due "
+                                "first")] = 100,
 ) -> list[RequestSummary]:
     return requests.list_requests(_db(request), actor, status=status, urgency=urgency,
-                                  overdue=overdue, now=_now(request))
+                                  overdue=overdue, now=_now(request), limit=limit)
 
 
 @router.get("/requests/{request_id}", response_model=RequestView,
