@@ -184,9 +184,8 @@ def users_add(
             raise BhpolicyError("--password-stdin: the first line of standard input is empty")
     database = open_database(db)
     try:
-        extra: dict[str, Any] = {"organization": organization} if organization else {}
         user, token = add_user(database, name, role, licence=licence, password=password,
-                               **extra)
+                               organization=organization)
     finally:
         database.close()
     typer.echo(f"user {user.name} ({user.role}) added; API token, shown once:")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from bhpolicy.services.permissions import ROLES, require
 from bhpolicy.services.schemas import UserCreate, UserView
 
 TOKEN_PREFIX = "bhp_"
+ORGANIZATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/-]{0,79}$")
 SESSION_LIFETIME = dt.timedelta(hours=12)
 # last_used_at is rewritten at most this often, so a busy client does not turn every call
 # into a write.
@@ -43,6 +45,9 @@ class Actor:
     name: str
     role: str
     licence: str | None
+    # The provider organisation a provider-system user acts for (e.g. its NPI): such a user
+    # sees the requests of every user of its organisation through the FHIR inquiry.
+    organization: str | None = None
 
 
 def sha256_hex(text: str) -> str:
@@ -50,7 +55,7 @@ def sha256_hex(text: str) -> str:
 
 
 def _actor(user: User) -> Actor:
-    return Actor(user.id, user.name, user.role, user.licence)
+    return Actor(user.id, user.name, user.role, user.licence, user.organization)
 
 
 def _view(user: User) -> UserView:
@@ -65,13 +70,18 @@ def _check_password(password: str) -> None:
 
 def add_user(db: Database, name: str, role: str, licence: str | None = None,
              password: str | None = None, *, by: Actor | None = None,
-             now: dt.datetime | None = None) -> tuple[UserView, str]:
+             now: dt.datetime | None = None,
+             organization: str | None = None) -> tuple[UserView, str]:
     """Add a user and their first API token; the token is returned once and never again.
-    ``by`` is the admin adding them (None from the command line)."""
+    ``by`` is the admin adding them (None from the command line). ``organization`` is the
+    provider organisation a provider-system user acts for (e.g. its NPI)."""
     if by is not None:
         require(by, "users.manage")
     if role not in ROLES:
         raise Invalid(f"role: not one of {', '.join(ROLES)}", "role")
+    if organization is not None and not ORGANIZATION.fullmatch(organization):
+        raise Invalid("organization: 1 to 80 letters, digits, spaces and . _ : / - "
+                      "(starting with a letter or digit)", "organization")
     try:
         body = UserCreate.model_validate({"name": name, "role": role, "licence": licence})
     except ValidationError as exc:
@@ -86,6 +96,7 @@ def add_user(db: Database, name: str, role: str, licence: str | None = None,
     try:
         with db.transaction() as session:
             user = User(name=body.name, role=body.role, licence=body.licence,
+                        organization=organization,
                         password_hash=_hasher.hash(password) if password is not None else None,
                         created_at=at, active=True)
             session.add(user)
@@ -93,7 +104,8 @@ def add_user(db: Database, name: str, role: str, licence: str | None = None,
             session.add(ApiToken(user_id=user.id, token_sha256=sha256_hex(token),
                                  created_at=at))
             audit.record(session, at, by.id if by else None, "users.add", "user",
-                         str(user.id), role=user.role, licensed=user.licence is not None)
+                         str(user.id), role=user.role, licensed=user.licence is not None,
+                         organization=user.organization is not None)
             view = _view(user)
     except IntegrityError:
         raise Conflict(f"a user named {body.name!r} exists already", "name") from None
