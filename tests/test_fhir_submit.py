@@ -106,7 +106,7 @@ def review_action(response: dict[str, Any]) -> tuple[str, str | None]:
     action = response["item"][0]["adjudication"][0]["extension"][0]
     assert action["url"] == ig.EXT_REVIEW_ACTION
     parts = {e["url"]: e for e in action["extension"]}
-    code = parts["code"]["valueCodeableConcept"]["coding"][0]
+    code = parts[ig.EXT_REVIEW_ACTION_CODE]["valueCodeableConcept"]["coding"][0]  # its slice
     assert code["system"] == ig.REVIEW_ACTION_SYSTEM
     number = parts.get("number", {}).get("valueString")
     return code["code"], number

@@ -37,16 +37,25 @@ def _instant(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _review_action(code: str, number: str | None) -> dict[str, Any]:
+def _review_action(code: str, number: str | None,
+                   reason_code: str | None = None) -> dict[str, Any]:
+    """extension-reviewAction: its ``code`` slice is the extension-reviewActionCode extension
+    (ClaimResponse.fsh:132, 148-153), ``number`` and ``reasonCode`` (X12 886, required
+    binding, ClaimResponse.fsh:136-137) are simple sub-extensions."""
     parts: list[dict[str, Any]] = [
-        {"url": "code", "valueCodeableConcept": _concept(ig.REVIEW_ACTION_SYSTEM, code)}]
+        {"url": ig.EXT_REVIEW_ACTION_CODE,
+         "valueCodeableConcept": _concept(ig.REVIEW_ACTION_SYSTEM, code)}]
     if number:
         parts.append({"url": "number", "valueString": number})
+    if reason_code:
+        parts.append({"url": "reasonCode",
+                      "valueCodeableConcept": _concept(ig.REASON_SYSTEM, reason_code)})
     return {"url": ig.EXT_REVIEW_ACTION, "extension": parts}
 
 
-def _adjudication(code: str, number: str | None) -> list[dict[str, Any]]:
-    return [{"extension": [_review_action(code, number)],
+def _adjudication(code: str, number: str | None,
+                  reason_code: str | None = None) -> list[dict[str, Any]]:
+    return [{"extension": [_review_action(code, number, reason_code)],
              "category": _concept(ig.ADJUDICATION_SYSTEM, "submitted")}]
 
 
@@ -78,16 +87,24 @@ def _reason_text(view: RequestView) -> str:
 
 
 def build_response(view: RequestView, request: PasBundle, loinc_of: dict[str, str],
-                   base_url: str, now: dt.datetime, item_sequence: int = 1) -> dict[str, Any]:
+                   base_url: str, now: dt.datetime, item_sequence: int = 1, *,
+                   inquiry: bool = False,
+                   identifier: tuple[str, str] | None = None) -> dict[str, Any]:
     """The response Bundle for ``view``. ``request`` is the request Bundle as received (its
     Patient, insurer and requestor are returned with their fullUrls), ``loinc_of`` the pack's
-    document -> LOINC code (facts.yaml fhir.documents)."""
+    document -> LOINC code (facts.yaml fhir.documents).
+
+    With ``inquiry`` it is an inquiry response Bundle (profile-pas-inquiry-response-bundle,
+    Bundle.fsh:72-92) whose ClaimInquiryResponse (ClaimResponse.fsh:287) carries the current
+    state but no request for information (specification.md:54, spec-9), and whose identifier
+    is the inquiry's (``identifier``: system, value)."""
     from bhpolicy.fhir.claim import read_claim  # the stored bundle passed its checks once
 
     claim = read_claim(request)
     response_url = f"{base_url}/ClaimResponse/{view.id}"
     decision = _last_decision(view)
     human = bool(decision and not decision.automatic)
+    reason_code = decision.reason_code if decision is not None and human else None
     item: dict[str, Any] = {"extension": [], "itemSequence": item_sequence}
     ext = item["extension"]
     ext.append({"url": ig.EXT_REQUESTED_SERVICE_DATE,
@@ -118,8 +135,8 @@ def build_response(view: RequestView, request: PasBundle, loinc_of: dict[str, st
         if view.status == "approved":
             ext.extend(approved)
             item["adjudication"] = _adjudication(ig.CERTIFIED, view.id)
-        else:
-            item["adjudication"] = _adjudication(ig.MODIFIED, None)
+        else:  # A6: the item as asked, modified; what is granted in addItem (spec-36/37)
+            item["adjudication"] = _adjudication(ig.MODIFIED, None, reason_code)
             add_items.append({
                 "extension": approved,
                 "itemSequence": [item_sequence],
@@ -132,7 +149,7 @@ def build_response(view: RequestView, request: PasBundle, loinc_of: dict[str, st
             notes.append({"number": 1, "type": "display",
                           "text": decision.reason or "Partially approved by a clinical reviewer."})
     elif view.status == "denied":
-        item["adjudication"] = _adjudication(ig.NOT_CERTIFIED, None)
+        item["adjudication"] = _adjudication(ig.NOT_CERTIFIED, None, reason_code)
         text = decision.reason if decision and decision.reason else "Not certified."
         if decision and decision.criteria:
             text += f" (policy sections {', '.join(decision.criteria)})"
@@ -141,7 +158,7 @@ def build_response(view: RequestView, request: PasBundle, loinc_of: dict[str, st
         ext.append({"url": ig.EXT_ADMIN_REFERENCE, "valueString": view.id})
         item["adjudication"] = _adjudication(ig.PENDED, None)
         notes.append({"number": 1, "type": "display", "text": _reason_text(view)})
-        for index, missing in enumerate(view.missing_documents):
+        for index, missing in enumerate([] if inquiry else view.missing_documents):
             loinc = loinc_of.get(missing.document)
             request_entry: dict[str, Any] = {
                 "resourceType": "CommunicationRequest",
@@ -166,7 +183,7 @@ def build_response(view: RequestView, request: PasBundle, loinc_of: dict[str, st
     response: dict[str, Any] = {
         "resourceType": "ClaimResponse",
         "id": view.id,
-        "meta": {"profile": [ig.CLAIM_RESPONSE]},
+        "meta": {"profile": [ig.CLAIM_INQUIRY_RESPONSE if inquiry else ig.CLAIM_RESPONSE]},
         "extension": [{"url": ig.EXT_REVIEWER, "extension": [
             {"url": "wasHumanReviewedFlag", "valueBoolean": human}]}],
         "identifier": [{"system": REQUEST_ID_SYSTEM, "value": view.id}],
@@ -198,11 +215,11 @@ def build_response(view: RequestView, request: PasBundle, loinc_of: dict[str, st
     for entry_json in entries:
         if all(e["fullUrl"] != entry_json["fullUrl"] for e in unique):
             unique.append(entry_json)
+    system, value = identifier or (request.identifier_system, request.identifier_value)
     return {
         "resourceType": "Bundle",
-        "meta": {"profile": [ig.RESPONSE_BUNDLE]},
-        "identifier": {"system": request.identifier_system or REQUEST_ID_SYSTEM,
-                       "value": request.identifier_value},
+        "meta": {"profile": [ig.INQUIRY_RESPONSE_BUNDLE if inquiry else ig.RESPONSE_BUNDLE]},
+        "identifier": {"system": system or REQUEST_ID_SYSTEM, "value": value},
         "type": "collection",
         "timestamp": _instant(now),
         "entry": unique,
