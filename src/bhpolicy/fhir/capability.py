@@ -32,6 +32,12 @@ def capability_statement(base_url: str, now: dt.datetime) -> dict[str, Any]:
                       "definition": f"{ig.BASE}/OperationDefinition/Claim-submit"},
                      {"name": "inquire",
                       "definition": f"{ig.BASE}/OperationDefinition/Claim-inquiry"}]},
+                {"extension": [{
+                    "url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
+                           "capabilitystatement-subscriptiontopic-canonical",
+                    "valueCanonical": f"{ig.BASE}/SubscriptionTopic/PASSubscriptionTopic"}],
+                 "type": "Subscription", "supportedProfile": [ig.SUBSCRIPTION],
+                 "interaction": [{"code": "create"}, {"code": "read"}, {"code": "delete"}]},
                 {"type": "Questionnaire", "interaction": [{"code": "read"}]},
             ],
         }],

@@ -80,7 +80,23 @@ def sweep_once(app: FastAPI) -> int:
     flagged: int = sweep_overdue(app.state.db, app.state.settings.clock())
     if flagged:
         LOG.info("overdue sweep flagged %d request(s)", flagged)
+    _deliver_notifications(app)
     return flagged
+
+
+def _deliver_notifications(app: FastAPI) -> None:
+    """PAS Subscription notifications due (final results of pended requests); a receiver's
+    trouble is retried later and never stops the sweep."""
+    from bhpolicy.fhir.subscription import deliver
+    from bhpolicy.services.determining import registry
+
+    try:
+        delivered = deliver(app.state.db, app.state.settings.clock(), registry())
+    except Exception as exc:  # the type only (no PHI); the overdue sweep is not affected
+        LOG.error("notification delivery failed: %s", type(exc).__name__)
+        return
+    if delivered:
+        LOG.info("delivered %d subscription notification(s)", delivered)
 
 
 async def _sweep_forever(app: FastAPI, every: float) -> None:

@@ -1,4 +1,5 @@
 """The FHIR API under /fhir: Da Vinci PAS 2.2.1 ``Claim/$submit`` and ``Claim/$inquire``,
+``Subscription`` (create, read, delete: final results pushed by rest-hook),
 ``Questionnaire/{id}`` (facts.yaml as a DTR-style form) and ``metadata``.
 
 Bearer tokens as on /api (:func:`bhpolicy.web.auth.api_actor`'s rules: no token 401, a role the
@@ -150,6 +151,57 @@ async def claim_inquire(request: Request) -> Response:
     except (FhirError, ServiceError) as exc:
         return error_answer(exc)
     return fhir_answer(answer)
+
+
+@router.post("/Subscription")
+async def subscription_create(request: Request) -> Response:
+    """A PAS Subscription (R4 backport, rest-hook, full resource) for the caller's
+    organisation: 201 with the Subscription as stored."""
+    from bhpolicy.fhir.subscription import read_subscription
+    from bhpolicy.services.subscriptions import create_subscription
+
+    try:
+        actor = _actor(request, "requests.create")
+        raw = await read_resource(request)
+        organization, endpoint, resource = read_subscription(raw, actor)
+        now = request.app.state.settings.clock()
+        made = await run_in_threadpool(create_subscription, request.app.state.db, actor,
+                                       organization, endpoint, _base_url(request), resource,
+                                       now)
+    except (FhirError, ServiceError) as exc:
+        return error_answer(exc)
+    answer = fhir_answer(made.resource, status=201)
+    answer.headers["Location"] = f"{_base_url(request)}/Subscription/{made.id}"
+    return answer
+
+
+@router.get("/Subscription/{subscription_id}")
+async def subscription_read(request: Request, subscription_id: str) -> Response:
+    """A Subscription of the caller's organisation (404 for any other)."""
+    from bhpolicy.services.subscriptions import get_subscription
+
+    try:
+        actor = _actor(request, "requests.read")
+        found = await run_in_threadpool(get_subscription, request.app.state.db, actor,
+                                        subscription_id[:40])
+    except (FhirError, ServiceError) as exc:
+        return error_answer(exc)
+    return fhir_answer(found.resource)
+
+
+@router.delete("/Subscription/{subscription_id}")
+async def subscription_delete(request: Request, subscription_id: str) -> Response:
+    """End a Subscription of the caller's organisation: nothing more is sent for it."""
+    from bhpolicy.services.subscriptions import end_subscription
+
+    try:
+        actor = _actor(request, "requests.create")
+        now = request.app.state.settings.clock()
+        await run_in_threadpool(end_subscription, request.app.state.db, actor,
+                                subscription_id[:40], now)
+    except (FhirError, ServiceError) as exc:
+        return error_answer(exc)
+    return Response(status_code=204)
 
 
 @router.get("/Questionnaire/{questionnaire_id}")
