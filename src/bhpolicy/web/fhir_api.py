@@ -150,6 +150,8 @@ async def claim_inquire(request: Request) -> Response:
                                          _registry(request), now, _base_url(request))
     except (FhirError, ServiceError) as exc:
         return error_answer(exc)
+    except BhpolicyError as exc:  # a data file problem (pas_rules.yaml): one line, no PHI
+        return error_answer(FhirError(None, str(exc), status=422, code="processing"))
     return fhir_answer(answer)
 
 
