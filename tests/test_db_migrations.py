@@ -13,12 +13,15 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DBAPIError, StatementError
 
-from bhpolicy.db import Database, DatabaseError
+from bhpolicy.db import Database, DatabaseError, ledger_models, pas_models
 from bhpolicy.db.database import migrations_folder
 from bhpolicy.db.models import AuditEvent, Base, User
 
-TABLES = {"users", "api_tokens", "web_sessions", "requests", "determinations", "decisions",
-          "pas_bundles",
+assert ledger_models and pas_models  # their tables are part of Base.metadata
+
+TABLES = {"x12_control", "claim_files", "ledger_claims", "ledger_lines", "users",
+          "api_tokens", "web_sessions", "requests", "determinations", "decisions",
+          "pas_bundles", "pas_subscriptions", "pas_notifications",
           "notices", "information", "peer_to_peer", "appeals", "audit_events"}
 
 

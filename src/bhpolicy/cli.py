@@ -7,24 +7,33 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
+from bhpolicy.claims_cli import claims_app
+from bhpolicy.cli_support import (
+    AsOf,
+    JsonFlag,
+    settings,
+    user_errors,
+)
+from bhpolicy.cli_support import as_of_date as _as_of
+from bhpolicy.cli_support import catalog as _catalog
+from bhpolicy.cli_support import parse_date as _date
+from bhpolicy.cli_support import print_json as _print_json
+from bhpolicy.cli_support import refuse_unfinished_run_file as _refuse_unfinished_run_file
+from bhpolicy.cli_support import registry as _registry
 from bhpolicy.errors import BhpolicyError
 from bhpolicy.io.outputs import (
-    atomic_write_bytes,
     atomic_write_text,
     describe_os_error,
     owner_only_umask,
-    require_finished_run,
 )
 from bhpolicy.requests_cli import requests_app
 from bhpolicy.serve_cli import db_app, serve, users_app
 
-P = ParamSpec("P")
 R = TypeVar("R")
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -38,49 +47,7 @@ app.command("serve")(serve)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(requests_app, name="requests")
-
-
-class Settings:
-    policy_dirs: tuple[Path, ...] = ()
-    home: Path | None = None
-
-
-settings = Settings()
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-AsOf = Annotated[str | None, typer.Option(
-    "--as-of", envvar="BHPOLICY_AS_OF", help="The run's date (YYYY-MM-DD, default today): a "
-    "date of service after it is rejected, since a future day cannot be billed or reviewed.")]
-
-
-def _as_of(text: str | None) -> dt.date:
-    return _date(text) or dt.date.today()
-
-
-def user_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Print a :class:`BhpolicyError` as one line on stderr and exit non-zero."""
-
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except BhpolicyError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
-            raise
-        except OSError as exc:  # an output or input the OS refused, named by its path
-            where = Path(exc.filename) if exc.filename else Path("(output)")
-            typer.echo(f"error: {describe_os_error(where, exc)}", err=True)
-            raise typer.Exit(2) from None
-        except Exception as exc:  # a bug: one line without the message (it may hold PHI)
-            if os.environ.get("BHPOLICY_DEBUG"):
-                raise
-            typer.echo(f"error: internal error ({type(exc).__name__}); nothing was written. "
-                       "Set BHPOLICY_DEBUG=1 to see where, and please report it.", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
+app.add_typer(claims_app, name="claims")
 
 
 def _output_formats(formats: str, html: bool) -> tuple[str, ...]:
@@ -103,10 +70,6 @@ def _with_progress(label: str, quiet: bool, work: Callable[[Callable[[str], None
         return work(lambda text: progress.update(task, description=text))
 
 
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
 @app.callback()
 def root(
     policy_dir: Annotated[list[Path] | None, typer.Option(
@@ -119,12 +82,6 @@ def root(
     """bhpolicy: behavioral-health payer policy as executable rules that cite the policy."""
     settings.policy_dirs = tuple(policy_dir or ())
     settings.home = home
-
-
-def _catalog() -> Any:
-    from bhpolicy.catalog.store import default_home, load_catalog
-
-    return load_catalog(settings.home or default_home())
 
 
 @codes_app.command("show")
@@ -209,12 +166,6 @@ def codes_import(
                    f"into {path}")
 
 
-def _registry() -> Any:
-    from bhpolicy.policy import load_registry
-
-    return load_registry(settings.policy_dirs)
-
-
 @policies_app.command("list")
 @user_errors
 def policies_list(as_json: JsonFlag = False) -> None:
@@ -228,15 +179,6 @@ def policies_list(as_json: JsonFlag = False) -> None:
             "effective_from", "source"}) for p in packs])
     else:
         typer.echo(packs_text(packs))
-
-
-def _date(text: str | None) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise BhpolicyError(f"--as-of {text!r} is not a date (YYYY-MM-DD)") from None
 
 
 @policies_app.command("show")
@@ -496,162 +438,12 @@ def reasons_check(
         raise typer.Exit(1)
 
 
-claims_app = typer.Typer(help="X12 837P claims out of a billing run; pyx12 validation.",
-                         no_args_is_help=True)
-app.add_typer(claims_app, name="claims")
-
-
 def _payer_ids(config: Path | None) -> frozenset[str] | None:
     if config is None:
         return None
     from bhpolicy.x12.config import known_payer_ids
 
     return known_payer_ids(config)
-
-
-RUN_OUTPUT_NAMES = ("lines.parquet", "lines.csv", "member_months.parquet",
-                    "member_months.csv", "findings.parquet", "findings.csv")
-
-
-def _refuse_unfinished_run_file(path: Path, flag: str) -> None:
-    """A file inside a bhpolicy run folder is read only when that run finished (its
-    manifest.json was written): a killed run's half-written files are never input."""
-    folder = path.parent
-    looks_like_run = path.name in RUN_OUTPUT_NAMES and (
-        (folder / "manifest.json").exists() or ".staging-" in folder.name
-        or any((folder / name).exists() for name in ("errors.csv", "report.html")))
-    if looks_like_run:
-        require_finished_run(folder, flag)
-
-
-def _adjustments(path: Path | None) -> dict[str, Any]:
-    """claim_id, frequency (7 replacement, 8 void), payer_claim_number; one line each."""
-    import csv
-
-    from bhpolicy.x12.writer import Adjustment
-
-    if path is None:
-        return {}
-    found: dict[str, Any] = {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row_number, row in enumerate(csv.DictReader(handle), start=2):
-            frequency = (row.get("frequency") or "").strip()
-            claim = (row.get("claim_id") or "").strip()
-            number = (row.get("payer_claim_number") or "").strip()
-            if frequency not in ("7", "8"):
-                raise BhpolicyError(f"{path}: row {row_number}: field frequency: "
-                                    f"{frequency!r} is not 7 (replacement) or 8 (void)")
-            if not claim or not number:
-                raise BhpolicyError(f"{path}: row {row_number}: field "
-                                    f"{'claim_id' if not claim else 'payer_claim_number'}: "
-                                    "missing")
-            found[claim] = Adjustment(frequency, number)
-    return found
-
-
-@claims_app.command("837p")
-@user_errors
-def claims_837p(
-    run: Annotated[Path, typer.Option(help="Output folder of 'bhpolicy bill'.")],
-    config: Annotated[Path, typer.Option(help="Submitter configuration (TOML).")],
-    out: Annotated[Path, typer.Option(help="The 837P file to write.")],
-    adjustments: Annotated[Path | None, typer.Option(
-        help="CSV of claim_id, frequency (7 replace, 8 void), payer_claim_number.")] = None,
-    control_file: Annotated[Path | None, typer.Option(
-        help="Where control numbers are kept (default: from the config).")] = None,
-    validate: Annotated[bool, typer.Option(help="Validate the file with pyx12.")] = True,
-    as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="The day filing limits are counted to (YYYY-MM-DD; default: the "
-        "day the 837P is dated).")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Write the billable lines of a billing run as an 837P (005010X222A1): one interchange
-    (file) per receiver of the config, one claim set per payer. With several receivers,
-    --out names the files: <stem>.<receiver id><suffix> beside it."""
-    import csv
-    import io
-
-    from bhpolicy.io.outputs import neutralise_value
-    from bhpolicy.x12.config import load_config
-    from bhpolicy.x12.validate import validate_837p
-    from bhpolicy.x12.writer import write_837p
-
-    require_finished_run(run)
-    settings_ = load_config(config)
-    control = control_file or (config.parent / settings_.control_numbers_file)
-    codes = set(_catalog().entries)
-    result = write_837p(run, settings_, out, control, _adjustments(adjustments), codes,
-                        as_of=_date(as_of), registry=_registry())
-    index = out.with_suffix(".claims.csv")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["claim_id", "member_id", "authorization_id", "month", "lines",
-                     "total", "frequency", "payer_id", "file"])
-    for written in result.files:
-        for claim in written.claims:
-            writer.writerow([neutralise_value(str(v)) for v in (
-                claim.claim_id, claim.member["member_id"], claim.authorization_id)]
-                + [claim.month, len(claim.lines), f"{claim.total:.2f}", claim.frequency,
-                   claim.payer.id if claim.payer else "", written.path.name])
-    atomic_write_text(index, buffer.getvalue())
-    for warning in result.warnings:
-        typer.echo(f"warning: {warning}", err=True)
-    for problem in result.rejected:
-        typer.echo(f"rejected: {problem}", err=True)
-    checks = {f.path: validate_837p(f.path) for f in result.files} if validate else {}
-    valid = all(c.valid for c in checks.values()) if validate else None
-    summary = {"file": str(result.path), "claims": len(result.claims),
-               "lines": sum(len(c.lines) for c in result.claims),
-               "rejected_problems": len(result.rejected), "warnings": len(result.warnings),
-               "interchange_control_number": result.control[0],
-               "transactions": sum(len(f.control[2]) for f in result.files),
-               "index": str(index), "pyx12_valid": valid,
-               "files": [{"file": str(f.path), "receiver": f.receiver.id,
-                          "interchange_control_number": f.control[0],
-                          "transactions": len(f.control[2]), "claims": len(f.claims),
-                          "pyx12_valid": checks[f.path].valid if validate else None}
-                         for f in result.files]}
-    if as_json:
-        _print_json(summary)
-    else:
-        for f in result.files:
-            typer.echo(f"wrote {len(f.claims)} claims ({sum(len(c.lines) for c in f.claims)} "
-                       f"lines, {len(f.control[2])} transactions, ISA13 {f.control[0]:09d}) "
-                       f"for receiver {f.receiver.id} to {f.path}"
-                       + ("" if not validate else
-                          f"; pyx12: {'valid' if checks[f.path].valid else 'INVALID'}"))
-        typer.echo(f"index {index}")
-    for path, checked in checks.items():
-        for finding in checked.findings:
-            typer.echo(f"pyx12: {path.name}: {finding}", err=True)
-    if valid is False or result.rejected:
-        raise typer.Exit(1)
-
-
-@claims_app.command("validate")
-@user_errors
-def claims_validate(
-    file: Path,
-    ack: Annotated[Path | None, typer.Option(help="Write the 999 acknowledgement here.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Validate an 837P with pyx12 (005010X222A1); exit 1 when it is not valid."""
-    from bhpolicy.x12.validate import validate_837p
-
-    if not file.is_file():
-        raise BhpolicyError(f"{file}: file: does not exist")
-    checked = validate_837p(file)
-    if ack is not None:
-        # the 999 may echo non-ASCII bytes of a broken file: sent as "?" (X12 is ASCII)
-        atomic_write_bytes(ack, checked.ack_999.encode("ascii", "replace"))
-    if as_json:
-        _print_json({"file": str(file), "valid": checked.valid, "findings": checked.findings})
-    else:
-        typer.echo(f"{file}: {'valid' if checked.valid else 'NOT valid'} (005010X222A1)")
-        for finding in checked.findings:
-            typer.echo(f"  {finding}")
-    if not checked.valid:
-        raise typer.Exit(1)
 
 
 @app.command("audit")

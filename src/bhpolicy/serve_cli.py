@@ -57,9 +57,9 @@ def one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 def _cli_settings() -> tuple[tuple[Path, ...], Path | None]:
     """--policy-dir and --home of the root command (read late: cli.py imports this module)."""
-    from bhpolicy import cli
+    from bhpolicy.cli_support import settings
 
-    return tuple(cli.settings.policy_dirs), cli.settings.home
+    return tuple(settings.policy_dirs), settings.home
 
 
 def _export_cli_settings() -> None:

@@ -105,3 +105,8 @@ def reserve(path: Path, transactions: list[int],
             st += count
         _write(path, isa, gs, st)
     return reserved
+
+
+def read_numbers(path: Path) -> tuple[int, int, int]:
+    """The last ISA13, GS06 and ST02 a control-number file holds (0s for no file)."""
+    return _read(path)

@@ -75,6 +75,8 @@ class Claim:
     charges: list[Decimal] = field(default_factory=list)
     payer: Payer | None = None
     payer_problem: str | None = None
+    # REF*6R line item control numbers, one a line, when a claim ledger assigns them
+    line_controls: list[str] | None = None
 
     @property
     def total(self) -> Decimal:
@@ -409,6 +411,9 @@ def _claim_segments(claim: Claim, config: SubmitterConfig, hl: int, clean: Clean
                     line_pos, "", "1"),
             segment("DTP", "472", "D8", f"{day:%Y%m%d}"),
         ]
+        if claim.line_controls is not None:  # 2400 REF*6R: how an 835 names this line
+            segments.append(segment("REF", "6R", ident(claim.line_controls[number - 1],
+                                                       f"{label}: line control", 30)))
     return segments
 
 
@@ -497,16 +502,24 @@ def write_837p(run: Path, config: SubmitterConfig, out: Path, control_file: Path
                adjustments: dict[str, Adjustment] | None = None,
                known_codes: set[str] | None = None, *,
                as_of: dt.date | None = None, registry: PolicyRegistry | None = None,
-               after_read: Callable[[], None] | None = None) -> WriteResult:
+               after_read: Callable[[], None] | None = None,
+               plan: Callable[[list[Claim]], list[Claim]] | None = None,
+               reserve: Callable[[list[int]], list[control.Reserved]] | None = None,
+               ) -> WriteResult:
     """Check every claim, then reserve control numbers and write one interchange a
     receiver (each file whole or not at all). ``as_of`` (default: the run's date) is the
-    day filing limits are counted to."""
+    day filing limits are counted to. A claim ledger passes ``plan`` (it takes the claims
+    built from the run and gives back what to send: its own claim ids and line controls,
+    lines sent before left out, replacements) and ``reserve`` (control numbers from its
+    database instead of ``control_file``)."""
     now = _now()
     as_of = as_of or now.date()
     _check_out(out)
     lines = read_lines(run)
     chooser = PayerChooser(config, registry)
     claims = build_claims(lines, config, adjustments or {}, chooser)
+    if plan is not None:
+        claims = plan(claims)
     codes = known_codes if known_codes is not None else set()
     rejected: list[str] = []
     warnings: list[str] = []
@@ -524,11 +537,13 @@ def write_837p(run: Path, config: SubmitterConfig, out: Path, control_file: Path
             good.append(claim)
     if not good:
         raise BhpolicyError(f"{run}: no claim to write" + (f" ({len(rejected)} problems; "
-                            f"first: {rejected[0]})" if rejected else " (no billable lines)"))
+                            f"first: {rejected[0]})" if rejected else
+                            " (no billable lines)" if plan is None else
+                            " (every billable line was sent before; --resend sends again)"))
     # one interchange a receiver; one transaction a payer and billing provider, at most
     # max_claims_per_transaction claims each
     size = config.limits.max_claims_per_transaction
-    plan: dict[str, tuple[Receiver, list[tuple[Payer, BillingProvider, list[Claim]]]]] = {}
+    interchanges: dict[str, tuple[Receiver, list[tuple[Payer, BillingProvider, list[Claim]]]]] = {}
     for (_, npi), group in groupby(good, key=lambda c: (c.payer.id if c.payer else "",
                                                                c.provider_id)):
         chunk = list(group)
@@ -536,16 +551,18 @@ def write_837p(run: Path, config: SubmitterConfig, out: Path, control_file: Path
         provider = config.provider(npi)
         assert payer is not None and provider is not None
         receiver = config.receiver_of(payer)
-        batches = plan.setdefault(receiver.id, (receiver, []))[1]
+        batches = interchanges.setdefault(receiver.id, (receiver, []))[1]
         batches += [(payer, provider, chunk[i:i + size]) for i in range(0, len(chunk), size)]
-    reserved = control.reserve(control_file, [len(b) for _, b in plan.values()], after_read)
+    counts = [len(b) for _, b in interchanges.values()]
+    reserved = (reserve(counts) if reserve is not None
+                else control.reserve(control_file, counts, after_read))
     clean = Cleaner()
     files: list[InterchangeFile] = []
-    several = len(plan) > 1
+    several = len(interchanges) > 1
     texts = []
-    for (receiver, batches), numbers in zip(plan.values(), reserved, strict=True):
+    for (receiver, batches), numbers in zip(interchanges.values(), reserved, strict=True):
         texts.append(_interchange(config, receiver, batches, numbers, now, clean))
-    for (receiver, batches), numbers, text in zip(plan.values(), reserved, texts,
+    for (receiver, batches), numbers, text in zip(interchanges.values(), reserved, texts,
                                                   strict=True):
         path = atomic_write_text(_file_for(out, receiver, several), text, encoding="ascii")
         files.append(InterchangeFile(path, receiver, numbers.as_tuple(),

@@ -6,7 +6,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from bhpolicy.db import pas_models  # noqa: F401  (the FHIR API's tables)
+from bhpolicy.db import (
+    ledger_models,  # noqa: F401  (the claim ledger)
+    pas_models,  # noqa: F401  (the FHIR API's tables)
+)
 from bhpolicy.db.models import Base
 
 config = context.config
