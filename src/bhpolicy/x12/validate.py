@@ -1,8 +1,15 @@
-"""The one module that uses pyx12: 005010X222A1 validation of an 837P and its 999.
+"""The one module that runs pyx12: validation of each X12 kind bhpolicy reads, with its map.
+
+``validate_file`` names what a file is (837P 005010X222A1, 835 005010X221A1, 999
+005010X231A1, 277CA 005010X214; see ``kind.py``) and validates it with that kind's map.
+``run_pyx12`` is the single read the 835/999/277CA readers share: pyx12's ``x12n_document``
+walks the map and calls back once per segment with the map node it matched, so a reader
+gets every segment with its loop id in the same pass that validates the file.
 
 pyx12's ``x12n_document`` returns True only for a valid file (the ``x12valid`` script's exit
-code does not say), writes the 999 acknowledgement to ``fd_997`` and logs each finding. We
-capture those findings from its logger.
+code does not say) and logs each finding; we capture those from its logger. A 999 stream is
+passed only when one is asked for (``ack=True``): pyx12 cannot build a 999 for an 835 (its ST
+has no ST03), and its failure to do so is not a finding about the file.
 
 Findings are printed without the element values pyx12 quotes (a name too long, a birth date
 that is not a date): they may be PHI. A file pyx12 cannot read at all (not X12, or a version
@@ -14,11 +21,15 @@ import io
 import logging
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from bhpolicy.errors import BhpolicyError
+from bhpolicy.x12.kind import SUPPORTED, Kind, detect
 
 VERSION = "005010X222A1"
 
@@ -27,7 +38,14 @@ VERSION = "005010X222A1"
 class Validation:
     valid: bool
     findings: list[str] = field(default_factory=list)
-    ack_999: str = ""
+    ack_999: str = ""  # only when asked for (ack=True)
+    kind: str = "837P"  # 837P, 835, 999, 277CA
+    version: str = VERSION  # GS08
+    ack_note: str = ""  # why no 999 was written although one was asked for
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.version}"
 
 
 _MESSAGE = re.compile(r"^Line:(\d+)\s+ELE:\w+\s+-\s+(.*)$", re.S)
@@ -100,19 +118,32 @@ def without_values(message: str) -> str:
     return message
 
 
+@cache
+def _maps() -> tuple[tuple[str, str, str], ...]:
+    """(GS01, GS08, pyx12's abbreviation) of every map pyx12 ships."""
+    maps = resources.files("pyx12") / "map" / "maps.xml"
+    return tuple((node.get("fic") or "", node.get("vriic") or "", node.get("abbr") or "")
+                 for node in ET.fromstring(maps.read_text(encoding="utf-8")).iter("map")
+                 if node.get("vriic"))
+
+
+def readable_maps() -> frozenset[tuple[str, str]]:
+    """(GS01, GS08) pairs pyx12 has a map for."""
+    return frozenset((fic, vriic) for fic, vriic, _ in _maps())
+
+
 def readable_versions() -> list[str]:
     """The 837 versions (GS08) pyx12 has maps for, e.g. ``005010X222A1 (837P)``."""
-    maps = resources.files("pyx12") / "map" / "maps.xml"
-    found = []
-    for node in ET.fromstring(maps.read_text(encoding="utf-8")).iter("map"):
-        if node.get("fic") == "HC" and node.get("vriic"):
-            found.append(f"{node.get('vriic')} ({node.get('abbr')})")
-    return sorted(set(found))
+    return sorted({f"{vriic} ({abbr})" for fic, vriic, abbr in _maps() if fic == "HC"})
 
 
-def describe(path: Path, messages: list[str]) -> list[str]:
-    """pyx12's messages as 'line N, segment S, loop L, element E: message'."""
-    loops = _loops(path)
+def describe(path: Path, messages: list[str],
+             loops: dict[int, tuple[str, str]] | None = None) -> list[str]:
+    """pyx12's messages as 'line N, segment S, loop L, element E: message'. ``loops`` maps a
+    line to its (segment id, loop id) as pyx12's map walk found them; without it the loops
+    are guessed from the 837P's loop-opening segments."""
+    if loops is None:
+        loops = _loops(path)
     out: list[str] = []
     for message in messages:
         message = without_values(message)
@@ -130,6 +161,7 @@ def describe(path: Path, messages: list[str]) -> list[str]:
     return out
 
 
+
 class _Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.WARNING)
@@ -139,8 +171,57 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def validate_837p(path: Path) -> Validation:
-    """pyx12's verdict on an 837P; a file it cannot read is a one-line BhpolicyError."""
+# a reader's per-segment function: (segment id, its elements as lists of components, the
+# loop id pyx12's map placed it in, its line) -> None
+OnSegment = Callable[[str, list[list[str]], str, int], None]
+_ACK_FAILED = "Failed to create 999 response"
+
+
+class _Walk:
+    """pyx12's callback: remembers each line's map node (for describing findings) and hands
+    the segment to the reader. pyx12 swallows a callback's exception, so the first one is
+    kept here and raised once pyx12 is done."""
+
+    def __init__(self, on_segment: OnSegment | None) -> None:
+        self.on_segment = on_segment
+        self.nodes: list[Any] = [None]  # index = pyx12's line number (1 = ISA)
+        self.unmatched: dict[int, str] = {}  # line -> segment id pyx12 found no node for
+        self.error: BaseException | None = None
+
+    def __call__(self, seg: Any, src: Any, node: Any, valid: bool) -> None:
+        line = src.get_cur_line()
+        seg_id = seg.seg_id or ""
+        while len(self.nodes) < line:
+            self.nodes.append(None)
+        self.nodes.append(node)
+        if node is None or node.id != seg_id:
+            self.unmatched[line] = seg_id
+        if self.on_segment is None or self.error is not None:
+            return
+        try:
+            self.on_segment(seg_id, [[e.value for e in c.elements] for c in seg.elements],
+                            node.parent.id if node is not None else "", line)
+        except Exception as exc:  # raised again after pyx12 returns
+            self.error = exc
+
+    def loops(self) -> dict[int, tuple[str, str]]:
+        found: dict[int, tuple[str, str]] = {}
+        for line, node in enumerate(self.nodes):
+            if node is not None or line in self.unmatched:
+                seg = self.unmatched.get(line, node.id if node is not None else "?")
+                found[line] = (seg, node.parent.id if node is not None else "?")
+        return found
+
+
+def _cannot_read(path: Path, exc: BaseException) -> BhpolicyError:
+    return BhpolicyError(f"{path}: file: pyx12 cannot read it as X12 ({type(exc).__name__})")
+
+
+def run_pyx12(path: Path, kind: Kind, on_segment: OnSegment | None = None,
+              ack: bool = False) -> Validation:
+    """One pyx12 read of ``path`` with its kind's map: the verdict, the findings (without
+    values) and, when ``on_segment`` is given, every segment handed to it in file order with
+    its loop id. An exception ``on_segment`` raises is raised here after the read."""
     import pyx12.errors
     import pyx12.params
     import pyx12.x12n_document
@@ -150,27 +231,52 @@ def validate_837p(path: Path) -> Validation:
     logger.addHandler(handler)
     previous = logger.level
     logger.setLevel(logging.WARNING)
-    ack = io.StringIO()
+    stream = io.StringIO() if ack else None
+    walk = _Walk(on_segment)
     try:
         with path.open(encoding="ascii", errors="replace") as source:
             valid = bool(pyx12.x12n_document.x12n_document(
-                param=pyx12.params.params(), src_file=source, fd_997=ack, fd_html=None))
+                param=pyx12.params.params(), src_file=source, fd_997=stream, fd_html=None,
+                callback=walk))
     except pyx12.errors.EngineError as exc:
         version = re.search(r"vriic=([0-9A-Za-z]{1,12})", str(exc))
         if version:
             raise BhpolicyError(
                 f"{path}: GS08 {version.group(1)}: pyx12 has no map for this version; "
-                f"bhpolicy writes and checks 837P {VERSION} (pyx12 reads 837 "
-                f"{', '.join(readable_versions())})") from None
-        raise BhpolicyError(f"{path}: file: pyx12 cannot read it as X12 "
-                            f"({type(exc).__name__})") from None
+                f"bhpolicy reads {SUPPORTED}") from None
+        raise _cannot_read(path, exc) from None
     except (pyx12.errors.X12Error, ValueError, IndexError, KeyError, AttributeError,
             TypeError, RecursionError) as exc:
-        raise BhpolicyError(f"{path}: file: pyx12 cannot read it as X12 "
-                            f"({type(exc).__name__})") from None
+        raise _cannot_read(path, exc) from None
     except OSError as exc:
         raise BhpolicyError(f"{path}: file: cannot read ({exc.strerror})") from None
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous)
-    return Validation(valid, describe(path, handler.messages), ack.getvalue())
+    if walk.error is not None:
+        raise walk.error
+    messages = [m for m in handler.messages if m != _ACK_FAILED]
+    note = ""
+    if ack and len(messages) < len(handler.messages):
+        note = f"pyx12 cannot write a 999 for this {kind.name} file"
+    loops = walk.loops()
+    return Validation(valid, describe(path, messages, loops),
+                      stream.getvalue() if stream is not None and not note else "",
+                      kind.name, kind.version, note)
+
+
+def validate_file(path: Path, ack: bool = False) -> Validation:
+    """pyx12's verdict on any kind bhpolicy reads, with that kind's map; ``ack`` also asks
+    pyx12 for its 999 (not made for a 999 itself). A file that is not X12 or of a kind not
+    supported is a one-line BhpolicyError naming what was found."""
+    return run_pyx12(path, detect(path), ack=ack)
+
+
+def validate_837p(path: Path) -> Validation:
+    """pyx12's verdict on an 837P and its 999; a file it cannot read, or a file of another
+    kind, is a one-line BhpolicyError."""
+    kind = detect(path)
+    if kind.name != "837P":
+        raise BhpolicyError(f"{path}: file: is an {kind.label}, not an 837P {VERSION} "
+                            "(claims validate names and checks every kind)")
+    return run_pyx12(path, kind, ack=True)
