@@ -276,6 +276,16 @@ class Status:
 
 
 @dataclass
+class LineAck:
+    control: str  # REF*FJ = the 837P's REF*6R
+    status: Status
+    charge: int = 15000
+    code: str = "H0040"
+    modifiers: tuple[str, ...] = ("U1",)
+    date: str = "20260302"
+
+
+@dataclass
 class ClaimAck:
     pcn: str  # 2200D TRN02
     statuses: list[Status] = field(default_factory=lambda: [Status("A2", "20", "PR")])
@@ -283,6 +293,7 @@ class ClaimAck:
     payer_claim: str = ""  # REF*1K
     clearinghouse: str = ""  # REF*D9
     dates: tuple[str, str] = ("20260302", "20260302")  # DTP*472
+    lines: list[LineAck] = field(default_factory=list)
 
     def rejected(self) -> bool:
         return any(s.category in ("A3", "A4", "A6", "A7", "A8") for s in self.statuses)
@@ -332,5 +343,13 @@ def build_277ca(claims: Sequence[ClaimAck], *, date: str = "20260402",
         start, end = claim.dates
         body.append(seg("DTP", "472", "D8", start) if start == end
                     else seg("DTP", "472", "RD8", f"{start}-{end}"))
+        for item in claim.lines:
+            status = ":".join(p for p in (item.status.category, item.status.code,
+                                          item.status.entity) if p)
+            body += [seg("SVC", ":".join(["HC", item.code, *item.modifiers]),
+                         money(item.charge)),
+                     seg("STC", status, date, "U"),
+                     seg("REF", "FJ", item.control),
+                     seg("DTP", "472", "D8", item.date)]
     return _envelope("HN", "005010X214", [body], number, date, sender="SCMEDICAID",
                      receiver="PROVIDERRECV")

@@ -36,16 +36,26 @@ segment and element, never the value (it may be PHI)."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from bhpolicy.errors import BhpolicyError
 from bhpolicy.x12.kind import Kind, detect
 from bhpolicy.x12.validate import run_pyx12
+from bhpolicy.x12.values import (
+    X12ReadError,
+    cents,
+    component,
+    date,
+    money_text,
+    quantity,
+    required,
+    sha256,
+    value,
+    where,
+)
 
 VERSION = "005010X221A1"
 # CLP02 codes of the 005010X221A1 TR3, in our words
@@ -61,10 +71,6 @@ CLAIM_STATUSES = {
 }
 REVERSAL = "22"
 DENIED = "4"
-
-
-class X12ReadError(Exception):
-    """A value the reader cannot use: 'line N, segment S, element E: problem' (no value)."""
 
 
 @dataclass(frozen=True)
@@ -211,87 +217,23 @@ class Remittance:
 
 # ---------------------------------------------------------------- values
 
-_AMOUNT = re.compile(r"-?(\d*)(?:\.(\d*))?")
-
-
-def money_text(cents: int) -> str:
-    sign = "-" if cents < 0 else ""
-    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
-
-
-def _where(seg: str, position: int, line: int) -> str:
-    return f"line {line}, segment {seg}, element {seg}{position:02d}"
-
-
-def _cents(text: str, seg: str, position: int, line: int) -> int:
-    match = _AMOUNT.fullmatch(text)
-    if match is None or not (match.group(1) or match.group(2)):
-        raise X12ReadError(f"{_where(seg, position, line)}: not an amount")
-    whole, fraction = match.group(1) or "0", match.group(2) or ""
-    if fraction[2:].strip("0"):
-        raise X12ReadError(f"{_where(seg, position, line)}: an amount below a cent")
-    value = int(whole) * 100 + int((fraction + "00")[:2])
-    return -value if text.startswith("-") else value
-
-
-def _quantity(text: str, seg: str, position: int, line: int) -> Decimal | None:
-    if not text:
-        return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite():
-        raise X12ReadError(f"{_where(seg, position, line)}: not a quantity")
-    return value
-
-
-def _date(text: str, seg: str, position: int, line: int) -> dt.date | None:
-    if not text:
-        return None
-    try:
-        if len(text) != 8 or not text.isdigit():
-            raise ValueError
-        return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
-    except ValueError:
-        raise X12ReadError(f"{_where(seg, position, line)}: not a CCYYMMDD date") from None
-
-
-def _value(elements: list[list[str]], position: int) -> str:
-    """Element ``position`` (1-based), its first component; empty when absent."""
-    return elements[position - 1][0] if position <= len(elements) else ""
-
-
-def _component(elements: list[list[str]], position: int, sub: int) -> str:
-    if position > len(elements) or sub > len(elements[position - 1]):
-        return ""
-    return elements[position - 1][sub - 1]
-
-
-def _required(elements: list[list[str]], seg: str, position: int, line: int) -> str:
-    text = _value(elements, position)
-    if not text:
-        raise X12ReadError(f"{_where(seg, position, line)}: missing")
-    return text
-
-
 def _procedure(elements: list[list[str]], line: int) -> str:
-    code = _component(elements, 1, 2)
+    code = component(elements, 1, 2)
     if not code:
-        raise X12ReadError(f"{_where('SVC', 1, line)}: no procedure code (SVC01-2)")
+        raise X12ReadError(f"{where('SVC', 1, line)}: no procedure code (SVC01-2)")
     return code
 
 
 def _adjustments(elements: list[list[str]], line: int) -> list[Adjustment]:
-    group = _required(elements, "CAS", 1, line)
+    group = required(elements, "CAS", 1, line)
     found = []
     for start in range(2, 20, 3):  # CAS02-04, CAS05-07, ... CAS17-19
-        reason = _value(elements, start)
+        reason = value(elements, start)
         if not reason:
             continue
-        amount = _cents(_required(elements, "CAS", start + 1, line), "CAS", start + 1, line)
-        quantity = _quantity(_value(elements, start + 2), "CAS", start + 2, line)
-        found.append(Adjustment(group, reason, amount, quantity))
+        amount = cents(required(elements, "CAS", start + 1, line), "CAS", start + 1, line)
+        count = quantity(value(elements, start + 2), "CAS", start + 2, line)
+        found.append(Adjustment(group, reason, amount, count))
     return found
 
 
@@ -350,15 +292,15 @@ class _Reader:
         elif seg == "PLB" and self.current is not None:
             self._plb(e, line)
         elif seg == "LX":
-            self.header_number = _value(e, 1) or None
+            self.header_number = value(e, 1) or None
         elif seg == "ST":
             self._close_claim()
-            self.current = _Set(line, {"control_number": _value(e, 2)})
+            self.current = _Set(line, {"control_number": value(e, 2)})
             self.sets.append(self.current)
             self.header_number = None
         elif seg == "GS":
-            version = _value(e, 8)
-            if (_value(e, 1), version) != (self.kind.functional_id, self.kind.version):
+            version = value(e, 8)
+            if (value(e, 1), version) != (self.kind.functional_id, self.kind.version):
                 raise X12ReadError(f"line {line}, segment GS, element GS08: a functional "
                                    f"group that is not an 835 {VERSION}")
         elif seg == "SE":
@@ -372,21 +314,21 @@ class _Reader:
         h = self.current.header
         if seg == "BPR":
             self.current.bpr_line = line
-            h.update(transaction_handling=_required(e, "BPR", 1, line),
-                     payment_cents=_cents(_required(e, "BPR", 2, line), "BPR", 2, line),
-                     credit_debit=_value(e, 3), payment_method=_value(e, 4),
-                     payment_date=_date(_value(e, 16), "BPR", 16, line))
+            h.update(transaction_handling=required(e, "BPR", 1, line),
+                     payment_cents=cents(required(e, "BPR", 2, line), "BPR", 2, line),
+                     credit_debit=value(e, 3), payment_method=value(e, 4),
+                     payment_date=date(value(e, 16), "BPR", 16, line))
         elif seg == "TRN":
-            h.update(trace_number=_required(e, "TRN", 2, line), payer_trace_id=_value(e, 3))
-        elif seg == "DTM" and _value(e, 1) == "405":
-            h["production_date"] = _date(_value(e, 2), "DTM", 2, line)
+            h.update(trace_number=required(e, "TRN", 2, line), payer_trace_id=value(e, 3))
+        elif seg == "DTM" and value(e, 1) == "405":
+            h["production_date"] = date(value(e, 2), "DTM", 2, line)
         elif seg == "N1" and loop == "1000A":
-            h["payer_name"] = _value(e, 2)
-            h.setdefault("payer_id", _value(e, 4) or None)
-        elif seg == "REF" and loop == "1000A" and _value(e, 1) == "2U":
-            h["payer_id"] = _value(e, 2) or None
+            h["payer_name"] = value(e, 2)
+            h.setdefault("payer_id", value(e, 4) or None)
+        elif seg == "REF" and loop == "1000A" and value(e, 1) == "2U":
+            h["payer_id"] = value(e, 2) or None
         elif seg == "N1" and loop == "1000B":
-            h.update(payee_name=_value(e, 2), payee_id=_value(e, 4) or None)
+            h.update(payee_name=value(e, 2), payee_id=value(e, 4) or None)
 
     def _close_claim(self) -> None:
         self.claim = None
@@ -396,17 +338,17 @@ class _Reader:
         if seg == "CLP":
             if self.current is None:
                 raise X12ReadError(f"line {line}, segment CLP: outside a transaction set")
-            responsibility = _value(e, 5)
+            responsibility = value(e, 5)
             self.claim = _Claim(line, {
-                "patient_control_number": _required(e, "CLP", 1, line),
-                "status": _required(e, "CLP", 2, line),
-                "charge_cents": _cents(_required(e, "CLP", 3, line), "CLP", 3, line),
-                "paid_cents": _cents(_required(e, "CLP", 4, line), "CLP", 4, line),
+                "patient_control_number": required(e, "CLP", 1, line),
+                "status": required(e, "CLP", 2, line),
+                "charge_cents": cents(required(e, "CLP", 3, line), "CLP", 3, line),
+                "paid_cents": cents(required(e, "CLP", 4, line), "CLP", 4, line),
                 "patient_responsibility_cents":
-                    _cents(responsibility, "CLP", 5, line) if responsibility else None,
-                "filing_indicator": _value(e, 6),
-                "payer_claim_number": _value(e, 7),
-                "frequency": _value(e, 9) or None,
+                    cents(responsibility, "CLP", 5, line) if responsibility else None,
+                "filing_indicator": value(e, 6),
+                "payer_claim_number": value(e, 7),
+                "frequency": value(e, 9) or None,
                 "header_number": self.header_number})
             self.service = None
             self.current.claims.append(self.claim)
@@ -417,34 +359,34 @@ class _Reader:
         if seg == "CAS":
             claim.adjustments += _adjustments(e, line)
         elif seg == "MOA":
-            claim.remarks += [r for r in (_value(e, i) for i in range(3, 8)) if r]
+            claim.remarks += [r for r in (value(e, i) for i in range(3, 8)) if r]
         elif seg == "MIA":
-            claim.remarks += [r for r in (_value(e, i) for i in (5, 20, 21, 22, 23)) if r]
-        elif seg == "REF" and _value(e, 1) == "F8":
-            claim.fields["original_reference"] = _value(e, 2) or None
-        elif seg == "DTM" and _value(e, 1) in ("232", "233"):
-            key = "statement_from" if _value(e, 1) == "232" else "statement_to"
-            claim.fields[key] = _date(_value(e, 2), "DTM", 2, line)
+            claim.remarks += [r for r in (value(e, i) for i in (5, 20, 21, 22, 23)) if r]
+        elif seg == "REF" and value(e, 1) == "F8":
+            claim.fields["original_reference"] = value(e, 2) or None
+        elif seg == "DTM" and value(e, 1) in ("232", "233"):
+            key = "statement_from" if value(e, 1) == "232" else "statement_to"
+            claim.fields[key] = date(value(e, 2), "DTM", 2, line)
 
     def _service(self, seg: str, e: list[list[str]], line: int) -> None:
         if seg == "SVC":
             if self.claim is None:
                 raise X12ReadError(f"line {line}, segment SVC: outside a claim")
-            units = _quantity(_value(e, 5), "SVC", 5, line)
+            units = quantity(value(e, 5), "SVC", 5, line)
             original = e[5] if len(e) > 5 and e[5][0] else None
             self.service = _Service(line, {
-                "qualifier": _component(e, 1, 1),
+                "qualifier": component(e, 1, 1),
                 "procedure": _procedure(e, line),
                 "modifiers": tuple(m for m in e[0][2:6] if m),
-                "charge_cents": _cents(_required(e, "SVC", 2, line), "SVC", 2, line),
-                "paid_cents": _cents(_required(e, "SVC", 3, line), "SVC", 3, line),
-                "revenue_code": _value(e, 4) or None,
+                "charge_cents": cents(required(e, "SVC", 2, line), "SVC", 2, line),
+                "paid_cents": cents(required(e, "SVC", 3, line), "SVC", 3, line),
+                "revenue_code": value(e, 4) or None,
                 "units": Decimal(1) if units is None else units,
                 "original_procedure": original[1] if original and len(original) > 1
                 else None,
                 "original_modifiers": tuple(m for m in original[2:6] if m) if original
                 else (),
-                "original_units": _quantity(_value(e, 7), "SVC", 7, line)})
+                "original_units": quantity(value(e, 7), "SVC", 7, line)})
             self.claim.services.append(self.service)
             return
         service = self.service
@@ -452,15 +394,15 @@ class _Reader:
             return
         if seg == "CAS":
             service.adjustments += _adjustments(e, line)
-        elif seg == "LQ" and _value(e, 1) == "HE":
-            service.remarks.append(_required(e, "LQ", 2, line))
-        elif seg == "REF" and _value(e, 1) == "6R":
-            service.fields["line_control_number"] = _required(e, "REF", 2, line)
-        elif seg == "AMT" and _value(e, 1) == "B6":
-            service.fields["allowed_cents"] = _cents(_required(e, "AMT", 2, line), "AMT", 2,
+        elif seg == "LQ" and value(e, 1) == "HE":
+            service.remarks.append(required(e, "LQ", 2, line))
+        elif seg == "REF" and value(e, 1) == "6R":
+            service.fields["line_control_number"] = required(e, "REF", 2, line)
+        elif seg == "AMT" and value(e, 1) == "B6":
+            service.fields["allowed_cents"] = cents(required(e, "AMT", 2, line), "AMT", 2,
                                                      line)
         elif seg == "DTM":
-            qualifier, day = _value(e, 1), _date(_value(e, 2), "DTM", 2, line)
+            qualifier, day = value(e, 1), date(value(e, 2), "DTM", 2, line)
             if qualifier == "472":
                 service.fields["service_date"] = day
             elif qualifier in ("150", "151"):
@@ -469,16 +411,16 @@ class _Reader:
 
     def _plb(self, e: list[list[str]], line: int) -> None:
         assert self.current is not None
-        provider = _required(e, "PLB", 1, line)
-        period = _date(_value(e, 2), "PLB", 2, line)
+        provider = required(e, "PLB", 1, line)
+        period = date(value(e, 2), "PLB", 2, line)
         for position in range(3, 15, 2):  # PLB03/04 ... PLB13/14
-            reason = _component(e, position, 1)
+            reason = component(e, position, 1)
             if not reason:
                 continue
-            amount = _cents(_required(e, "PLB", position + 1, line), "PLB", position + 1,
+            amount = cents(required(e, "PLB", position + 1, line), "PLB", position + 1,
                             line)
             self.current.plb.append(ProviderAdjustment(
-                line, provider, period, reason, _component(e, position, 2) or None, amount))
+                line, provider, period, reason, component(e, position, 2) or None, amount))
 
 
 # ---------------------------------------------------------------- balancing
@@ -493,27 +435,22 @@ def balance_problems(path: Path, claims: tuple[ClaimPayment, ...],
         for service in claim.services:
             off = service.charge_cents - service.adjusted_cents - service.paid_cents
             if off:
-                problems.append(f"{path}: {_where('SVC', 3, service.line)}: SVC02 less the "
+                problems.append(f"{path}: {where('SVC', 3, service.line)}: SVC02 less the "
                                 f"line's adjustments is not SVC03 (off by {money_text(off)})")
         off = claim.charge_cents - claim.adjusted_cents - claim.paid_cents
         if off:
-            problems.append(f"{path}: {_where('CLP', 4, claim.line)}: CLP03 less the claim's "
+            problems.append(f"{path}: {where('CLP', 4, claim.line)}: CLP03 less the claim's "
                             f"and its lines' adjustments is not CLP04 (off by "
                             f"{money_text(off)})")
     expected = sum(c.paid_cents for c in claims) - sum(p.amount_cents for p in plb)
     paid = -payment_cents if credit_debit == "D" else payment_cents
     if expected != paid:
-        problems.append(f"{path}: {_where('BPR', 2, bpr_line)}: BPR02 is not the CLP04 total "
+        problems.append(f"{path}: {where('BPR', 2, bpr_line)}: BPR02 is not the CLP04 total "
                         f"less the PLB total (off by {money_text(expected - paid)})")
     return problems
 
 
 # ---------------------------------------------------------------- entry points
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
-
 
 def read_835s(path: Path) -> tuple[Remittance, ...]:
     """Every 835 transaction set of ``path``, each with the file's hash and pyx12's verdict
@@ -526,7 +463,7 @@ def read_835s(path: Path) -> tuple[Remittance, ...]:
         checked = run_pyx12(path, kind, reader)
     except X12ReadError as exc:
         raise BhpolicyError(f"{path}: {exc}") from None
-    sha = _sha256(path)
+    sha = sha256(path)
     out = []
     for item in reader.sets:
         h = item.header
