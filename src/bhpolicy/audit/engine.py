@@ -356,7 +356,8 @@ def _per_day(a: ir.Table, coverage: ir.Table, numbers: ir.Table, qualifying: ir.
                       not_issued=params.not_issued,
                       p_allowed=params.allowed_codes, p_timed=params.timed_code,
                       p_unit=params.h0039_unit, cap_number=params.cap,
-                      cap_section=params.cap_section)
+                      cap_section=params.cap_section, per_diems_day=params.per_diems_day,
+                      providers_day=params.providers_day)
     a = a.left_join(p, [a.policy_id == p.p_policy, a.day == p.p_day]).drop("p_policy",
                                                                           "p_day")
     code = a.hcpcs.upper().strip()
@@ -377,9 +378,12 @@ def _per_day(a: ir.Table, coverage: ir.Table, numbers: ir.Table, qualifying: ir.
     # (Minnesota: the billing provider bills and reimburses the others), then anyone else
     preference = ibis.cases((a._billing, 0), (a._in_team, 1), else_=2)
     per_day = ibis.window(group_by=[a.member_id, a.day], order_by=[preference, a.provider_id])
-    a = a.mutate(_dup=ibis.row_number().over(same) > 0,
-                 _keep=a.provider_id.first().over(per_day))
-    a = a.mutate(_other=a.provider_id != a._keep)
+    # Other General Guidelines (SC) / Billing (MN): per_diems_per_member_day per diems of
+    # one provider a member-day (row numbers count from 0), and providers_per_member_day
+    # providers (the day's first, in the order above); a pack without the number has no limit
+    a = a.mutate(
+        _dup=(ibis.row_number().over(same) >= a.per_diems_day).fill_null(False),
+        _other=(ibis.dense_rank().over(per_day) >= a.providers_day).fill_null(False))
     if qualifying is not None:
         q = qualifying.select(q_member=qualifying.member_id, q_day=qualifying.contact_date,
                               q_ok=qualifying.qualifying)

@@ -37,8 +37,9 @@ TEAM_SIZES = (None, "small", "large")
 
 # How far a contact gets through the checks, and the reason a day stops at each step.
 LEVEL_REASONS = {1: "other_provider", 2: "not_member_or_family", 3: "not_face_to_face",
-                 4: "group_only", 5: "under_min_minutes"}
-QUALIFIES = 6
+                 4: "group_only", 5: "under_min_minutes", 6: "place_of_service_excluded"}
+QUALIFIES = 7
+QUALIFYING_BITS = f"reach{QUALIFIES}"  # month_facts' bitmap of days with a qualifying contact
 
 
 def _listed(joined: ir.StringValue, item: ir.StringValue) -> ir.BooleanValue:
@@ -160,7 +161,7 @@ def other_provider_contacts(rows: ir.Table) -> ir.Table:
 def qualify_contacts(contacts: ir.Table, coverage: ir.Table, member_policy: ir.Table,
                      params: ir.Table) -> ir.Table:
     """Grain: contact. Adds the covering authorization, the day's pack parameters and
-    ``level``: how far the contact gets through the checks (6 = qualifies)."""
+    ``level``: how far the contact gets through the checks (:data:`QUALIFIES` = qualifies)."""
     joined = cover(contacts, coverage)
     joined = joined.left_join(member_policy, joined.member_id == member_policy.member_id)
     joined = joined.mutate(policy_id=joined.auth_policy.fill_null(joined.member_policy_id))
@@ -181,6 +182,10 @@ def qualify_contacts(contacts: ir.Table, coverage: ir.Table, member_policy: ir.T
         (~mode_ok, 3),
         (joined.group & ~joined.group_ok, 4),
         (~timed & joined.min_minutes.notnull() & (joined.minutes < joined.min_minutes), 5),
+        # SC Other General Guidelines (pos_restrictions): a contact at a place of service
+        # the pack excludes does not count; null where the pack excludes none
+        (joined.pos_excluded.notnull() & _listed(joined.pos_excluded, joined.pos)
+         .fill_null(False), 6),
         else_=QUALIFIES)
     # MN Billing: POS 21 "if ACT services were provided to a recipient in an inpatient
     # hospital": only contacts with the participants the pack names (the recipient) decide
@@ -321,7 +326,7 @@ def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Tabl
          HOLD["code_not_listed"]),
         (~timed & r.mod_small.notnull() & r.team_size.isnull(), HOLD["team_size_unknown"]),
         else_=0)
-    qual = r.reach6.fill_null(0)
+    qual = r[QUALIFYING_BITS].fill_null(0)
     detail = _disagreeing_days(r) | ibis.ifelse(timed | ~covered, qual, NO_BITS)
     # for the lines' stable ids: a hash of what identifies the row's lines but the day
     key = (r.member_id + "|" + r.month.cast("string") + "|" + code + "|" +
@@ -451,7 +456,7 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table,
         t = t.left_join(month_billed, [t.member_id == month_billed.mb_member,
                                        t.month == month_billed.mb_month])
         t = t.drop("mb_member", "mb_month")
-        qual = t.reach6.fill_null(0) & _not(t.short_bits.fill_null(0))
+        qual = t[QUALIFYING_BITS].fill_null(0) & _not(t.short_bits.fill_null(0))
         billed_bits = t.billed_bits.fill_null(0)
         pos_hold: ir.IntegerValue = NO_BITS
         if hold_missing_pos:  # no POS from a qualifying contact, nor the inpatient one
@@ -467,7 +472,7 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table,
     r = with_bits(rows)
     # the open days per code from the few columns they need: sharing the wide rows with
     # the final join would make the database keep a copy of them
-    narrow = with_bits(rows.select("member_id", "month", "code", "group_hold", "reach6",
+    narrow = with_bits(rows.select("member_id", "month", "code", "group_hold", QUALIFYING_BITS,
                                    *(("pos_bits", "inpatient_bits") if hold_missing_pos
                                      else ())))
     per_code = narrow.group_by(c_member=narrow.member_id, c_month=narrow.month,
@@ -694,7 +699,9 @@ def unbilled_kinds(params: ir.Table, reasons: ir.Table) -> ir.Table:
     lines."""
     seg = _segments(params)
     k = seg.cross_join(_numbered("level", list(NO_LINE), list(NO_LINE.values())))
-    k = k.left_join(reasons, [k.policy_id == reasons.policy_id, k.t_level == reasons.reason_id])
+    # inner: a pack has every reason its rules can give (load_reasons); a reason it has no
+    # rule for (place_of_service_excluded without pos_restrictions) has no kind
+    k = k.join(reasons, [k.policy_id == reasons.policy_id, k.t_level == reasons.reason_id])
     return k.select(
         kind=_day_kind(k.segment, k.k_level), reason_id=k.t_level,
         reason=k.reason_summary, section=k.reason_section, carc_group=k.carc_group,

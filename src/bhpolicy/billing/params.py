@@ -20,15 +20,10 @@ import pyarrow as pa
 from pydantic import StrictStr, model_validator
 
 from bhpolicy.errors import DataFileError
-from bhpolicy.policy.model import ParameterNotInForce, PolicyPack
+from bhpolicy.policy.model import ParameterNotInForce, ParameterValue, PolicyPack
+from bhpolicy.policy.reads import AUDIT_RULES, BILLING_RULES, declares
 from bhpolicy.strict_model import Strict
 from bhpolicy.yaml_strict import validate_file
-
-
-def _optional(pack: PolicyPack, name: str, day: dt.date) -> Any:
-    if name not in pack.parameters:
-        return None
-    return pack.value(name, day).value
 
 
 def _joined(values: Any) -> str | None:
@@ -48,34 +43,70 @@ MODES = ("in_person", "video", "phone")  # the input schema's values (io/readers
 PARTICIPANTS = ("member", "family", "collateral")
 
 
+class _Reads:
+    """A pack's values on one day, read by a rule that declares the parameter
+    (:mod:`bhpolicy.policy.reads`); a parameter the pack does not have is None."""
+
+    def __init__(self, pack: PolicyPack, day: dt.date) -> None:
+        self.pack, self.day = pack, day
+
+    def param(self, rule: str, name: str, rules: dict[str, tuple[str, ...]] = BILLING_RULES
+              ) -> ParameterValue | None:
+        declares(rule, name, rules)
+        return self.pack.value(name, self.day) if name in self.pack.parameters else None
+
+    def value(self, rule: str, name: str, rules: dict[str, tuple[str, ...]] = BILLING_RULES
+              ) -> Any:
+        found = self.param(rule, name, rules)
+        return found.value if found is not None else None
+
+    def required(self, rule: str, name: str) -> ParameterValue:
+        found = self.param(rule, name)
+        if found is None:  # every pack has it: the lookup names the missing parameter
+            return self.pack.value(name, self.day)
+        return found
+
+
 def _row(pack: PolicyPack, day: dt.date) -> dict[str, Any]:
-    modes = pack.value("face_to_face_modes", day).value
-    participants = pack.value("qualifying_participants", day).value
+    """The day's values, each read by the rule that uses it."""
+    read = _Reads(pack, day)
+    modes_value = read.required("not_face_to_face", "face_to_face_modes")
+    modes = modes_value.value
+    participants = read.required("not_member_or_family", "qualifying_participants").value
     assert isinstance(modes, list) and isinstance(participants, list)
-    modifiers = _optional(pack, "team_size_modifiers", day) or {}
-    codes = _optional(pack, "billing_codes", day)
-    per_diem = pack.value("per_diem_code", day).value
-    inpatient_from = _optional(pack, "inpatient_pos_participants", day) or []
-    cap = pack.value("monthly_max_billed_days", day) if (
-        "monthly_max_billed_days" in pack.parameters) else None
+    modifiers = read.value("team_size_modifier", "team_size_modifiers") or {}
+    codes = read.value("code_not_listed", "billing_codes")
+    per_diem = read.required("code_not_listed", "per_diem_code").value
+    inpatient_from = read.value("place_of_service", "inpatient_pos_participants") or []
+    cap = read.param("over_monthly_cap", "monthly_max_billed_days")
+    excluded = read.value("place_of_service_excluded", "pos_restrictions")
+    per_diems = read.value("duplicate_per_diem", "per_diems_per_member_day", AUDIT_RULES)
+    providers = read.value("per_diem_other_provider", "providers_per_member_day", AUDIT_RULES)
+    if providers is None:  # one per diem a member-day: a second provider's is the second
+        providers = read.value("per_diem_other_provider", "per_diems_per_member_day",
+                               AUDIT_RULES)
     return {
-        "min_minutes": _optional(pack, "contact_min_minutes", day),
-        "group_ok": bool(pack.value("group_contact_counts_alone", day).value),
-        "modes": _joined(pack.value("face_to_face_modes", day).value),
-        "participants": _joined(pack.value("qualifying_participants", day).value),
+        "min_minutes": read.value("under_min_minutes", "contact_min_minutes"),
+        "group_ok": bool(read.required("group_only", "group_contact_counts_alone").value),
+        "modes": _joined(modes),
+        "participants": _joined(participants),
         "cap": cap.value if cap else None,
         "cap_section": cap.citation.section if cap else None,
-        "min_days": _optional(pack, "monthly_min_service_days", day),
+        "min_days": read.value("under_monthly_minimum", "monthly_min_service_days"),
         "mod_small": modifiers.get("small"),
         "mod_large": modifiers.get("large"),
-        "per_diem_code": per_diem,
+        "per_diem_code": read.required("per_diem_day", "per_diem_code").value,
         "allowed_codes": _joined(codes if codes is not None else [per_diem]),
-        "timed_code": _optional(pack, "timed_code", day),
-        "h0039_unit": _optional(pack, "h0039_unit_minutes", day),
-        "h0039_first": _optional(pack, "h0039_first_unit_min_minutes", day),
-        "inpatient_pos": _optional(pack, "inpatient_pos", day),
-        "default_pos": pack.value("default_pos", day).value,
-        "contact_section": pack.value("face_to_face_modes", day).citation.section,
+        "timed_code": read.value("timed_units", "timed_code"),
+        "h0039_unit": read.value("timed_units", "h0039_unit_minutes"),
+        "h0039_first": read.value("timed_units", "h0039_first_unit_min_minutes"),
+        "inpatient_pos": read.value("place_of_service", "inpatient_pos"),
+        "default_pos": read.required("place_of_service", "default_pos").value,
+        # an empty list excludes nothing: null, so the contact check costs nothing
+        "pos_excluded": _joined(excluded) if excluded else None,
+        "per_diems_day": per_diems,
+        "providers_day": providers,
+        "contact_section": read.required("per_diem_day", "face_to_face_modes").citation.section,
         **{f"mode_{m}": m in modes for m in MODES},
         **{f"part_{p}": p in participants for p in PARTICIPANTS},
         **{f"inpat_{p}": p in inpatient_from for p in PARTICIPANTS},
@@ -118,6 +149,7 @@ PARAMETER_SCHEMA = {
     "per_diem_code": "string", "allowed_codes": "string", "timed_code": "string",
     "h0039_unit": "int64",
     "h0039_first": "int64", "inpatient_pos": "string", "default_pos": "string",
+    "pos_excluded": "string", "per_diems_day": "int64", "providers_day": "int64",
     "contact_section": "string", "not_in_force": "string", "not_issued": "boolean",
     "segment": "int64",
     **{f"mode_{m}": "boolean" for m in MODES},
@@ -164,12 +196,16 @@ REASON_IDS = ("over_monthly_cap", "outside_authorization", "team_size_unknown",
               "code_not_listed", "mixed_codes_in_month", "under_min_minutes", "group_only",
               "not_face_to_face", "not_member_or_family", "other_provider",
               "plan_policy_not_yet_issued", "place_of_service_missing")
+# reasons a pack needs only when it has the parameter whose rule gives them
+REASONS_OF_PARAMETERS = {"pos_restrictions": "place_of_service_excluded"}
 
 
 def load_reasons(pack: PolicyPack) -> dict[str, Reason]:
     path = Path(pack.folder) / "reasons.yaml"
     reasons = validate_file(ReasonsFile, path).reasons
-    missing = [r for r in REASON_IDS if r not in reasons]
+    wanted = [*REASON_IDS, *[reason for name, reason in REASONS_OF_PARAMETERS.items()
+                             if name in pack.parameters]]
+    missing = [r for r in wanted if r not in reasons]
     if missing:
         raise DataFileError(str(path), "key reasons", f"missing reason(s): {', '.join(missing)}")
     return reasons

@@ -88,6 +88,9 @@ def age_at_least(test: Test, case: Case) -> LeafResult:
 
 
 def diagnosis_group(test: Test, case: Case) -> LeafResult:
+    """The primary diagnosis falls in the crosswalk group ``test.group``, which must be one
+    of the groups that qualify on the request date (``param``, SC I.B); a group the pack
+    lists under ``judgment_param`` (SC I.B.4) qualifies only on a reviewer's judgment."""
     code = case.facts.get(test.fact)
     if code is None:
         return _missing(case, test.fact)
@@ -96,13 +99,45 @@ def diagnosis_group(test: Test, case: Case) -> LeafResult:
     group = case.criteria.diagnosis_group(code.code)
     used = {test.fact: code.code, "diagnosis": code.description, "diagnosis_group": group}
     wanted = crosswalk.groups[test.group]
+    qualifying = _list_param(case, test.param)
+    judged = _list_param(case, test.judgment_param) or []
+    parameters: dict[str, Any] = {name: value for name, value in (
+        (test.param, qualifying), (test.judgment_param, judged)) if name}
     if group != test.group:
-        return LeafResult("not_met", f"{code.code} is not in {wanted.label}", used)
-    if wanted.judgment:
+        return LeafResult("not_met", f"{code.code} is not in {wanted.label}", used,
+                          parameters=parameters)
+    if qualifying is not None and test.group not in qualifying:
+        return LeafResult("not_met", f"{code.code} is in {wanted.label}, which is not among "
+                          f"the groups that qualify on {case.request_date} ({test.param})",
+                          used, parameters=parameters)
+    if test.group in judged:
         return LeafResult("needs_judgment", f"{code.code} ({code.description}) is in "
                           f"{wanted.label}, which qualifies only on a reviewer's judgment", used,
-                          question=wanted.question)
-    return LeafResult("met", f"{code.code} ({code.description}) is in {wanted.label}", used)
+                          parameters=parameters, question=wanted.question)
+    return LeafResult("met", f"{code.code} ({code.description}) is in {wanted.label}", used,
+                      parameters=parameters)
+
+
+def _list_param(case: Case, name: str | None) -> list[str] | None:
+    if name is None:
+        return None
+    value = _param(case, name)
+    assert isinstance(value, list), name
+    return [str(v) for v in value]
+
+
+def fact_if_required(test: Test, case: Case) -> LeafResult:
+    """A yes/no fact the pack may require (``param``, a boolean; MN Eligible Recipients:
+    "Be eligible for MA"): met when the pack does not require it, else the fact decides."""
+    required = _param(case, test.param)
+    assert isinstance(required, bool), test.param
+    parameters = {str(test.param): required}
+    if not required:
+        return LeafResult("met", f"not required on {case.request_date} ({test.param})",
+                          parameters=parameters)
+    found = fact(test, case)
+    found.parameters = parameters
+    return found
 
 
 def dates_within_months_at_least(test: Test, case: Case) -> LeafResult:
@@ -230,18 +265,29 @@ def compare_param(test: Test, case: Case) -> LeafResult:
 
 
 def count_listed_at_least(test: Test, case: Case) -> LeafResult:
+    """At least ``param`` items listed; with ``of_param`` only the items of that list count
+    (MN Eligible Recipients: the statute's functional domains)."""
     listed = case.facts.get(test.fact)
     if listed is None:
         return _missing(case, test.fact)
     minimum = _int_param(case, test.param)
-    return LeafResult("met" if len(listed) >= minimum else "not_met",
-                      f"{len(listed)} listed (minimum {minimum})", {test.fact: list(listed)},
-                      parameters={str(test.param): minimum})
+    parameters: dict[str, Any] = {str(test.param): minimum}
+    counted = list(listed)
+    if test.of_param is not None:
+        domains = _list_param(case, test.of_param) or []
+        counted = [item for item in listed if item in domains]
+        parameters[test.of_param] = domains
+    outside = len(listed) - len(counted)
+    note = f", {outside} not in {test.of_param}" if outside else ""
+    return LeafResult("met" if len(counted) >= minimum else "not_met",
+                      f"{len(counted)} listed{note} (minimum {minimum})",
+                      {test.fact: list(listed)}, parameters=parameters)
 
 
 RULES: dict[str, Callable[[Test, Case], LeafResult]] = {
     "fact": fact,
     "fact_needs_judgment": fact_needs_judgment,
+    "fact_if_required": fact_if_required,
     "age_at_least": age_at_least,
     "diagnosis_group": diagnosis_group,
     "dates_within_months_at_least": dates_within_months_at_least,

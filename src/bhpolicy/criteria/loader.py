@@ -85,14 +85,35 @@ def _check(pack: PolicyPack, facts: FactsFile, criteria: CriteriaFile,
             for fact in (test.fact, test.present_fact, test.start_fact, test.end_fact):
                 if fact is not None and fact not in facts.facts:
                     raise DataFileError(criteria_path, where, f"unknown fact {fact!r}")
-            for param in (test.param, test.months_param, test.leap_day_param,
-                          test.comparison_param):
-                if param is not None and param not in pack.parameters:
+            for param in test.parameters():
+                if param not in pack.parameters:
                     raise DataFileError(criteria_path, where, f"no parameter {param!r}")
             if test.kind == "diagnosis_group" and (
                     crosswalk is None or test.group not in crosswalk.groups):
                 raise DataFileError(criteria_path, where,
                                     f"diagnosis group {test.group!r} not in the crosswalk")
+            if test.kind == "diagnosis_group" and crosswalk is not None:
+                _check_groups(pack, crosswalk, test.param, test.judgment_param)
+
+
+def _check_groups(pack: PolicyPack, crosswalk: CrosswalkFile, groups: str | None,
+                  judged: str | None) -> None:
+    """Every group the pack's group parameters name, on any date, is a crosswalk group, and
+    one left to a reviewer's judgment has the question the reviewer answers."""
+    params_path = str(Path(pack.folder) / "parameters.yaml")
+    for name in (groups, judged):
+        if name is None:
+            continue
+        for dated in pack.parameters[name].values:
+            for group in dated.value if isinstance(dated.value, list) else []:
+                if group not in crosswalk.groups:
+                    raise DataFileError(params_path, f"key parameters.{name}",
+                                        f"diagnosis group {group!r} not in the crosswalk")
+                if name == judged and not crosswalk.groups[group].question:
+                    raise DataFileError(
+                        str(Path(pack.folder) / "diagnosis_crosswalk.yaml"),
+                        f"key groups.{group}.question",
+                        f"missing: {name} leaves the group to a reviewer's judgment")
 
 
 @functools.cache

@@ -14,7 +14,7 @@ FactType = Literal["boolean", "date", "date_list", "integer", "icd10", "month_co
                    "text_list"]
 RequestType = Literal["initial", "continued_stay", "discharge"]
 TestKind = Literal[
-    "fact", "fact_needs_judgment", "age_at_least", "diagnosis_group",
+    "fact", "fact_needs_judgment", "fact_if_required", "age_at_least", "diagnosis_group",
     "dates_within_months_at_least", "onset_more_than_months", "at_least_param",
     "monthly_minimum", "months_elapsed_at_least", "compare_param", "count_listed_at_least",
 ]
@@ -95,6 +95,15 @@ class Test(Strict):
     leap_day_param: StrictStr | None = None
     comparison_param: StrictStr | None = None
     group: StrictStr | None = None
+    # diagnosis_group: the groups that may qualify, and those a reviewer must judge
+    judgment_param: StrictStr | None = None
+    # count_listed_at_least: the list the counted items must come from
+    of_param: StrictStr | None = None
+
+    def parameters(self) -> list[str]:
+        """The pack parameters this test reads."""
+        return [p for p in (self.param, self.months_param, self.leap_day_param,
+                            self.comparison_param, self.judgment_param, self.of_param) if p]
 
 
 class Node(Strict):
@@ -169,15 +178,10 @@ class DiagnosisGroup(Strict):
     label: StrictStr  # the group in words, with its codes
     prefixes: Annotated[list[StrictStr], Field(min_length=1)]
     exclude: list[StrictStr] = Field(default_factory=list)
-    judgment: StrictBool = False
-    question: StrictStr | None = None  # for a judgment group: what the reviewer decides
+    # what the reviewer decides, for a group the pack's criteria leave to judgment (the
+    # diagnosis_group test's judgment_param lists those groups)
+    question: StrictStr | None = None
     note: StrictStr | None = None
-
-    @model_validator(mode="after")
-    def _question_for_judgment(self) -> DiagnosisGroup:
-        if self.judgment and not self.question:
-            raise ValueError("a judgment group needs the question the reviewer must answer")
-        return self
 
 
 class CrosswalkFile(Strict):

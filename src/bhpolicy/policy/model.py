@@ -54,9 +54,16 @@ class Parameter(Strict):
     source: StrictStr = "policy"
     values: Annotated[list[DatedValue], Field(min_length=1)]
     note: StrictStr | None = None
+    # a parameter no rule reads, because something else enforces it by construction (the
+    # 837P writer, say): ``why`` says what; the loader refuses any other unread parameter
+    informative: StrictBool = False
+    why: StrictStr | None = None
 
     @model_validator(mode="after")
     def _check_values(self) -> Parameter:
+        if self.informative != (self.why is not None):
+            raise ValueError("informative: true needs a 'why' (what enforces the parameter), "
+                             "and 'why' goes only with informative: true")
         dates = [v.since for v in self.values]
         if dates != sorted(dates) or len(set(dates)) != len(dates):
             raise ValueError("values must be in increasing order of 'since', one per date")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bhpolicy.errors import DataFileError, NotFoundError
 from bhpolicy.policy.model import PackHeader, ParametersFile, PolicyPack
+from bhpolicy.policy.reads import check_parameters_read
 from bhpolicy.yaml_strict import validate_file
 
 POLICY_PATH_ENV = "BHPOLICY_POLICY_PATH"
@@ -35,6 +36,7 @@ def load_pack(folder: Path) -> PolicyPack:
             raise DataFileError(
                 str(params_path), f"key parameters.{name}.source",
                 f"unknown source {parameter.source!r}; declare it under 'sources' in policy.yaml")
+    check_parameters_read(folder, parameters)
     return PolicyPack(header=header, parameters=parameters, folder=str(folder))
 
 
