@@ -434,3 +434,16 @@ def test_known_payer_ids_for_the_billing_run(tmp_path: Path) -> None:
     broken.write_text("[payers\n")
     with pytest.raises(DataFileError, match="not TOML"):
         known_payer_ids(broken)
+
+
+def test_validate_command_names_an_835(tmp_path: Path) -> None:
+    """claims validate says what the file is and checks it with that kind's map (issue 19):
+    an 835 is not "valid (005010X222A1)", and pyx12's 999 is made only when asked."""
+    from tests.support.x12_remit import Claim, Service, write_835
+
+    remit = write_835(tmp_path / "remit.835", [Claim("C-ABCDEFGHIJKL", services=[
+        Service(control="L-ABCDEFGHIJKL")])])
+    result = cli("claims", "validate", str(remit))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith(f"{remit}: 835 005010X221A1: valid")
+    assert "999" not in result.stdout and not result.stderr

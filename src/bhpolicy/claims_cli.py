@@ -178,19 +178,26 @@ def claims_validate(
     ack: Annotated[Path | None, typer.Option(help="Write the 999 acknowledgement here.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Validate an 837P with pyx12 (005010X222A1); exit 1 when it is not valid."""
-    from bhpolicy.x12.validate import validate_837p
+    """Say what an X12 file is (837P, 835, 999 or 277CA) and validate it with pyx12's map for
+    that kind and version; exit 1 when it is not valid."""
+    from bhpolicy.x12.validate import validate_file
 
     if not file.is_file():
         raise BhpolicyError(f"{file}: file: does not exist")
-    checked = validate_837p(file)
+    checked = validate_file(file, ack=ack is not None)
     if ack is not None:
-        # the 999 may echo non-ASCII bytes of a broken file: sent as "?" (X12 is ASCII)
-        atomic_write_bytes(ack, checked.ack_999.encode("ascii", "replace"))
+        if checked.ack_999:
+            # the 999 may echo non-ASCII bytes of a broken file: sent as "?" (X12 is ASCII)
+            atomic_write_bytes(ack, checked.ack_999.encode("ascii", "replace"))
+        else:
+            raise BhpolicyError(f"{file}: --ack: no 999 can be made "
+                                f"({checked.ack_note or 'pyx12 made none'})")
     if as_json:
-        print_json({"file": str(file), "valid": checked.valid, "findings": checked.findings})
+        print_json({"file": str(file), "kind": checked.kind, "version": checked.version,
+                    "valid": checked.valid, "findings": checked.findings})
     else:
-        typer.echo(f"{file}: {'valid' if checked.valid else 'NOT valid'} (005010X222A1)")
+        typer.echo(f"{file}: {checked.kind} {checked.version}: "
+                   f"{'valid' if checked.valid else 'NOT valid'}")
         for finding in checked.findings:
             typer.echo(f"  {finding}")
     if not checked.valid:
