@@ -259,8 +259,7 @@ def run_pyx12(path: Path, kind: Kind, on_segment: OnSegment | None = None,
     note = ""
     if ack and len(messages) < len(handler.messages):
         note = f"pyx12 cannot write a 999 for this {kind.name} file"
-    loops = walk.loops()
-    return Validation(valid, describe(path, messages, loops),
+    return Validation(valid, describe(path, messages, walk.loops()) if messages else [],
                       stream.getvalue() if stream is not None and not note else "",
                       kind.name, kind.version, note)
 
