@@ -281,3 +281,16 @@ def test_several_transaction_sets(tmp_path: Path) -> None:
     assert [c.patient_control_number for c in second.claims] == ["A2"]
     with pytest.raises(BhpolicyError, match="holds 2 835 transaction sets"):
         read_835(path)
+
+
+def test_a_second_group_of_another_kind_is_refused(tmp_path: Path) -> None:
+    from tests.support.x12_remit import SetAck, build_999
+
+    remit = build_835([two_days()]).splitlines()
+    ack = build_999([SetAck("0001")]).splitlines()
+    mixed = [*remit[:-1], *ack[1:-1], remit[-1].replace("IEA*1*", "IEA*2*")]
+    path = tmp_path / "mixed.835"
+    path.write_text("\n".join(mixed) + "\n")
+    with pytest.raises(BhpolicyError, match=r"segment GS, element GS08: a functional group "
+                                            r"that is not an 835"):
+        read_835(path)
