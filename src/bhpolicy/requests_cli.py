@@ -10,8 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
+from bhpolicy.cli_support import user_errors
 from bhpolicy.errors import BhpolicyError
-from bhpolicy.serve_cli import DbUrl, one_line_errors, open_database
+from bhpolicy.serve_cli import DbUrl, open_database
 
 requests_app = typer.Typer(help="Prior-authorization requests of the review service.",
                            no_args_is_help=True)
@@ -45,7 +46,7 @@ def _bodies(path: Path) -> list[tuple[str, Any]]:
 
 
 @requests_app.command("submit")
-@one_line_errors
+@user_errors
 def submit(
     file: Annotated[Path, typer.Argument(help="Request bodies (as POST /api/requests takes "
                                               "them): JSON, a JSON array or JSON Lines.")],

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
+from bhpolicy.cli_support import user_errors
 from bhpolicy.errors import BhpolicyError
 
 P = ParamSpec("P")
@@ -26,33 +25,6 @@ users_app = typer.Typer(help="Users of the review service.", no_args_is_help=Tru
 DbUrl = Annotated[str | None, typer.Option(
     "--db", envvar=DB_ENV, help="Database URL: sqlite:///PATH or postgresql+psycopg://... "
     "(default: bhpolicy.db in the data home).")]
-
-
-def one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """A :class:`BhpolicyError` (the services' and the database's errors are ones) is one
-    line on stderr and exit 2; an unexpected error is 'internal error' without its message."""
-
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except BhpolicyError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
-            raise
-        except OSError as exc:
-            typer.echo(f"error: {exc.strerror or type(exc).__name__}"
-                       f"{' (' + str(exc.filename) + ')' if exc.filename else ''}", err=True)
-            raise typer.Exit(2) from None
-        except Exception as exc:
-            if os.environ.get("BHPOLICY_DEBUG"):
-                raise
-            typer.echo(f"error: internal error ({type(exc).__name__}). Set BHPOLICY_DEBUG=1 "
-                       "to see where, and please report it.", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper
 
 
 def _cli_settings() -> tuple[tuple[Path, ...], Path | None]:
@@ -111,7 +83,7 @@ def _logging_config() -> dict[str, Any]:
     }
 
 
-@one_line_errors
+@user_errors
 def serve(
     db: DbUrl = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -143,7 +115,7 @@ def serve(
 
 
 @db_app.command("upgrade")
-@one_line_errors
+@user_errors
 def db_upgrade(db: DbUrl = None) -> None:
     """Create or migrate the database to the latest revision."""
     database = open_database(db, need_current=False)
@@ -160,7 +132,7 @@ def db_upgrade(db: DbUrl = None) -> None:
 
 
 @users_app.command("add")
-@one_line_errors
+@user_errors
 def users_add(
     name: Annotated[str, typer.Argument(help="The user's login name.")],
     role: Annotated[str, typer.Option(help="intake, reviewer, biller, analyst, admin or "
