@@ -22,7 +22,9 @@ assert ledger_models and pas_models  # their tables are part of Base.metadata
 TABLES = {"x12_control", "claim_files", "ledger_claims", "ledger_lines", "users",
           "api_tokens", "web_sessions", "requests", "determinations", "decisions",
           "pas_bundles", "pas_subscriptions", "pas_notifications",
-          "notices", "information", "peer_to_peer", "appeals", "audit_events"}
+          "notices", "information", "peer_to_peer", "appeals", "audit_events",
+          "claim_transactions", "ack_files", "remittances", "remit_claims", "remit_lines",
+          "remit_adjustments", "remit_remarks", "provider_adjustments"}
 
 
 def test_one_head() -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 from bhpolicy.db import (
     ledger_models,  # noqa: F401  (the claim ledger)
     pas_models,  # noqa: F401  (the FHIR API's tables)
+    posting_models,  # noqa: F401  (what the payer sends back, posted)
 )
 from bhpolicy.db.models import Base
 
