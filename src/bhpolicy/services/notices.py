@@ -207,35 +207,35 @@ def extension_notice(request: Request, reason: str, days: int, deadline: dt.date
     return _new(request, "extension", now, content)
 
 
+def _late_notice(request: Request, kind: str, citation: str, deadline: dt.datetime,
+                 now: dt.datetime, appeal_done: bool) -> Notice:
+    """A notice that a clock ran out (``kind`` names its wording), with every right left."""
+    rules, words = rules_for(request), wording()
+    service = service_text(request.service_code, list(request.modifiers))
+    missed = CitedText(text=words.text(kind, "text", service=service,
+                                       deadline=deadline.isoformat(timespec="minutes")),
+                       citation=citation)
+    content = _empty() | {"placeholder_wording": words.placeholder, "decision": missed,
+                          "missed_deadline": missed} | _appeal_rights(
+        request, rules, words, now.date(), None, appeal_done)
+    return _new(request, kind, now, content)
+
+
 def missed_deadline_notice(request: Request, deadline: dt.datetime,
                            now: dt.datetime) -> Notice:
     """A decision not made in time counts as a denial: the member is told so, with every
     appeal right; the request itself stays open and is escalated."""
-    rules, words = rules_for(request), wording()
-    service = service_text(request.service_code, list(request.modifiers))
-    missed = CitedText(text=words.text("missed_deadline", "text", service=service,
-                                       deadline=deadline.isoformat(timespec="minutes")),
-                       citation=rules.notice.missed_deadline)
-    content = _empty() | {"placeholder_wording": words.placeholder, "decision": missed,
-                          "missed_deadline": missed} | _appeal_rights(
-        request, rules, words, now.date(), None, False)
-    return _new(request, "missed_deadline", now, content)
+    return _late_notice(request, "missed_deadline", rules_for(request).notice.missed_deadline,
+                        deadline, now, False)
 
 
 def appeal_overdue_notice(request: Request, deadline: dt.datetime,
                           now: dt.datetime) -> Notice:
     """A plan appeal not resolved in time: the member may go to the State fair hearing now
     (the plan's appeal process counts as exhausted); the appeal stays open and escalated."""
-    rules, words = rules_for(request), wording()
-    assert rules.notice.appeal_overdue is not None  # only managed care has plan appeals
-    service = service_text(request.service_code, list(request.modifiers))
-    missed = CitedText(text=words.text("appeal_overdue", "text", service=service,
-                                       deadline=deadline.isoformat(timespec="minutes")),
-                       citation=rules.notice.appeal_overdue)
-    content = _empty() | {"placeholder_wording": words.placeholder, "decision": missed,
-                          "missed_deadline": missed} | _appeal_rights(
-        request, rules, words, now.date(), None, True)
-    return _new(request, "appeal_overdue", now, content)
+    citation = rules_for(request).notice.appeal_overdue
+    assert citation is not None  # only managed care has plan appeals
+    return _late_notice(request, "appeal_overdue", citation, deadline, now, True)
 
 
 def notice_view(notice: Notice, request: Request) -> NoticeView:
