@@ -7,6 +7,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from bhpolicy.db import (
+    job_models,  # noqa: F401  (background jobs of the server)
     ledger_models,  # noqa: F401  (the claim ledger)
     pas_models,  # noqa: F401  (the FHIR API's tables)
     posting_models,  # noqa: F401  (what the payer sends back, posted)
