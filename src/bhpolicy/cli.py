@@ -347,7 +347,8 @@ def bill(
     """Turn a log of ACT team contacts into per diem claim lines: billable, held (with the
     CARC/RARC a payer would use) or already billed, plus a member-month summary. The outputs
     appear in --out all at once, with manifest.json, when the run finishes."""
-    from bhpolicy.billing.run import BillInputs, BillSettings, BillSummary, bill_to_folder
+    from bhpolicy.billing.run import BillInputs, BillSettings, bill_to_folder
+    from bhpolicy.report.billing import run_report
 
     wanted = _output_formats(formats, html)
     if store not in ("memory", "disk", "auto"):
@@ -361,14 +362,8 @@ def bill(
                              threads=threads, store=store, as_of=_as_of(as_of),
                              missing_pos=missing_pos, payer_ids=_payer_ids(config))
 
-    def report(folder: Path, summary: BillSummary) -> str:
-        from bhpolicy.billing.report_data import report_data
-        from bhpolicy.report.billing import render_billing
-
-        return render_billing(report_data(folder, summary.rejected_rows))
-
     summary = _with_progress("billing", as_json, lambda step: bill_to_folder(
-        inputs, settings_, _registry(), step, report if html else None))
+        inputs, settings_, _registry(), step, run_report if html else None))
     result = {"out": str(out), **summary.counts, "rejected_rows": summary.rejected_rows,
               "files": [str(f) for f in summary.files]}
     if as_json:
