@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from bhpolicy.db import Database
 from bhpolicy.db.ledger_models import ClaimFile, LedgerClaim, LedgerLine, X12Control
+from bhpolicy.db.posting_models import ClaimTransaction
 from bhpolicy.errors import BhpolicyError
 from bhpolicy.policy.registry import PolicyRegistry
 from bhpolicy.services.ids import new_id
@@ -172,9 +173,27 @@ def _reserve(session: Session, control_file: Path) -> Callable[[list[int]], list
     return reserve
 
 
+def _sets_of(data: bytes) -> dict[str, int]:
+    """CLM01 -> the ST02 of the transaction set it is in, read back from the file written
+    (so a 999 rejecting one set names its claims)."""
+    text = data.decode("ascii")
+    terminator = text[105] if len(text) > 105 else "~"
+    found: dict[str, int] = {}
+    st = 0
+    for segment in text.split(terminator):
+        elements = segment.strip().split(text[3] if len(text) > 3 else "*")
+        if elements[0] == "ST" and len(elements) > 2:
+            st = int(elements[2])
+        elif elements[0] == "CLM" and len(elements) > 1:
+            found[elements[1]] = st
+    return found
+
+
 def _record(session: Session, result: WriteResult, run: LedgerRun, now: dt.datetime) -> None:
     for written in result.files:
-        digest = hashlib.sha256(written.path.read_bytes()).hexdigest()
+        data = written.path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        sets = _sets_of(data)
         isa, gs, st = written.control
         file = ClaimFile(name=written.path.name, sha256=digest,
                          receiver_id=written.receiver.id, isa13=isa, gs06=gs, st02=st,
@@ -192,6 +211,8 @@ def _record(session: Session, result: WriteResult, run: LedgerRun, now: dt.datet
                 payer_claim_number=claim.payer_claim_number,
                 total_cents=_cents(claim.total), status="sent", created_at=now))
             session.flush()
+            session.add(ClaimTransaction(claim_id=claim.claim_id, file_id=file.id,
+                                         st02=sets[claim.claim_id]))
             for number, (line, charge, line_control) in enumerate(zip(
                     claim.lines, claim.charges, claim.line_controls, strict=True), start=1):
                 session.add(LedgerLine(
@@ -232,17 +253,9 @@ def write_837p_with_ledger(db: Database, run: Path, config: SubmitterConfig, out
 def post_front_end(db: Database, results: list[tuple[str, bool, str | None]]) -> list[str]:
     """A 277CA's verdicts: (patient control number, accepted, payer claim number). An
     accepted claim keeps the payer's number (a replacement's REF*F8); a rejected one was
-    never filed, so its lines count as unsent. Returns the numbers not in the ledger."""
-    unknown = []
+    never filed, so its lines count as unsent (and a rejected replacement puts the claim it
+    replaced back in force). Returns the numbers not in the ledger."""
+    from bhpolicy.services.posting import front_end
+
     with db.transaction() as session:
-        for pcn, accepted, payer_number in results:
-            claim = session.get(LedgerClaim, pcn)
-            if claim is None:
-                unknown.append(pcn)
-                continue
-            if claim.status == "replaced":
-                continue
-            claim.status = "accepted" if accepted else "rejected"
-            if payer_number:
-                claim.payer_claim_number = payer_number
-    return unknown
+        return front_end(session, results)[2]

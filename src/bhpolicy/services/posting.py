@@ -1,0 +1,463 @@
+"""Posting what the payer sends back into the claim ledger: 999 and 277CA acknowledgements
+(``import_acks``) and 835 remittances (``import_remittance``), one database transaction a
+file, each idempotent (a file imported again changes nothing and says so).
+
+- A 999 rejecting a transaction set (IK501 not A/E): every claim of the 837P set it names
+  (AK102 = our GS06, AK202 = our ST02) was never filed: status ``rejected``, so its lines
+  count as unsent and go out again as a new original. Its segment errors are kept with the
+  file for the report (segment id, position, loop, codes; never IK404, a claim value).
+- A 277CA: each claim accepted (REF*1K kept as the payer's claim number) or rejected (never
+  filed), through the same rules as :func:`bhpolicy.services.ledger.post_front_end`. A
+  rejected replacement puts the claim it would have replaced back in force.
+- An 835: read once (pyx12 validation in the same read); a file that pyx12 finds invalid or
+  that does not balance is reported with its problems and nothing is written. CLP01 is
+  matched to a ledger claim; each SVC to one of its lines by REF*6R, else by date and code
+  (and modifier), else by SVC06 (the code as submitted, where the payer recoded). A reversal
+  (CLP02 22) points at the posting it reverses; a later correction is an ordinary posting.
+  Each part of a payer-split claim is posted. CLP07 becomes the ledger claim's payer claim
+  number (what a replacement's REF*F8 carries). PLB rows are kept. A claim or line the
+  ledger does not know is stored with no ledger id and listed in the result.
+
+:func:`line_states` gives each ledger line's current state: its latest posting that is
+neither a reversal nor reversed. Results are plain dataclasses with no PHI (control numbers,
+codes, dates, amounts), for the CLI and the web pages alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bhpolicy.db import Database
+from bhpolicy.db.ledger_models import ClaimFile, LedgerClaim, LedgerLine
+from bhpolicy.db.posting_models import (
+    AckFile,
+    ClaimTransaction,
+    ProviderAdjustment,
+    RemitAdjustment,
+    RemitClaim,
+    RemitLine,
+    RemitRemark,
+    Remittance,
+)
+from bhpolicy.errors import BhpolicyError
+from bhpolicy.x12 import remit as x12remit
+from bhpolicy.x12.acks import Ack277CA, Ack999, read_277ca, read_999
+from bhpolicy.x12.kind import detect
+
+# ---------------------------------------------------------------- front end (999, 277CA)
+
+
+def front_end(session: Session, results: Iterable[tuple[str, bool, str | None]]
+              ) -> tuple[list[str], list[str], list[str]]:
+    """Verdicts (patient control number, accepted, payer claim number) in one session.
+    Returns (accepted, rejected, unknown) patient control numbers. A claim already replaced
+    keeps that status; a rejected replacement puts the claim it replaced back in force."""
+    accepted: list[str] = []
+    rejected: list[str] = []
+    unknown: list[str] = []
+    for pcn, ok, payer_number in results:
+        claim = session.get(LedgerClaim, pcn)
+        if claim is None:
+            unknown.append(pcn)
+            continue
+        (accepted if ok else rejected).append(pcn)
+        if claim.status == "replaced":
+            continue
+        claim.status = "accepted" if ok else "rejected"
+        if ok and payer_number:
+            claim.payer_claim_number = payer_number
+        if not ok and claim.replaces_id is not None:
+            earlier = session.get(LedgerClaim, claim.replaces_id)
+            if earlier is not None and earlier.status == "replaced":
+                earlier.status = "accepted" if earlier.payer_claim_number else "sent"
+    return accepted, rejected, unknown
+
+
+@dataclass
+class SegmentProblem:
+    """One segment a 999 names in error, without the element's value."""
+
+    set_control_number: str  # AK202 (our ST02)
+    segment: str  # IK301
+    position: int | None  # IK302
+    loop: str | None  # IK303
+    code: str | None  # IK304
+    claim: str | None  # CTX CLM01 (our patient control number)
+    elements: list[str] = field(default_factory=list)  # "position[:component] code"
+
+
+@dataclass
+class AckImport:
+    file: str
+    kind: str  # 999 or 277CA
+    already_imported: bool = False
+    valid: bool = True
+    sets_accepted: int = 0
+    sets_rejected: int = 0
+    claims_accepted: list[str] = field(default_factory=list)
+    claims_rejected: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)  # control numbers the ledger lacks
+    errors: list[SegmentProblem] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def _claims_of_set(session: Session, file: ClaimFile, st02: int) -> list[str]:
+    rows = list(session.scalars(select(ClaimTransaction.claim_id).where(
+        ClaimTransaction.file_id == file.id, ClaimTransaction.st02 == st02)))
+    if rows:
+        return rows
+    sets = [int(s) for s in file.st02]
+    if sets == [st02]:  # written before sets were recorded: the file's only set
+        return list(session.scalars(select(LedgerClaim.id).where(
+            LedgerClaim.file_id == file.id)))
+    return []
+
+
+def _post_999(session: Session, ack: Ack999, out: AckImport) -> None:
+    verdicts: list[tuple[str, bool, str | None]] = []
+    for group in ack.groups:
+        try:
+            gs06 = int(group.group_control_number)
+        except ValueError:
+            gs06 = -1
+        file = session.scalars(select(ClaimFile).where(ClaimFile.gs06 == gs06)).first()
+        for item in group.sets:
+            if item.accepted:
+                out.sets_accepted += 1
+            else:
+                out.sets_rejected += 1
+            for error in item.errors:
+                out.errors.append(SegmentProblem(
+                    item.control_number, error.segment_id, error.position, error.loop,
+                    error.code, error.patient_control_number,
+                    [f"{e.position}{'' if e.component is None else f':{e.component}'} "
+                     f"{e.code}" for e in error.elements]))
+            if file is None:
+                out.unknown.append(f"GS06 {group.group_control_number} "
+                                   f"ST02 {item.control_number}")
+                continue
+            try:
+                st02 = int(item.control_number)
+            except ValueError:
+                st02 = -1
+            claims = _claims_of_set(session, file, st02)
+            if not claims:
+                out.unknown.append(f"GS06 {group.group_control_number} "
+                                   f"ST02 {item.control_number}")
+            if not item.accepted:  # an accepted set says nothing of its claims yet
+                verdicts += [(pcn, False, None) for pcn in claims]
+    _, rejected, _ = front_end(session, verdicts)
+    out.claims_rejected += rejected
+
+
+def _post_277ca(session: Session, ack: Ack277CA, out: AckImport) -> None:
+    verdicts = [(c.patient_control_number, c.accepted, c.payer_claim_number)
+                for c in ack.claims if c.accepted or c.rejected]
+    accepted, rejected, unknown = front_end(session, verdicts)
+    out.claims_accepted += accepted
+    out.claims_rejected += rejected
+    out.unknown += unknown
+
+
+def import_acks(db: Database, path: Path, *, now: dt.datetime | None = None) -> AckImport:
+    """Post a 999 or a 277CA (see the module's docstring). A file pyx12 finds invalid is
+    reported, not posted."""
+    kind = detect(path).name
+    if kind not in ("999", "277CA"):
+        raise BhpolicyError(f"{path}: file: is an {kind}, not a 999 or a 277CA "
+                            "(an 835 goes to `bhpolicy remit import`)")
+    ack: Ack999 | Ack277CA = read_999(path) if kind == "999" else read_277ca(path)
+    out = AckImport(str(path), kind, valid=ack.valid, findings=list(ack.findings))
+    if not ack.valid:
+        return out
+    with db.transaction() as session:
+        if session.scalars(select(AckFile.id).where(AckFile.sha256 == ack.sha256)).first():
+            out.already_imported = True
+            return out
+        if isinstance(ack, Ack999):
+            _post_999(session, ack, out)
+        else:
+            _post_277ca(session, ack, out)
+        summary = out.as_dict()
+        summary.pop("file")
+        session.add(AckFile(kind=kind, sha256=ack.sha256, name=path.name[:255],
+                            received_at=now or dt.datetime.now(dt.UTC), summary=summary))
+    return out
+
+
+# ---------------------------------------------------------------- 835
+
+
+@dataclass
+class UnmatchedLine:
+    patient_control_number: str  # CLP01
+    line_control: str | None  # REF*6R as sent back
+    procedure: str
+    service_date: str | None
+    paid_cents: int
+
+
+@dataclass
+class RemitImport:
+    file: str
+    posted: bool = False
+    already_imported: bool = False
+    sets: int = 0
+    claims: int = 0
+    lines: int = 0
+    reversals: int = 0
+    paid_cents: int = 0  # BPR02 total of the sets posted (debits negative)
+    provider_adjustments: int = 0
+    unmatched_claims: list[str] = field(default_factory=list)
+    unmatched_lines: list[UnmatchedLine] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # why it was not posted
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def _day(service: x12remit.ServicePayment) -> dt.date | None:
+    if service.service_date is not None:
+        return service.service_date
+    return service.period[0] if service.period else None
+
+
+def _match(service: x12remit.ServicePayment, lines: list[LedgerLine], taken: set[int]
+           ) -> tuple[LedgerLine | None, str | None]:
+    free = [line for line in lines if line.id not in taken]
+    if service.line_control_number:
+        for line in free:
+            if line.line_control == service.line_control_number:
+                return line, "6R"
+    day = _day(service)
+
+    def same(line: LedgerLine, code: str, modifiers: tuple[str, ...]) -> bool:
+        return (line.service_date == day and line.hcpcs == code
+                and (line.modifier or "") == (modifiers[0] if modifiers else ""))
+
+    for line in free:
+        if same(line, service.procedure, service.modifiers):
+            return line, "date_code"
+    if service.original_procedure:
+        for line in free:
+            if same(line, service.original_procedure, service.original_modifiers):
+                return line, "recoded"
+    return None, None
+
+
+def _reversed_target(session: Session, claim: x12remit.ClaimPayment) -> RemitClaim | None:
+    """The latest posting of the same claim (CLP01, and CLP07 when one matches) that is not
+    a reversal and not reversed yet."""
+    reversed_ids = select(RemitClaim.reverses_id).where(RemitClaim.reverses_id.is_not(None))
+    candidates = list(session.scalars(
+        select(RemitClaim).where(
+            RemitClaim.patient_control_number == claim.patient_control_number,
+            RemitClaim.reversal.is_(False), RemitClaim.id.not_in(reversed_ids))
+        .order_by(RemitClaim.id.desc())))
+    same = [c for c in candidates if c.payer_claim_number == claim.payer_claim_number]
+    found = same or candidates
+    return found[0] if found else None
+
+
+def _post_claim(session: Session, remittance: Remittance, claim: x12remit.ClaimPayment,
+                out: RemitImport) -> None:
+    ledger = session.get(LedgerClaim, claim.patient_control_number)
+    row = RemitClaim(
+        remittance_id=remittance.id,
+        ledger_claim_id=ledger.id if ledger is not None else None,
+        patient_control_number=claim.patient_control_number[:38], status=claim.status[:2],
+        charge_cents=claim.charge_cents, paid_cents=claim.paid_cents,
+        patient_responsibility_cents=claim.patient_responsibility_cents,
+        payer_claim_number=claim.payer_claim_number[:50],
+        original_reference=(claim.original_reference or None) and
+        str(claim.original_reference)[:50],
+        reversal=claim.reversal, reverses_id=None)
+    if claim.reversal:
+        out.reversals += 1
+        target = _reversed_target(session, claim)
+        if target is None:
+            out.warnings.append(f"claim {claim.patient_control_number}: a reversal (CLP02 "
+                                "22) of no posting imported before")
+        else:
+            row.reverses_id = target.id
+    elif ledger is not None:
+        if claim.payer_claim_number:
+            ledger.payer_claim_number = claim.payer_claim_number[:50]
+        if ledger.status in ("sent", "rejected"):
+            ledger.status = "accepted"  # the payer adjudicated it
+    if ledger is None:
+        out.unmatched_claims.append(claim.patient_control_number)
+    session.add(row)
+    session.flush()
+    for adjustment in claim.adjustments:
+        session.add(RemitAdjustment(remit_claim_id=row.id, remit_line_id=None,
+                                    group=adjustment.group[:2], carc=adjustment.reason[:5],
+                                    amount_cents=adjustment.amount_cents,
+                                    quantity=adjustment.quantity))
+    for remark in claim.remarks:
+        session.add(RemitRemark(remit_claim_id=row.id, remit_line_id=None, code=remark[:30]))
+    lines = list(ledger.lines) if ledger is not None else []
+    taken: set[int] = set()
+    for service in claim.services:
+        matched, how = _match(service, lines, taken)
+        if matched is not None:
+            taken.add(matched.id)
+        else:
+            day = _day(service)
+            out.unmatched_lines.append(UnmatchedLine(
+                claim.patient_control_number, service.line_control_number,
+                service.procedure, day.isoformat() if day else None, service.paid_cents))
+        line = RemitLine(
+            remit_claim_id=row.id, ledger_line_id=matched.id if matched else None,
+            matched_by=how, line_control=(service.line_control_number or None) and
+            str(service.line_control_number)[:50],
+            procedure=service.procedure[:48], modifiers=":".join(service.modifiers)[:11],
+            original_procedure=service.original_procedure and service.original_procedure[:48],
+            charge_cents=service.charge_cents, paid_cents=service.paid_cents,
+            allowed_cents=service.allowed_cents, units=service.units,
+            service_date=_day(service))
+        session.add(line)
+        session.flush()
+        out.lines += 1
+        for adjustment in service.adjustments:
+            session.add(RemitAdjustment(remit_claim_id=row.id, remit_line_id=line.id,
+                                        group=adjustment.group[:2],
+                                        carc=adjustment.reason[:5],
+                                        amount_cents=adjustment.amount_cents,
+                                        quantity=adjustment.quantity))
+        for remark in service.remarks:
+            session.add(RemitRemark(remit_claim_id=row.id, remit_line_id=line.id,
+                                    code=remark[:30]))
+    out.claims += 1
+
+
+def import_remittance(db: Database, path: Path, *, now: dt.datetime | None = None
+                      ) -> RemitImport:
+    """Post an 835 file (see the module's docstring)."""
+    sets = x12remit.read_835s(path)
+    out = RemitImport(str(path))
+    for item in sets:
+        if not item.valid:
+            out.problems += [f"{path}: pyx12: {f}" for f in item.findings] or [
+                f"{path}: pyx12: not a valid {x12remit.VERSION} file"]
+            break
+    for item in sets:
+        out.problems += list(item.problems)
+    if out.problems:
+        return out
+    at = now or dt.datetime.now(dt.UTC)
+    with db.transaction() as session:
+        fresh = []
+        for item in sets:
+            known = session.scalars(select(Remittance.id).where(
+                Remittance.trace_number == item.trace_number[:50],
+                Remittance.sha256 == item.sha256)).first()
+            if known is None:
+                fresh.append(item)
+        if not fresh:
+            out.already_imported = True
+            return out
+        for item in fresh:
+            other = session.scalars(select(Remittance.file_name).where(
+                Remittance.trace_number == item.trace_number[:50])).first()
+            if other is not None:
+                out.warnings.append(f"TRN02 of set {item.control_number} was imported "
+                                    f"before from another file ({other}): posted again; "
+                                    "check it is not the same payment sent twice")
+            remittance = Remittance(
+                trace_number=item.trace_number[:50], sha256=item.sha256,
+                control_number=item.control_number[:9], payer_name=item.payer_name[:60],
+                payer_id=item.payer_id and item.payer_id[:80],
+                payment_cents=item.payment_cents, credit_debit=item.credit_debit[:1],
+                payment_date=item.payment_date, production_date=item.production_date,
+                file_name=path.name[:255], imported_at=at)
+            session.add(remittance)
+            session.flush()
+            for claim in item.claims:
+                _post_claim(session, remittance, claim, out)
+            for plb in item.provider_adjustments:
+                session.add(ProviderAdjustment(
+                    remittance_id=remittance.id, provider=plb.provider[:50],
+                    fiscal_period=plb.fiscal_period, reason=plb.reason[:2],
+                    reference=plb.reference and plb.reference[:50],
+                    amount_cents=plb.amount_cents))
+                out.provider_adjustments += 1
+            out.sets += 1
+            out.paid_cents += (-item.payment_cents if item.credit_debit == "D"
+                               else item.payment_cents)
+        out.posted = True
+    return out
+
+
+# ---------------------------------------------------------------- current state
+
+
+@dataclass(frozen=True)
+class LineState:
+    """What a ledger line's latest posting in force says (``line_control`` = REF*6R, the
+    same on every claim the line went out on)."""
+
+    line_control: str
+    ledger_line_id: int
+    ledger_claim_id: str
+    remit_line_id: int
+    remit_claim_id: int
+    claim_status: str  # CLP02
+    payer_claim_number: str
+    charge_cents: int
+    paid_cents: int
+    allowed_cents: int | None
+    adjustments: tuple[tuple[str, str, int], ...]  # (group, CARC, cents)
+    remarks: tuple[str, ...]
+    payment_date: dt.date | None
+    remittance_id: int
+
+    @property
+    def denied(self) -> bool:
+        return self.paid_cents == 0 and self.charge_cents != 0
+
+
+def line_postings(session: Session) -> list[tuple[RemitLine, RemitClaim, Remittance,
+                                                  LedgerLine]]:
+    """Every matched posting in force (not a reversal, not reversed), oldest first."""
+    reversed_ids = select(RemitClaim.reverses_id).where(RemitClaim.reverses_id.is_not(None))
+    rows = session.execute(
+        select(RemitLine, RemitClaim, Remittance, LedgerLine)
+        .join(RemitClaim, RemitLine.remit_claim_id == RemitClaim.id)
+        .join(Remittance, RemitClaim.remittance_id == Remittance.id)
+        .join(LedgerLine, RemitLine.ledger_line_id == LedgerLine.id)
+        .where(RemitClaim.reversal.is_(False), RemitClaim.id.not_in(reversed_ids))
+        .order_by(Remittance.id, RemitLine.id))
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def line_states(session: Session) -> dict[str, LineState]:
+    """Each line's current state, by its REF*6R line control number."""
+    out: dict[str, LineState] = {}
+    for line, claim, remittance, ledger in line_postings(session):
+        out[ledger.line_control] = LineState(
+            line_control=ledger.line_control, ledger_line_id=ledger.id,
+            ledger_claim_id=ledger.claim_id, remit_line_id=line.id, remit_claim_id=claim.id,
+            claim_status=claim.status, payer_claim_number=claim.payer_claim_number,
+            charge_cents=line.charge_cents, paid_cents=line.paid_cents,
+            allowed_cents=line.allowed_cents,
+            adjustments=tuple((a.group, a.carc, a.amount_cents) for a in line.adjustments),
+            remarks=tuple(r.code for r in line.remarks),
+            payment_date=remittance.payment_date or remittance.production_date,
+            remittance_id=remittance.id)
+    return out
