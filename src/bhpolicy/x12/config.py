@@ -23,10 +23,18 @@ Two forms are read. The current one has ``[[receivers]]`` and ``[[payers]]``::
     id = "PLAN01"                   # 2010BB NM109; an authorization's payer_id names it
     receiver = "MEDICAIDRCV"        # which receiver its claims go to
     packs = ["sc-act"]              # the policy packs it pays under (alias or id)
-    filing_limit_days = 365
+    filing_limit_days = 365         # from the date of service to the 837P (an original)
+    correction_limit_days = 365     # optional: from the 835's date to a replacement or void
+    appeal_limit_days = 90          # optional: from the 835's date to an appeal
     [[payers.fees]]                 # rates holding from a date; a later schedule replaces
     since = 2024-02-01              # the rates it names and keeps the others
     rates = { "H0040:U1" = "250.00", "H0040" = "275.00" }
+
+Every day count is the payer's own: take it from its provider manual or contract (for
+Medicaid fee-for-service, 42 CFR 447.45(d) sets the outer limit of a year from the date of
+service for an original claim; correction and appeal windows are set by each state
+Medicaid agency or plan and differ). The numbers above are examples, not defaults: a limit
+left out is reported as unknown (``bhpolicy worklist`` shows no deadline), never assumed.
 
 The older single-payer form (``[receiver]``, ``[payer]``, an undated ``[fees]`` table and
 ``receiver_qualifier``/``receiver_id``/``application_receiver`` under ``[interchange]``) is
@@ -161,6 +169,9 @@ class Payer(Strict):
     receiver: PartyId | None = None  # a receiver's id; may be left out when there is one
     packs: Annotated[list[StrictStr], Field(min_length=1)] | None = None  # None: every pack
     filing_limit_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    # days from a remittance's date to send a correction (replacement or void) or an appeal
+    correction_limit_days: Annotated[int, Field(ge=1, le=3650)] | None = None
+    appeal_limit_days: Annotated[int, Field(ge=1, le=3650)] | None = None
     fees: Annotated[list[FeeSchedule], Field(min_length=1)]
 
     @field_validator("fees")
