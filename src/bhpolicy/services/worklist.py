@@ -102,7 +102,7 @@ def _conflict_reversed(session: Session, line: LedgerLine) -> bool:
         .where(LedgerClaim.member_id == line.claim.member_id,
                LedgerLine.service_date == line.service_date,
                LedgerLine.hcpcs == line.hcpcs,
-               LedgerLine.line_control != line.line_control,
+               LedgerLine.claim_id != line.claim_id,
                RemitClaim.id.in_(reversed_ids))).first()
     return found is not None
 

@@ -1,0 +1,95 @@
+"""Reconciliation (issue 19) through a real ledger: expected from the payer's dated fee
+schedule against paid per line, write-offs (CARC 119 never the member's), underpayments,
+denials by CARC with the packs' labels, totals by team, payer and month, PLB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bhpolicy.db import Database
+from bhpolicy.policy import load_registry
+from bhpolicy.services.posting import import_remittance
+from bhpolicy.services.reconcile import reconcile
+from bhpolicy.x12.config import load_config
+from tests.support.x12_remit import Cas, Claim, Plb
+from tests.test_claims_837p import CONFIG
+from tests.test_posting import NOW, remit, send, services
+
+
+def test_reconciliation_of_every_835_case(tmp_path: Path, database: Database) -> None:
+    [first] = send(database, tmp_path, "a", 5)
+    [second] = send(database, tmp_path, "b", 8)  # days 6-8, a second original
+    [unposted] = send(database, tmp_path, "c", 9)  # day 9: nothing back yet
+    path = remit(tmp_path, "r.835", [
+        Claim(first.id, payer_claim="PAY-1", services=services(
+            first,
+            d03={"cas": [Cas("CO", "45", 5000)], "allowed": 20000},
+            d04={"cas": [Cas("CO", "119", 25000, "1")], "remarks": ["N362"]},
+            d05={"cas": [Cas("CO", "18", 25000)], "remarks": ["M86"]})),
+        Claim(second.id, payer_claim="PAY-2", services=services(
+            second,
+            d06={"cas": [Cas("CO", "B20", 25000)]},
+            d07={"cas": [Cas("CO", "197", 25000)], "remarks": ["N54"]},
+            d08={"cas": [Cas("PR", "119", 25000)]}))],  # 119 sent as PR: still a write-off
+        [Plb("WO", 1000, "PAY-0")])
+    assert import_remittance(database, path, now=NOW).posted
+    result = reconcile(database, load_config(CONFIG), registry=load_registry())
+    lines = {ln.service_date[-2:]: ln for ln in result.lines}
+    assert sorted(lines) == ["02", "03", "04", "05", "06", "07", "08", "09"]
+    assert {ln.expected_cents for ln in lines.values()} == {25000}
+    assert lines["02"].expected_from is not None
+    assert lines["02"].expected_from.endswith("payer SCPLAN01 fees since 2023-07-01, H0040:U1")
+    assert (lines["02"].state, lines["02"].paid_cents, lines["02"].underpaid_cents) == (
+        "paid", 25000, 0)
+    partly = lines["03"]
+    assert (partly.state, partly.paid_cents, partly.allowed_cents, partly.write_off_cents,
+            partly.underpaid_cents, partly.denial_carcs) == ("partly paid", 20000, 20000,
+                                                             5000, 5000, [])
+    cap = lines["04"]
+    assert (cap.state, cap.write_off_cents, cap.patient_responsibility_cents,
+            cap.denial_carcs, cap.underpaid_cents) == ("denied", 25000, 0, ["119"], 0)
+    assert cap.adjustments[0].label is not None
+    assert cap.adjustments[0].label.startswith("sc-act: over_monthly_cap:")
+    assert cap.remarks == ["N362"]
+    as_pr = lines["08"]
+    assert (as_pr.write_off_cents, as_pr.patient_responsibility_cents) == (25000, 0)
+    assert lines["09"].state == "not posted" and lines["09"].claim_id == unposted.id
+    assert [ln.line_control for ln in result.underpaid] == [partly.line_control]
+    assert [(d.carc, d.lines, d.cents) for d in result.denials] == [
+        ("119", 2, 50000), ("18", 1, 25000), ("197", 1, 25000), ("B20", 1, 25000)]
+    total = result.total
+    assert (total.lines, total.charged_cents, total.expected_cents, total.paid_cents,
+            total.write_off_cents, total.patient_responsibility_cents, total.underpaid_cents,
+            total.denied_lines, total.not_posted_lines) == (
+        8, 200000, 200000, 45000, 130000, 0, 5000, 5, 1)
+    assert [(t.key, t.lines) for t in result.by_payer] == [("SCPLAN01", 8)]
+    assert [(t.key, t.paid_cents) for t in result.by_team] == [("1234567893", 45000)]
+    assert [(t.key, t.lines) for t in result.by_month] == [("2026-03", 8)]
+    assert result.provider_adjustments_cents == 1000
+    assert reconcile(database, load_config(CONFIG), month="2026-04").lines == []
+    data = result.as_dict()
+    assert data["underpaid"] == [partly.line_control]
+
+
+def test_a_reversed_payment_and_its_correction(tmp_path: Path, database: Database) -> None:
+    [claim] = send(database, tmp_path, "a", 3)
+    import_remittance(database, remit(tmp_path, "1.835", [
+        Claim(claim.id, payer_claim="P1", services=services(claim))]), now=NOW)
+    negated = [s.__class__(**{**s.__dict__, "charge": -s.charge}) for s in services(claim)]
+    import_remittance(database, remit(tmp_path, "2.835", [
+        Claim(claim.id, status="22", payer_claim="P1", services=negated),
+        Claim(claim.id, payer_claim="P2", services=services(
+            claim, d03={"cas": [Cas("CO", "45", 2500)]}))], trace="T2"), now=NOW)
+    result = reconcile(database, load_config(CONFIG))
+    assert [(ln.paid_cents, ln.payer_claim_number) for ln in result.lines] == [
+        (25000, "P2"), (22500, "P2")]
+    assert result.total.paid_cents == 47500 and result.total.underpaid_cents == 2500
+
+
+def test_without_a_configuration_nothing_is_expected(tmp_path: Path, database: Database
+                                                     ) -> None:
+    [claim] = send(database, tmp_path, "a", 2)
+    result = reconcile(database)
+    assert [(ln.expected_cents, ln.expected_from, ln.state) for ln in result.lines] == [
+        (None, None, "not posted")]
+    assert result.lines[0].claim_id == claim.id
