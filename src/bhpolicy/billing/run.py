@@ -20,10 +20,17 @@ from pathlib import Path
 import duckdb
 import ibis
 import ibis.expr.types as ir
-import pyarrow as pa
 
-from bhpolicy.billing import engine
-from bhpolicy.billing.params import parameter_table, reason_table
+from bhpolicy.billing.graph import (
+    GraphSettings,
+    Question,
+    RawInput,
+    bill_graph,
+    date_span,
+    policy_keys,
+)
+from bhpolicy.billing.graph import empty_billed as empty_billed  # the audit's
+from bhpolicy.billing.params import parameter_table
 from bhpolicy.errors import BhpolicyError
 from bhpolicy.io.bounds import EARLIEST_DATE
 from bhpolicy.io.outputs import (
@@ -31,22 +38,12 @@ from bhpolicy.io.outputs import (
     describe_input,
     run_to_folder,
 )
-from bhpolicy.io.readers import (
-    ALREADY_BILLED,
-    AUTHORIZATIONS,
-    CONTACTS,
-    MEMBERS,
-    Check,
-    error_rows,
-    kept_good_rows,
-    read_validated,
-)
+from bhpolicy.io.readers import Column, load_raw_rejects
+from bhpolicy.policy.model import PolicyPack
 from bhpolicy.policy.registry import PolicyRegistry
 
 OUTPUTS = ("lines", "member_months", "unbilled_days", "other_provider_contacts",
            "subscribers")
-SUBSCRIBER_COLUMNS = ("member_id", "medicaid_id", "last_name", "first_name", "birth_date",
-                      "sex", "address_line", "city", "state", "zip", "primary_dx")
 
 
 @dataclass
@@ -153,20 +150,7 @@ def store_dictionary(con: ibis.BaseBackend, name: str, table: ir.Table) -> ir.Ta
     return con.table(name)
 
 
-def _policy_keys(registry: PolicyRegistry) -> ir.Table:
-    keys: dict[str, list[str]] = {"key": [], "policy_id": []}
-    for pack in registry.packs:
-        for key in (pack.id.lower(), pack.alias.lower()):
-            keys["key"].append(key)
-            keys["policy_id"].append(pack.id)
-    return ibis.memtable(pa.table(keys, schema=pa.schema([("key", pa.string()),
-                                                          ("policy_id", pa.string())])))
-
-
-def empty_billed() -> ir.Table:
-    schema = ibis.schema({"line_id": "string", "member_id": "string", "service_date": "date",
-                          "hcpcs": "string", "provider_id": "string"})
-    return ibis.memtable(schema.to_pyarrow().empty_table())
+_policy_keys = policy_keys  # the audit's name for it
 
 
 @contextmanager
@@ -218,109 +202,58 @@ def bill_to_folder(inputs: BillInputs, settings: BillSettings, registry: PolicyR
         report, step)
 
 
+class _FolderStages:
+    """The folder run's :class:`~bhpolicy.billing.graph.Stages`: inputs read from files,
+    stages stored in the run's database, questions answered by the data."""
+
+    def __init__(self, con: ibis.BaseBackend, inputs: BillInputs, settings: BillSettings,
+                 registry: PolicyRegistry) -> None:
+        self.con, self.inputs, self.settings, self.registry = con, inputs, settings, registry
+
+    def load(self, name: str, columns: tuple[Column, ...]) -> RawInput | None:
+        path = getattr(self.inputs, name)
+        if path is None:
+            return None
+        raw, unreadable = load_raw_rejects(self.con, path, name, columns)
+        return RawInput(raw, unreadable, trim_text=path.suffix.lower() != ".parquet")
+
+    def checked(self, name: str) -> tuple[ibis.BaseBackend, str]:
+        return self.con, name
+
+    def store(self, name: str, table: ir.Table) -> ir.Table:
+        return store(self.con, name, table)
+
+    def dictionary(self, name: str, table: ir.Table) -> ir.Table:
+        return store_dictionary(self.con, name, table)
+
+    def drop(self, name: str) -> None:
+        self.con.raw_sql(f'DROP TABLE "{name}"')
+
+    def parameters(self, coverage: ir.Table, contacts_raw: ir.Table
+                   ) -> tuple[ir.Table, list[PolicyPack]]:
+        # the packs the authorizations use (all packs when none is usable, so outputs and
+        # errors are still written)
+        con, registry = self.con, self.registry
+        used = [registry.get(p) for p in _distinct(con, coverage.policy_id)] or \
+            list(registry.packs)
+        first, last = _date_range(con, con.table("contacts_raw"), coverage,
+                                  self.settings.as_of)
+        return store(con, "parameters", parameter_table(used, first, last)), used
+
+    def any_row(self, question: Question, table: ir.Table) -> bool:
+        return _count(self.con, table) > 0
+
+
 def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
          step: Callable[[str], None], database: Path | None) -> BillSummary:
     con = connect(settings, database)
-    step("reading inputs")
-    as_of = settings.as_of
-    members, member_errors = read_validated(con, inputs.members, "members", MEMBERS,
-                                            as_of=as_of)
-    auths, auth_errors = read_validated(con, inputs.authorizations, "authorizations",
-                                        AUTHORIZATIONS, as_of=as_of,
-                                        extra=_payer_check(settings.payer_ids))
-    step("checking authorizations")
-    coverage, member_policy, coverage_errors = engine.prepare_authorizations(
-        auths, _policy_keys(registry))
-    coverage = store(con, "coverage", coverage)
-
-    step("checking contacts")
-    known = members.select(known_member=members.member_id).distinct()
-    # from the authorizations that passed every check (an authorization ending before it
-    # starts is an error row, and then covers nothing: its member's contacts are rejected
-    # rows, never dropped without a word)
-    authorized = coverage.select(auth_member=coverage.member_id).distinct()
-
-    def member_checks(t: ir.Table) -> tuple[ir.Table, list[Check]]:
-        t = t.left_join(known, t.__typed_member_id == known.known_member)
-        t = t.left_join(authorized, t.__typed_member_id == authorized.auth_member)
-        t = engine.cover(t, coverage, member="__typed_member_id", date="__typed_contact_date")
-        return t, [(t.known_member.isnull(), "member_id",
-                    "unknown member (not in the members file)"),
-                   (t.auth_member.isnull(), "member_id", "member has no authorization")]
-
-    # Not materialized (cheaper than copying every contact): one scan checks fields and
-    # members and stores the rejected rows, and the contacts by another provider (few, for
-    # the report); the good rows are every other row, unchecked.
-    contacts, contact_errors = read_validated(
-        con, inputs.contacts, "contacts", CONTACTS, materialize=False, extra=member_checks,
-        keep_errors=lambda table: store(con, "contacts_kept", table),
-        also_keep=lambda t: engine.by_other_provider(t, t.__typed_provider_id), as_of=as_of)
-    other_provider = engine.other_provider_contacts(
-        kept_good_rows(con.table("contacts_kept"), CONTACTS))
-    errors: list[ir.Table] = [contact_errors, member_errors, auth_errors, coverage_errors]
-    if inputs.already_billed is not None:
-        billed, billed_errors = read_validated(con, inputs.already_billed, "already_billed",
-                                               ALREADY_BILLED, materialize=False, as_of=as_of)
-        errors.append(billed_errors)
-        # a run's own lines file: its held lines were not billed
-        billed = billed.filter(billed.status.isnull() | (billed.status != "held"))
-        billed = billed.drop("_file", "_line", "status")
-    else:
-        billed = empty_billed()
-
-    step("building parameter tables")
-    # the packs the authorizations use (all packs when none is usable, so outputs and errors
-    # are still written)
-    used = [registry.get(p) for p in _distinct(con, coverage.policy_id)] or list(registry.packs)
+    graph = bill_graph(_FolderStages(con, inputs, settings, registry), registry,
+                       GraphSettings(as_of=settings.as_of, missing_pos=settings.missing_pos,
+                                     payer_ids=settings.payer_ids), step)
     summary = BillSummary(settings.out, policies=[
-        {"id": p.id, "alias": p.alias, "revision": p.header.revision} for p in used])
-    first, last = _date_range(con, con.table("contacts_raw"), coverage, settings.as_of)
-    params = parameter_table(used, first, last)
-    params = store(con, "parameters", params)
-    reasons = reason_table(used)
-
-    step("qualifying contacts, month bitmaps")
-    # contacts are streamed, never stored: one pass into the month bitmaps, one for the
-    # days read again (see bill_days) and, only when a pack has a day without a value in
-    # force, one for those errors
-    check_in_force = _count(con, params.filter(params.not_in_force.notnull())) > 0
-    if check_in_force:
-        qualified = engine.qualify_contacts(contacts, coverage, member_policy, params)
-        errors.append(error_rows(qualified, qualified.not_in_force.notnull(), "contact_date",
-                                 qualified.not_in_force))
-
-    def qualify(checked: ir.Table) -> ir.Table:
-        q = engine.qualify_contacts(checked, coverage, member_policy, params)
-        return q.filter(q.not_in_force.isnull()) if check_in_force else q
-
-    rules, _, details = engine.bill_days(
-        contacts, qualify, coverage, params, billed,
-        lambda name, table: store(con, name, table), step,
-        hold_missing_pos=settings.missing_pos == "hold")
-    con.raw_sql("DROP TABLE month_rows")  # the month rules hold what the outputs need
-
-    step("writing outputs")
-    # lines carry ids; the member (subscriber) fields an 837P needs are written once a member
-    # in `subscribers`, not repeated on every line
-    kinds = store_dictionary(con, "line_kinds", engine.line_kinds(params, coverage, reasons))
-    line_table = engine.lines(engine.days(rules, billed, params, qualifying=True), details,
-                              kinds, store_dictionary(con, "providers",
-                                                      engine.providers(coverage, details)))
-    if _count(con, auths.filter(auths.payer_id.notnull())) > 0:
-        line_table = _with_payer(line_table, auths)
-    tables = {
-        "lines": (line_table, ["member_id", "service_date"]),
-        "member_months": (engine.member_months(rules, coverage, params),
-                          ["member_id", "month"]),
-        "unbilled_days": (engine.unbilled_days(
-            engine.days(rules, billed, params, qualifying=False),
-            store_dictionary(con, "day_kinds", engine.unbilled_kinds(params, reasons))),
-                          ["member_id", "service_date"]),
-        "other_provider_contacts": (other_provider, ["member_id", "contact_date"]),
-        "subscribers": (members.select(*SUBSCRIBER_COLUMNS), ["member_id"]),
-    }
+        {"id": p.id, "alias": p.alias, "revision": p.header.revision} for p in graph.policies])
     settings.out.mkdir(parents=True, exist_ok=True)
-    for name, (table, order) in tables.items():
+    for name, (table, order) in graph.outputs.items():
         step(f"writing {name.replace('_', ' ')}")
         for form in settings.formats:
             path = settings.out / f"{name}.{form}"
@@ -332,14 +265,14 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     step("writing errors")
     error_table = ibis.union(*[e.select("file", "row", "field", "reason", "value",
                                         "provider_id")
-                               for e in errors]).order_by(["file", "row"])
+                               for e in graph.errors]).order_by(["file", "row"])
     error_path = settings.out / "errors.csv"
     con.to_csv(csv_ready(error_table), error_path)
     summary.files.append(error_path)
 
     step("counting")
     written = con.read_parquet(settings.out / "lines.parquet") if "parquet" in \
-        settings.formats else line_table
+        settings.formats else graph.lines
     by_status = written.group_by("status").aggregate(
         n=written.count(), defaulted=written.pos_defaulted.sum())
     defaulted = 0  # lines whose POS is the pack's default (no contact gave one)
@@ -352,32 +285,6 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
                              (["already_billed"] if inputs.already_billed else []))
     con.disconnect()
     return summary
-
-
-def _payer_check(payer_ids: frozenset[str] | None
-                 ) -> Callable[[ir.Table], tuple[ir.Table, list[Check]]] | None:
-    """With the submitter config's payers, an authorization naming any other payer is a
-    rejected row (its days are then outside every authorization)."""
-    if payer_ids is None:
-        return None
-    known = sorted(payer_ids)
-
-    def check(t: ir.Table) -> tuple[ir.Table, list[Check]]:
-        named = t.__typed_payer_id
-        return t, [(named.notnull() & ~named.isin(known), "payer_id",
-                    "not a payer of the submitter config (--config)")]
-
-    return check
-
-
-def _with_payer(lines: ir.Table, auths: ir.Table) -> ir.Table:
-    """Lines with their authorization's ``payer_id`` (the 837P sends each claim to it); only
-    joined when some authorization names a payer."""
-    payers = auths.group_by(p_auth=auths.authorization_id).aggregate(
-        payer_id=auths.payer_id.max())
-    view = lines.view()  # a select over a join chain: join its result, not the chain
-    joined = view.left_join(payers, view.authorization_id == payers.p_auth)
-    return joined.drop("p_auth")
 
 
 def rows_read(con: ibis.BaseBackend, names: list[str]) -> dict[str, int]:
@@ -418,15 +325,7 @@ def _date_range(con: ibis.BaseBackend, raw: ir.Table, coverage: ir.Table, as_of:
     statistics; unreadable dates are left to the checks) and of the authorizations, within
     the dates a contact may have (the readers' floor through the as-of date): one extreme
     date in a file is a rejected row, not a per-day table spanning centuries."""
-    date = raw.contact_date
-    if not date.type().is_date():
-        date = date.cast("string").strip().try_cast("date")
-    span = ibis.union(
-        raw.select(first=date.min(), last=date.max()),
-        coverage.select(first=coverage.effective_start.truncate("M").min(),
-                        last=coverage.end_date.max()))
-    row = con.to_pyarrow(span.aggregate(first=span["first"].min(), last=span["last"].max())
-                         ).to_pylist()[0]
+    row = con.to_pyarrow(date_span(raw, coverage)).to_pylist()[0]
     if row["first"] is None:
         raise BhpolicyError("no contacts or authorizations to bill")
     first, last = max(row["first"], EARLIEST_DATE), min(row["last"], as_of)
