@@ -202,3 +202,56 @@ def claims_validate(
             typer.echo(f"  {finding}")
     if not checked.valid:
         raise typer.Exit(1)
+
+
+@claims_app.command("ack")
+@user_errors
+def claims_ack(
+    file: Path,
+    db: Annotated[str, typer.Option(
+        "--db", help="The database holding the claim ledger (sqlite:///PATH or "
+        "postgresql+psycopg://...).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Post a 999 or a 277CA into the claim ledger: a rejected transaction set or claim was
+    never filed (its lines go out again as a new original on the next `claims 837p --db`);
+    an accepted claim keeps the payer's claim number (REF*1K). The same file again changes
+    nothing. Exit 1 when pyx12 finds the file invalid (nothing posted)."""
+    from bhpolicy.serve_cli import open_database
+    from bhpolicy.services.posting import import_acks
+
+    if not file.is_file():
+        raise BhpolicyError(f"{file}: file: does not exist")
+    database = open_database(db)
+    try:
+        done = import_acks(database, file)
+    finally:
+        database.close()
+    if as_json:
+        print_json(done.as_dict())
+    elif not done.valid:
+        typer.echo(f"{file}: {done.kind}: NOT valid, nothing posted")
+    elif done.already_imported:
+        typer.echo(f"{file}: {done.kind}: imported before (same file hash): nothing changed")
+    else:
+        sets = (f"{done.sets_accepted} set(s) accepted, {done.sets_rejected} rejected; "
+                if done.kind == "999" else "")
+        typer.echo(f"{file}: {done.kind}: {sets}{len(done.claims_accepted)} claim(s) "
+                   f"accepted, {len(done.claims_rejected)} rejected (sent again as new "
+                   "originals on the next run)")
+        for pcn in done.claims_rejected:
+            typer.echo(f"  rejected: claim {pcn}")
+        for error in done.errors:
+            typer.echo(f"  set {error.set_control_number}: segment {error.segment} at "
+                       f"position {error.position} (loop {error.loop or '?'}): code "
+                       f"{error.code or '?'}"
+                       + (f", claim {error.claim}" if error.claim else "")
+                       + (f", elements {', '.join(error.elements)}" if error.elements
+                          else ""))
+        for unknown in done.unknown:
+            typer.echo(f"  not in the ledger: {unknown}")
+    if not as_json:
+        for finding in done.findings:
+            typer.echo(f"pyx12: {finding}", err=True)
+    if not done.valid:
+        raise typer.Exit(1)
