@@ -1,0 +1,118 @@
+"""Benchmark the warm one-member path (bhpolicy.billing.one.bill_one) in process.
+
+    .venv/bin/python bench/billing_one.py [--calls 500] [--warmup 20]
+
+One member-month, 20 contacts (SC pack, a small team, a few days that do not qualify), billed
+``--calls`` times after ``--warmup`` calls; beside it, in the same run, the plan's own DuckDB
+statements run directly on the same cursor with the same rows registered (no Python around
+them: no conversion of the rows, no result rows made into dicts). Prints p50 and p99 of both
+and their ratio. Target (issue 18): bill_one p99 under 50 ms. Nothing here is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bhpolicy.billing.one import INPUTS, bill_one, input_table, warm
+from bhpolicy.policy import load_registry
+
+AS_OF = dt.date(2026, 12, 1)
+NPI = "1234567893"
+
+
+def member_month() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """20 contacts in March 2026: 17 qualifying days (two past the cap), a short contact, a
+    phone contact and a group contact."""
+    contacts = []
+    for n, day in enumerate([2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 16, 17, 18, 19, 20, 23, 24,
+                             25, 26, 27], start=1):
+        minutes, mode, group = 30, "in_person", "false"
+        if n == 18:
+            minutes = 5
+        if n == 19:
+            mode = "phone"
+        if n == 20:
+            group = "true"
+        contacts.append({"contact_id": f"C{n}", "member_id": "M1", "provider_id": NPI,
+                         "staff_id": "S1", "contact_date": f"2026-03-{day:02d}",
+                         "minutes": minutes, "mode": mode, "participant": "member",
+                         "group": group, "pos": "12"})
+    members = [{"member_id": "M1", "medicaid_id": "0012345678", "last_name": "Bench",
+                "first_name": "Member", "birth_date": "1980-01-02", "sex": "U",
+                "address_line": "1 Main St", "city": "Columbia", "state": "SC",
+                "zip": "292010001", "primary_dx": "F20.0"}]
+    auths = [{"authorization_id": "A1", "member_id": "M1", "policy": "sc-act",
+              "provider_id": NPI, "team_size": "small", "start_date": "2026-03-01",
+              "end_date": "2026-03-31"}]
+    return contacts, members, auths
+
+
+def timed(call: Callable[[], object], calls: int) -> list[float]:
+    out = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=500)
+    parser.add_argument("--warmup", type=int, default=20)
+    args = parser.parse_args()
+    registry = load_registry()
+    start = time.perf_counter()
+    state = warm(registry, AS_OF)
+    print(f"warm(): {time.perf_counter() - start:.1f} s (parameter table, plan, one empty run)")
+    contacts, members, auths = member_month()
+
+    def one() -> object:
+        return bill_one(contacts, members, auths, registry=registry, as_of=AS_OF)
+
+    one()
+    plan = state.plan(AS_OF)
+    statements = plan.statements()
+    print(f"plan: {len(plan.stages)} stored stages, {len(statements)} statements, "
+          f"{sum(len(s) for s in statements) / 1000:.0f} kB of SQL")
+    cursor = state.cursor()
+    rows = {"contacts": contacts, "members": members, "authorizations": auths,
+            "already_billed": []}
+
+    def direct() -> None:
+        for statement in statements:
+            cursor.execute(statement).fetchall()
+
+    timed(one, args.warmup)
+    ours = timed(one, args.calls)
+    print(f"bill_one   p50 {percentile(ours, 50):7.1f} ms  p99 {percentile(ours, 99):7.1f} ms",
+          flush=True)
+    # registered after the bill_one calls (each call registers and removes its own rows)
+    for name in INPUTS:
+        cursor.register(f"input_{name}", input_table(name, rows[name]))
+    timed(direct, args.warmup)
+    theirs = timed(direct, args.calls)
+    load = os.getloadavg()
+    for label, values in (("bill_one", ours), ("statements", theirs)):
+        print(f"{label:<10} p50 {percentile(values, 50):7.1f} ms  p99 {percentile(values, 99):7.1f}"
+              f" ms  mean {statistics.fmean(values):7.1f} ms  ({len(values)} calls)")
+    print(f"bill_one / statements: p50 {percentile(ours, 50) / percentile(theirs, 50):.2f}x, "
+          f"p99 {percentile(ours, 99) / percentile(theirs, 99):.2f}x; target bill_one p99 < 50 ms;"
+          f" load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
