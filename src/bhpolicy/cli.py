@@ -32,7 +32,7 @@ from bhpolicy.io.outputs import (
     owner_only_umask,
 )
 from bhpolicy.requests_cli import requests_app
-from bhpolicy.serve_cli import db_app, serve, users_app
+from bhpolicy.serve_cli import db_app, serve, users_app, worker
 
 R = TypeVar("R")
 
@@ -44,6 +44,7 @@ app.add_typer(codes_app, name="codes")
 app.add_typer(policies_app, name="policies")
 # the review service (imports its heavy modules inside the commands)
 app.command("serve")(serve)
+app.command("worker")(worker)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(requests_app, name="requests")

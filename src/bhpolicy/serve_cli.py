@@ -4,7 +4,9 @@ services) is imported inside the commands so ``bhpolicy --help`` stays quick."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -90,6 +92,17 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     max_body_kib: Annotated[int, typer.Option(
         min=1, help="Refuse request bodies over this many KiB (413).")] = 256,
+    max_upload_mib: Annotated[int, typer.Option(
+        min=1, help="Refuse uploads (billing files, 835/999/277CA) over this many MiB "
+        "(413).")] = 200,
+    jobs_dir: Annotated[Path | None, typer.Option(
+        help="Where billing jobs keep their uploads and outputs (default: jobs/ in the "
+        "data home).")] = None,
+    submitter_config: Annotated[Path | None, typer.Option(
+        envvar="BHPOLICY_SUBMITTER_CONFIG",
+        help="Submitter configuration (TOML) for the 837P the billing pages write.")] = None,
+    worker: Annotated[bool, typer.Option(
+        help="Start one worker process for billing jobs beside the server.")] = True,
 ) -> None:
     """Run the review service: the API (/api, /openapi.json, /docs) and the reviewers'
     pages, on uvicorn. The database must be at the latest migration."""
@@ -102,14 +115,78 @@ def serve(
 
     _export_cli_settings()
     database = open_database(db)
-    settings = WebSettings(max_body_bytes=max_body_kib * 1024)
+    if submitter_config is not None:
+        from bhpolicy.x12.config import load_config
+
+        load_config(submitter_config)  # a broken config is one line now, not at the 837P
+    settings = WebSettings(max_body_bytes=max_body_kib * 1024,
+                           max_upload_bytes=max_upload_mib * 1024 * 1024,
+                           jobs_dir=jobs_dir, submitter_config=submitter_config)
     app = create_app(database, settings)
     warm(app)  # before uvicorn starts, so a broken pack or catalog is one line here
     config = _logging_config()
     logging.config.dictConfig(config)
+    child = _start_worker(database.url, settings.job_lease_seconds) if worker else None
     try:
         uvicorn.run(app, host=host, port=port, access_log=False, log_config=config,
                     server_header=False, proxy_headers=False, timeout_graceful_shutdown=10)
+    finally:
+        if child is not None:
+            child.terminate()
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        database.close()
+
+
+def _start_worker(url: str, lease_seconds: float) -> subprocess.Popen[bytes]:
+    """``bhpolicy worker`` as a child process (the packs and data home reach it through
+    the environment that ``_export_cli_settings`` set)."""
+    env = {**os.environ, DB_ENV: url}
+    return subprocess.Popen([sys.executable, "-m", "bhpolicy.cli", "worker",
+                             "--lease-seconds", str(lease_seconds)], env=env)
+
+
+@user_errors
+def worker(
+    db: DbUrl = None,
+    lease_seconds: Annotated[float, typer.Option(
+        min=5, help="A job's lease: another worker takes the job over when this worker "
+        "has not renewed it for this long.")] = 120.0,
+    poll_seconds: Annotated[float, typer.Option(
+        min=0.1, help="Seconds between looks for a queued job when none waits.")] = 1.0,
+    once: Annotated[bool, typer.Option(
+        help="Run the jobs waiting now, then stop.")] = False,
+) -> None:
+    """Run billing jobs queued by the billing pages, one at a time (``bhpolicy serve``
+    starts one by itself). Stops on SIGTERM or Ctrl-C after the job in hand."""
+    import datetime as dt
+    import logging.config
+    import signal
+    import socket
+    import threading
+
+    from bhpolicy.services import jobs
+
+    _export_cli_settings()
+    logging.config.dictConfig(_logging_config())
+    database = open_database(db)
+    name = f"{socket.gethostname()}:{os.getpid()}"[:80]
+    lease = dt.timedelta(seconds=lease_seconds)
+
+    def clock() -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    try:
+        if once:
+            while jobs.run_one(database, name, clock, lease) is not None:
+                pass
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        with contextlib.suppress(KeyboardInterrupt):
+            jobs.work_forever(database, name, clock, lease, poll_seconds, stop)
     finally:
         database.close()
 

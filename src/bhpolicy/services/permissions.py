@@ -24,6 +24,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "users.manage": frozenset({"admin"}),
     "codes.read": frozenset(ROLES),
     "policies.read": frozenset(ROLES),
+    # billing: runs of uploaded files, the 837P through the claim ledger, what the payer
+    # sends back
+    "jobs.bill": frozenset({"biller"}),
+    "jobs.read": frozenset({"biller", "admin"}),
+    "claims.write": frozenset({"biller"}),
+    "remits.import": frozenset({"biller"}),
 }
 
 # Roles that see only the requests they created themselves.

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from bhpolicy.web import api, errors, fhir_api, pages
+from bhpolicy.web import api, billing_api, billing_pages, errors, fhir_api, pages
 from bhpolicy.web.auth import LoginThrottle
 from bhpolicy.web.guard import Guard
 from bhpolicy.web.settings import WebSettings
@@ -139,10 +139,14 @@ def create_app(db: Any, settings: WebSettings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(api.router)
     app.include_router(fhir_api.router)  # /fhir: PAS $submit/$inquire (answers FHIR itself)
+    app.include_router(billing_api.router)
     app.include_router(pages.router)
+    app.include_router(billing_pages.router)
     app.mount("/static", StaticFiles(directory=str(files("bhpolicy") / "web" / "static")),
               name="static")
-    app.add_middleware(Guard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(Guard, max_body_bytes=settings.max_body_bytes,
+                       upload_bytes=settings.max_upload_bytes,
+                       upload_paths=billing_api.UPLOAD_PATHS)
     return app
 
 

@@ -33,6 +33,16 @@ _SECURITY_HEADERS = (
 )
 
 
+def _own_policy(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bytes] | None:
+    """A route's own CSP is kept only when it allows no script at all (a run's report.html,
+    whose styles are inline); any other is replaced by the pages' policy."""
+    for name, value in headers:
+        if name.lower() == b"content-security-policy" and value.startswith(
+                b"default-src 'none';") and b"script-src" not in value:
+            return b"content-security-policy", value
+    return None
+
+
 class BodyTooLarge(HTTPException):
     """The request body passed the configured limit while it was being read (an
     HTTPException, so the framework's body parser lets it through as a 413)."""
@@ -69,9 +79,12 @@ def _json(scope: Scope, status: int, detail: str) -> tuple[list[tuple[bytes, byt
 class Guard:
     """Pure ASGI middleware (no BaseHTTPMiddleware: it would buffer and copy bodies)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, upload_bytes: int = 0,
+                 upload_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.upload_bytes = max(upload_bytes, max_body_bytes)
+        self.upload_paths = upload_paths  # the routes that take files get upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,7 +92,8 @@ class Guard:
             return
         started = time.perf_counter()
         state: dict[str, Any] = {"status": 0, "sent": False}
-        limit = self.max_body_bytes
+        limit = (self.upload_bytes if scope.get("path") in self.upload_paths
+                 else self.max_body_bytes)
 
         length = _content_length(scope)
         if length is not None and length > limit:
@@ -103,9 +117,11 @@ class Guard:
                 state["status"] = message["status"]
                 state["sent"] = True
                 elapsed = (time.perf_counter() - started) * 1000
-                headers = [h for h in message.get("headers", [])
+                given = list(message.get("headers", []))
+                headers = [h for h in given
                            if h[0].lower() not in {k for k, _ in _SECURITY_HEADERS}]
-                headers += list(_SECURITY_HEADERS)
+                headers += [_own_policy(given) or h if h[0] == b"content-security-policy"
+                            else h for h in _SECURITY_HEADERS]
                 if not _is_static(scope):
                     headers.append((b"cache-control", b"no-store"))
                 headers.append((b"server-timing", f"app;dur={elapsed:.2f}".encode("ascii")))

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, PackageLoader
 
 from bhpolicy.report.environment import REPORT_LOADER, make_environment
+from bhpolicy.services import permissions
 
 WEB_LOADER = PackageLoader("bhpolicy", "web/templates")
 
@@ -70,7 +71,13 @@ def environment() -> Environment:
     env.filters["time_left"] = time_left
     env.filters["when"] = when
     env.filters["words"] = words
+    env.filters["may"] = may
     return env
+
+
+def may(user: Any, operation: str) -> bool:
+    """``user | may("jobs.read")``: whether the signed-in user's role allows it."""
+    return user is not None and permissions.allowed(user.role, operation)
 
 
 def render(request: Request, template: str, status_code: int = 200,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 def utc_now() -> dt.datetime:
@@ -28,3 +29,13 @@ class WebSettings:
     warm: bool = True
     #: the server's clock; tests pass a fixed one
     clock: Callable[[], dt.datetime] = field(default=utc_now)
+    #: uploads (a billing job's files, an 835/999/277CA) may be this large; they are
+    #: streamed to the job's folder, never held whole in memory
+    max_upload_bytes: int = 200 * 1024 * 1024
+    #: where job folders live (uploads and outputs: PHI, owner-only); None: beside the
+    #: database in the data home
+    jobs_dir: Path | None = None
+    #: the submitter configuration (TOML) the 837P pages write with; None: no 837P pages
+    submitter_config: Path | None = None
+    #: seconds a worker's lease on a job lasts without a heartbeat
+    job_lease_seconds: float = 120.0

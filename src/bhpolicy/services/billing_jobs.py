@@ -1,0 +1,129 @@
+"""A billing run of uploaded files, as a background job: the same ``bill_to_folder`` that
+``bhpolicy bill`` calls, over the job folder's ``inputs/`` into its ``run/`` folder (with
+report.html), the run's steps reported as the job's progress.
+
+A job's ``params``: ``inputs`` (the stored file name of contacts, members and
+authorizations), ``as_of`` (the day the run bills to, ISO), optional ``memory_limit``,
+``payer_ids`` (the submitter config's payers, when the server has one) and ``missing_pos``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bhpolicy.errors import BhpolicyError
+
+INPUT_NAMES = ("contacts", "members", "authorizations")
+INPUT_SUFFIXES = (".csv", ".parquet")
+RUN = "run"
+
+
+def input_name(kind: str, filename: str) -> str:
+    """The stored name of an upload: its kind and its suffix (never the user's file name)."""
+    suffix = Path(filename).suffix.lower()
+    if kind not in INPUT_NAMES:
+        raise BhpolicyError(f"upload {kind!r}: expected one of {', '.join(INPUT_NAMES)}")
+    if suffix not in INPUT_SUFFIXES:
+        raise BhpolicyError(f"upload {kind}: give a .csv or .parquet file")
+    return f"{kind}{suffix}"
+
+
+def run_folder(folder: Path) -> Path:
+    return folder / RUN
+
+
+def run_bill_job(folder: Path, params: dict[str, Any],
+                 step: Callable[[str], None]) -> dict[str, Any]:
+    from bhpolicy.billing.run import BillInputs, BillSettings, bill_to_folder
+    from bhpolicy.report.billing import run_report
+    from bhpolicy.services.determining import registry
+
+    names = params.get("inputs") or {}
+    missing = [kind for kind in INPUT_NAMES if not names.get(kind)]
+    if missing:
+        raise BhpolicyError(f"job inputs missing: {', '.join(missing)}")
+    inputs = BillInputs(*(folder / "inputs" / str(names[kind]) for kind in INPUT_NAMES))
+    payers = params.get("payer_ids")
+    settings = BillSettings(
+        out=run_folder(folder), formats=("parquet", "csv"),
+        memory_limit=str(params.get("memory_limit") or "1GB"),
+        temp_directory=folder / "tmp",
+        as_of=dt.date.fromisoformat(str(params["as_of"])),
+        missing_pos=str(params.get("missing_pos") or "default"),
+        payer_ids=frozenset(payers) if payers is not None else None)
+    try:
+        summary = bill_to_folder(inputs, settings, registry(), step, run_report)
+    except BhpolicyError as exc:  # named by the upload, not by where the server keeps it
+        raise BhpolicyError(str(exc).replace(f"{folder / 'inputs'}{os.sep}", "")
+                            .replace(str(folder), "job folder")) from None
+    return {"counts": dict(summary.counts), "rejected_rows": summary.rejected_rows,
+            "policies": summary.policies, "rows": dict(summary.rows)}
+
+
+CLAIMS = "claims"
+
+
+def claim_files(folder: Path) -> list[str]:
+    """The 837P files written for a job, oldest first (names only)."""
+    claims = folder / CLAIMS
+    if not claims.is_dir():
+        return []
+    return sorted((p.name for p in claims.iterdir() if p.suffix == ".x12"),
+                  key=lambda name: (claims / name).stat().st_mtime_ns)
+
+
+def claim_file(folder: Path, name: str) -> Path:
+    """One of :func:`claim_files` by its exact name (never a path the caller builds)."""
+    if name not in claim_files(folder):
+        from bhpolicy.services.errors import NotFound
+
+        raise NotFound(f"837P file {name[:80]!r} not found")
+    return folder / CLAIMS / name
+
+
+def write_job_837p(db: Any, actor: Any, job_id: str, config_path: Path | None,
+                   now: dt.datetime, *, added_days: str = "new",
+                   resend: bool = False) -> dict[str, Any]:
+    """The 837P of a finished billing job, through the claim ledger of the server's database
+    (lines sent before are left out unless ``resend``; CLM01 never repeats), validated by
+    pyx12. Returns what was written (no PHI)."""
+    from bhpolicy.services import jobs, reference
+    from bhpolicy.services.determining import registry
+    from bhpolicy.services.errors import Invalid
+    from bhpolicy.services.ledger import write_837p_with_ledger
+    from bhpolicy.services.permissions import require
+    from bhpolicy.x12.config import load_config
+    from bhpolicy.x12.validate import validate_837p
+
+    require(actor, "claims.write")
+    job = jobs.get(db, actor, job_id)
+    if job.status != "done":
+        raise Invalid(f"job {job_id} has not finished; write its 837P when it is done", "job")
+    if config_path is None:
+        raise Invalid("the server has no submitter configuration (bhpolicy serve "
+                      "--submitter-config)", "config")
+    if added_days not in ("new", "replace"):
+        raise Invalid("added_days: choose new or replace", "added_days")
+    config = load_config(config_path)
+    out_dir = job.folder / CLAIMS
+    out_dir.mkdir(mode=0o700, exist_ok=True)
+    out = out_dir / f"837p-{now:%Y%m%dT%H%M%S}.x12"
+    try:
+        result, ledger_run = write_837p_with_ledger(
+            db, run_folder(job.folder), config, out, config_path.parent /
+            config.control_numbers_file, set(reference.catalog()[0].entries), now=now,
+            as_of=now.date(), registry=registry(), resend=resend,
+            added_days="replace" if added_days == "replace" else "new")
+    except BhpolicyError as exc:  # named by the job, not by where the server keeps it
+        raise Invalid(str(exc).replace(str(run_folder(job.folder)), f"job {job.id}")
+                      .replace(str(job.folder), f"job {job.id}"), "job") from None
+    return {"files": [{"name": f.path.name, "claims": len(f.claims),
+                       "valid": validate_837p(f.path).valid} for f in result.files],
+            "claims": len(result.claims), "lines": sum(len(c.lines) for c in result.claims),
+            "lines_sent_before": ledger_run.skipped_lines,
+            "rejected": [str(p) for p in result.rejected],
+            "warnings": [str(w) for w in result.warnings]}

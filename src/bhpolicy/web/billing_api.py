@@ -1,0 +1,215 @@
+"""The billing API under ``/api``: billing jobs of uploaded files, the 837P of a finished job
+through the claim ledger, files the payer sends back (999, 277CA, 835), the worklist and the
+month's figures. Every route names its operation, checked like the review API's.
+
+Uploads are multipart form fields streamed to the job's owner-only folder
+(:func:`bhpolicy.services.jobs.save_upload`); past ``settings.max_upload_bytes`` the answer is
+413 and nothing is kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict
+from starlette.datastructures import UploadFile
+
+from bhpolicy.errors import BhpolicyError
+from bhpolicy.services import jobs
+from bhpolicy.services.billing_jobs import INPUT_NAMES, input_name
+from bhpolicy.services.errors import Invalid, ServiceError
+from bhpolicy.services.permissions import require
+from bhpolicy.services.users import Actor
+from bhpolicy.web.auth import ApiActor, operation
+
+#: the routes that take files (the guard lets their bodies be as large as an upload may)
+UPLOAD_PATHS = frozenset({"/api/billing/jobs", "/billing/jobs", "/api/remits", "/billing/remits"})
+ACK_LIMIT_NOTE = "999, 277CA or 835"
+JobId = Annotated[str, PathParam(min_length=1, max_length=20, pattern=r"^J-[A-Z2-7]+$")]
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+router = APIRouter(prefix="/api", tags=["billing"], generate_unique_id_function=_operation_id)
+
+
+class JobAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    kind: str
+    status: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    progress: str | None
+    steps_done: int
+    attempts: int
+    error: str | None
+    result: dict[str, Any] | None
+
+
+def job_answer(view: jobs.JobView) -> JobAnswer:
+    return JobAnswer(id=view.id, kind=view.kind, status=view.status,
+                     created_at=view.created_at, started_at=view.started_at,
+                     finished_at=view.finished_at, progress=view.progress,
+                     steps_done=view.steps_done, attempts=view.attempts, error=view.error,
+                     result=view.result)
+
+
+def jobs_dir(request: Request) -> Path:
+    settings = request.app.state.settings
+    if settings.jobs_dir is not None:
+        return Path(settings.jobs_dir)
+    from bhpolicy.catalog.store import default_home
+
+    return default_home() / "jobs"
+
+
+def _now(request: Request) -> dt.datetime:
+    now: dt.datetime = request.app.state.settings.clock()
+    return now
+
+
+async def _save(upload: Any, kind: str, target_dir: Path, limit: int) -> str:
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise Invalid(f"{kind}: attach a .csv or .parquet file", f"form.{kind}")
+    try:
+        name = input_name(kind, upload.filename)
+    except BhpolicyError as exc:
+        raise Invalid(str(exc), f"form.{kind}") from None
+    from starlette.concurrency import run_in_threadpool
+
+    await run_in_threadpool(jobs.save_upload, upload.file, target_dir / name, limit)
+    return name
+
+
+async def create_bill_job(request: Request, actor: Actor, form: Any) -> jobs.JobView:
+    """Store the three uploads in a new job folder and queue the run (pages and API)."""
+    from starlette.concurrency import run_in_threadpool
+
+    require(actor, "jobs.bill")
+    settings = request.app.state.settings
+    as_of_text = str(form.get("as_of") or "").strip()
+    try:
+        as_of = dt.date.fromisoformat(as_of_text) if as_of_text else _now(request).date()
+    except ValueError:
+        raise Invalid("as_of: expected a date YYYY-MM-DD", "form.as_of") from None
+    job_id, folder = jobs.new_folder(jobs_dir(request))
+    try:
+        inputs = folder / "inputs"
+        inputs.mkdir(mode=0o700)
+        names = {kind: await _save(form.get(kind), kind, inputs, settings.max_upload_bytes)
+                 for kind in INPUT_NAMES}
+        params: dict[str, Any] = {"inputs": names, "as_of": as_of.isoformat()}
+        if settings.submitter_config is not None:
+            from bhpolicy.x12.config import known_payer_ids
+
+            params["payer_ids"] = sorted(known_payer_ids(Path(settings.submitter_config)))
+        return await run_in_threadpool(jobs.enqueue, request.app.state.db, actor, job_id,
+                                       "bill", folder, params, _now(request))
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # nothing half-uploaded stays
+        raise
+
+
+@router.post("/billing/jobs", status_code=202, response_model=JobAnswer,
+             openapi_extra=operation("jobs.bill"),
+             summary="Upload a month's contacts, members and authorizations (multipart: "
+             "contacts, members, authorizations; optional as_of) and queue the billing run")
+async def submit_bill_job(request: Request, actor: ApiActor) -> JobAnswer:
+    form = await request.form(max_files=len(INPUT_NAMES), max_fields=10)
+    return job_answer(await create_bill_job(request, actor, form))
+
+
+@router.get("/billing/jobs", response_model=list[JobAnswer],
+            openapi_extra=operation("jobs.read"), summary="Billing jobs, newest first")
+def list_bill_jobs(request: Request, actor: ApiActor) -> list[JobAnswer]:
+    return [job_answer(v) for v in jobs.list_jobs(request.app.state.db, actor)]
+
+
+@router.get("/billing/jobs/{job_id}", response_model=JobAnswer,
+            openapi_extra=operation("jobs.read"), summary="A billing job and its progress")
+def get_bill_job(request: Request, job_id: JobId, actor: ApiActor) -> JobAnswer:
+    return job_answer(jobs.get(request.app.state.db, actor, job_id))
+
+
+def import_payer_file(db: Any, actor: Any, upload: Any, folder: Path, limit: int,
+                      now: dt.datetime) -> dict[str, Any]:
+    """A 999, 277CA or 835 uploaded, posted into the ledger (pages and API)."""
+    from bhpolicy.services import posting
+    from bhpolicy.x12.kind import detect
+
+    require(actor, "remits.import")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        raise Invalid(f"file: attach the {ACK_LIMIT_NOTE} file", "form.file")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+        path = Path(scratch) / "payer-file.x12"
+        jobs.save_upload(upload.file, path, limit)
+        try:
+            kind = detect(path).name
+            if kind in ("999", "277CA"):
+                result: Any = posting.import_acks(db, path, now=now)
+            elif kind == "835":
+                result = posting.import_remittance(db, path, now=now)
+            else:
+                raise Invalid(f"a {kind} cannot be imported; give a {ACK_LIMIT_NOTE}",
+                              "form.file")
+        except ServiceError:
+            raise
+        except BhpolicyError as exc:  # the file's own one line, named by the upload
+            raise Invalid(f"{upload.filename[:120]}: " + str(exc).replace(
+                f"{path}: ", "").replace(str(path), "the file"), "form.file") from None
+    answer = dataclasses.asdict(result)
+    answer["kind"] = kind
+    answer["file"] = upload.filename[:120]
+    return answer
+
+
+
+
+@router.post("/remits", response_model=dict[str, Any], openapi_extra=operation("remits.import"),
+             summary="Import a 999, 277CA or 835 (multipart field: file) into the claim "
+             "ledger; the same file twice changes nothing")
+async def import_remit(request: Request, actor: ApiActor) -> dict[str, Any]:
+    from starlette.concurrency import run_in_threadpool
+
+    form = await request.form(max_files=1, max_fields=5)
+    answer: dict[str, Any] = await run_in_threadpool(
+        import_payer_file, request.app.state.db, actor, form.get("file"),
+        jobs_dir(request) / "payer-files", request.app.state.settings.max_upload_bytes,
+        _now(request))
+    return answer
+
+
+class ClaimsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    added_days: str = "new"
+    resend: bool = False
+
+
+@router.post("/billing/jobs/{job_id}/837p", response_model=dict[str, Any],
+             openapi_extra=operation("claims.write"),
+             summary="Write the 837P of a finished job through the claim ledger")
+def write_837p(request: Request, job_id: JobId, body: ClaimsRequest,
+               actor: ApiActor) -> dict[str, Any]:
+    from bhpolicy.services.billing_jobs import write_job_837p
+
+    try:
+        return write_job_837p(request.app.state.db, actor, job_id,
+                              request.app.state.settings.submitter_config, _now(request),
+                              added_days=body.added_days, resend=body.resend)
+    except ServiceError:
+        raise
+    except BhpolicyError as exc:
+        raise Invalid(str(exc), "job") from None

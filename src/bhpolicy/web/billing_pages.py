@@ -1,0 +1,160 @@
+"""The billing office's pages: upload a month's files as a billing job, follow its progress,
+read its report (with the calendars), write the 837P through the claim ledger and download
+it, and import what the payer sends back (999, 277CA, 835).
+
+Each page names its operation like the API does (``auth.page_actor`` checks session, CSRF
+and role). The report is the run's own report.html, served with a policy that allows no
+script at all (its styles are inline).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from bhpolicy.errors import BhpolicyError
+from bhpolicy.services import jobs, permissions
+from bhpolicy.services.billing_jobs import (
+    INPUT_NAMES,
+    claim_file,
+    claim_files,
+    run_folder,
+    write_job_837p,
+)
+from bhpolicy.services.errors import Invalid, ServiceError
+from bhpolicy.web.auth import PageActor, operation
+from bhpolicy.web.billing_api import create_bill_job, import_payer_file, jobs_dir
+from bhpolicy.web.rendering import render
+
+router = APIRouter(include_in_schema=False)
+REPORT_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                 "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+def _db(request: Request) -> Any:
+    return request.app.state.db
+
+
+def _now(request: Request) -> dt.datetime:
+    now: dt.datetime = request.app.state.settings.clock()
+    return now
+
+
+@router.get("/billing", openapi_extra=operation("jobs.read"))
+def billing_home(request: Request, actor: PageActor, problem: str = "") -> HTMLResponse:
+    rows = jobs.list_jobs(_db(request), actor)
+    return render(request, "billing.html.j2", rows=rows, inputs=INPUT_NAMES,
+                  problem=problem[:300], today=_now(request).date().isoformat(),
+                  can_bill=permissions.allowed(actor.role, "jobs.bill"),
+                  can_import=permissions.allowed(actor.role, "remits.import"))
+
+
+@router.post("/billing/jobs", openapi_extra=operation("jobs.bill"))
+async def billing_upload(request: Request, actor: PageActor) -> Response:
+    form = await request.form(max_files=len(INPUT_NAMES), max_fields=10)
+    try:
+        job = await create_bill_job(request, actor, form)
+    except (Invalid, BhpolicyError) as exc:
+        if isinstance(exc, ServiceError) and exc.status not in (413, 422):
+            raise
+        rows = await run_in_threadpool(jobs.list_jobs, _db(request), actor)
+        return render(request, "billing.html.j2", status_code=422, rows=rows,
+                      inputs=INPUT_NAMES, problem=str(exc)[:300],
+                      today=_now(request).date().isoformat(), can_bill=True,
+                      can_import=permissions.allowed(actor.role, "remits.import"))
+    return RedirectResponse(f"/billing/jobs/{job.id}", status_code=303)
+
+
+def _job_page(request: Request, actor: Any, job: jobs.JobView, template: str,
+              written: dict[str, Any] | None = None, problem: str = "",
+              status_code: int = 200) -> HTMLResponse:
+    return render(request, template, status_code=status_code, job=job,
+                  files=claim_files(job.folder), written=written, problem=problem[:300],
+                  configured=request.app.state.settings.submitter_config is not None,
+                  can_write=permissions.allowed(actor.role, "claims.write"))
+
+
+@router.get("/billing/jobs/{job_id}", openapi_extra=operation("jobs.read"))
+def billing_job(request: Request, job_id: str, actor: PageActor) -> HTMLResponse:
+    job = jobs.get(_db(request), actor, job_id[:20])
+    return _job_page(request, actor, job, "billing_job.html.j2")
+
+
+@router.get("/billing/jobs/{job_id}/status", openapi_extra=operation("jobs.read"))
+def billing_job_status(request: Request, job_id: str, actor: PageActor) -> HTMLResponse:
+    """The job's status block alone (htmx polls it while the job runs)."""
+    job = jobs.get(_db(request), actor, job_id[:20])
+    return _job_page(request, actor, job, "billing_job_status.html.j2")
+
+
+@router.get("/billing/jobs/{job_id}/report", openapi_extra=operation("jobs.read"))
+def billing_job_report(request: Request, job_id: str, actor: PageActor) -> Response:
+    job = jobs.get(_db(request), actor, job_id[:20])
+    report = run_folder(job.folder) / "report.html"
+    if job.status != "done" or not report.is_file():
+        return _job_page(request, actor, job, "billing_job.html.j2",
+                         problem="The report is ready when the job is done.",
+                         status_code=404)
+    return HTMLResponse(report.read_text(encoding="utf-8"),
+                        headers={"Content-Security-Policy": REPORT_POLICY})
+
+
+@router.post("/billing/jobs/{job_id}/837p", openapi_extra=operation("claims.write"))
+async def billing_job_837p(request: Request, job_id: str, actor: PageActor) -> Response:
+    form = await request.form()
+    settings = request.app.state.settings
+    try:
+        written = await run_in_threadpool(
+            lambda: write_job_837p(_db(request), actor, job_id[:20], settings.submitter_config,
+                                   _now(request),
+                                   added_days=str(form.get("added_days") or "new"),
+                                   resend=form.get("resend") == "yes"))
+    except BhpolicyError as exc:
+        if isinstance(exc, ServiceError) and exc.status != 422:
+            raise
+        job = await run_in_threadpool(jobs.get, _db(request), actor, job_id[:20])
+        return _job_page(request, actor, job, "billing_job.html.j2", problem=str(exc),
+                         status_code=422)
+    job = await run_in_threadpool(jobs.get, _db(request), actor, job_id[:20])
+    return _job_page(request, actor, job, "billing_job.html.j2", written=written)
+
+
+@router.get("/billing/jobs/{job_id}/claims/{name}", openapi_extra=operation("claims.write"))
+def billing_job_claim_file(request: Request, job_id: str, name: str,
+                           actor: PageActor) -> Response:
+    job = jobs.get(_db(request), actor, job_id[:20])
+    path = claim_file(job.folder, name)
+    return FileResponse(path, media_type="application/edi-x12", filename=path.name)
+
+
+@router.post("/billing/jobs/{job_id}/delete", openapi_extra=operation("jobs.read"))
+def billing_job_delete(request: Request, job_id: str, actor: PageActor) -> Response:
+    jobs.delete(_db(request), actor, job_id[:20])
+    return RedirectResponse("/billing", status_code=303)
+
+
+# -- what the payer sends back ----------------------------------------------------------------
+
+@router.get("/billing/remits", openapi_extra=operation("remits.import"))
+def billing_remits(request: Request, actor: PageActor) -> HTMLResponse:
+    return render(request, "billing_remits.html.j2", imported=None, problem="")
+
+
+@router.post("/billing/remits", openapi_extra=operation("remits.import"))
+async def billing_remits_import(request: Request, actor: PageActor) -> Response:
+    form = await request.form(max_files=1, max_fields=5)
+    settings = request.app.state.settings
+    try:
+        imported = await run_in_threadpool(
+            import_payer_file, _db(request), actor, form.get("file"),
+            jobs_dir(request) / "payer-files", settings.max_upload_bytes, _now(request))
+    except BhpolicyError as exc:
+        if isinstance(exc, ServiceError) and exc.status != 422:
+            raise
+        return render(request, "billing_remits.html.j2", status_code=422, imported=None,
+                      problem=str(exc)[:300])
+    return render(request, "billing_remits.html.j2", imported=imported, problem="")

@@ -1,0 +1,170 @@
+"""The billing pages and API through HTTP: upload a month's files (streamed, capped, stored
+owner-only), the job run by the worker's own function with its steps as progress, the report
+served with a policy that allows no script, the 837P written through the claim ledger and
+downloaded, and an 835 built for those claims imported (twice: the second changes nothing)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from bhpolicy.db.ledger_models import LedgerClaim
+from bhpolicy.services import jobs
+from bhpolicy.web.billing_pages import REPORT_POLICY
+from tests.billing_helpers import (
+    AUTH_FIELDS,
+    CONTACT_FIELDS,
+    MEMBER_FIELDS,
+    auth,
+    days,
+    member,
+    write_csv,
+)
+from tests.conftest import REPO
+from tests.support import x12_remit as remit
+from tests.support.web import Clock, add_role_users, bearer, client_for, login
+
+LEASE = jobs.dt.timedelta(seconds=60)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    return {"contacts": write_csv(folder / "contacts.csv", CONTACT_FIELDS,
+                                  days("2026-03", 2, 20)),
+            "members": write_csv(folder / "members.csv", MEMBER_FIELDS, [member()]),
+            "authorizations": write_csv(folder / "authorizations.csv", AUTH_FIELDS,
+                                        [auth()])}
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    target = tmp_path / "config" / "submitter.toml"
+    target.parent.mkdir()
+    shutil.copy(REPO / "examples" / "submitter.toml", target)
+    return target
+
+
+@pytest.fixture
+def site(sqlite_database: Any, tmp_path: Path, config: Path) -> Iterator[
+        tuple[TestClient, Any, dict[str, str]]]:
+    tokens = add_role_users(sqlite_database, passwords=True)
+    with client_for(sqlite_database, Clock(), jobs_dir=tmp_path / "jobs",
+                    submitter_config=config, max_upload_bytes=2_000_000) as client:
+        yield client, sqlite_database, tokens
+
+
+def _upload(files: dict[str, Path]) -> dict[str, Any]:
+    return {kind: (path.name, path.read_bytes(), "text/csv") for kind, path in files.items()}
+
+
+def _run_worker(db: Any) -> None:
+    assert jobs.run_one(db, "test-worker", Clock(), LEASE) is not None
+
+
+def test_upload_run_report_837p_and_835_through_the_pages(
+        site: tuple[TestClient, Any, dict[str, str]], files: dict[str, Path],
+        tmp_path: Path) -> None:
+    client, db, _ = site
+    csrf = login(client, "biller")
+    home = client.get("/billing")
+    assert home.status_code == 200 and 'enctype="multipart/form-data"' in home.text
+    answer = client.post("/billing/jobs", data={"csrf_token": csrf, "as_of": "2026-12-01"},
+                         files=_upload(files))
+    assert answer.status_code == 303, answer.text[:500]
+    job_url = answer.headers["location"]
+    job_id = job_url.rsplit("/", 1)[1]
+    queued = client.get(job_url)
+    assert 'data-status="queued"' in queued.text and 'hx-trigger="every 2s"' in queued.text
+    folder = tmp_path / "jobs" / job_id
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "inputs" / "contacts.csv").stat().st_mode) == 0o600
+
+    _run_worker(db)
+    done = client.get(f"{job_url}/status")
+    assert 'data-status="done"' in done.text and "hx-trigger" not in done.text
+    assert "lines billable" in done.text
+    report = client.get(f"{job_url}/report")
+    assert report.status_code == 200
+    assert report.headers["content-security-policy"] == REPORT_POLICY
+    assert "<script" not in report.text.lower()
+
+    page = client.get(job_url)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf
+    written = client.post(f"{job_url}/837p", data={"csrf_token": csrf.group(1),
+                                                   "added_days": "new"})
+    assert written.status_code == 200, written.text[:1000]
+    link = re.search(rf'href="({job_url}/claims/[^"]+\.x12)"', written.text)
+    assert link, written.text[:2000]
+    x12 = client.get(link.group(1))
+    assert x12.status_code == 200 and x12.text.startswith("ISA*")
+    again = client.post(f"{job_url}/837p", data={"csrf_token": csrf.group(1)})
+    assert again.status_code == 422  # every line was sent before: nothing to write
+    assert f"job {job_id}: no claim to write (every billable line was sent before" in again.text
+    assert client.get(f"{job_url}/claims/..%2Fmanifest.json").status_code == 404
+
+    with db.read() as session:
+        claim = session.scalars(select(LedgerClaim)).one()
+        lines = [(line.line_control, line.service_date, line.charge_cents)
+                 for line in claim.lines]
+    denied = lines[-1]
+    services = [remit.Service(charge=cents, code="H0040", modifiers=("U1",),
+                              date=day.strftime("%Y%m%d"), control=control,
+                              cas=[remit.Cas("CO", "119", cents)] if control == denied[0]
+                              else [])
+                for control, day, cents in lines]
+    path = remit.write_835(tmp_path / "remit.835", [remit.Claim(claim.id,
+                                                                  services=services)])
+    form = {"csrf_token": csrf.group(1)}
+    posted = client.post("/billing/remits", data=form,
+                         files={"file": ("remit.835", path.read_bytes(), "text/plain")})
+    assert posted.status_code == 200, posted.text[:1000]
+    assert f"Posted: 1 claim payment, {len(lines)} service lines" in posted.text
+    twice = client.post("/billing/remits", data=form,
+                        files={"file": ("remit.835", path.read_bytes(), "text/plain")})
+    assert "imported before; nothing changed" in twice.text
+
+    deleted = client.post(f"{job_url}/delete", data=form)
+    assert deleted.status_code == 303 and not folder.exists()
+
+
+def test_an_upload_over_the_cap_is_413_and_leaves_no_job(
+        site: tuple[TestClient, Any, dict[str, str]], files: dict[str, Path],
+        tmp_path: Path) -> None:
+    client, _, tokens = site
+    big = files["contacts"].with_name("big.csv")
+    big.write_bytes(files["contacts"].read_bytes() + b"x" * 2_100_000)
+    answer = client.post("/api/billing/jobs", headers=bearer(tokens["biller"]),
+                         files={**_upload(files), "contacts": ("big.csv", big.read_bytes())})
+    assert answer.status_code == 413
+    assert not any((tmp_path / "jobs").glob("J-*"))
+
+
+def test_the_api_queues_a_job_and_names_a_bad_upload(
+        site: tuple[TestClient, Any, dict[str, str]], files: dict[str, Path]) -> None:
+    client, db, tokens = site
+    answer = client.post("/api/billing/jobs", headers=bearer(tokens["biller"]),
+                         files=_upload(files), data={"as_of": "2026-12-01"})
+    assert answer.status_code == 202, answer.text
+    job = answer.json()
+    assert job["status"] == "queued"
+    _run_worker(db)
+    seen = client.get(f"/api/billing/jobs/{job['id']}", headers=bearer(tokens["biller"]))
+    assert seen.json()["status"] == "done" and seen.json()["result"]["counts"]
+    other = client.get(f"/api/billing/jobs/{job['id']}", headers=bearer(tokens["analyst"]))
+    assert other.status_code == 403
+    bad = client.post("/api/billing/jobs", headers=bearer(tokens["biller"]),
+                      files={**_upload(files), "members": ("members.xlsx", b"x")})
+    assert bad.status_code == 422
+    assert bad.json() == {"detail": "upload members: give a .csv or .parquet file",
+                          "element": "form.members"}
