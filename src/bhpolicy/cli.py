@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from bhpolicy.claims_cli import claims_app
+from bhpolicy.remit_cli import remit_app, worklist_app
 from bhpolicy.cli_support import (
     AsOf,
     JsonFlag,
@@ -49,6 +50,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(requests_app, name="requests")
 app.add_typer(claims_app, name="claims")
+app.add_typer(remit_app, name="remit")
+app.add_typer(worklist_app, name="worklist")
 
 
 def _output_formats(formats: str, html: bool) -> tuple[str, ...]:
