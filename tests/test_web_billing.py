@@ -134,6 +134,22 @@ def test_upload_run_report_837p_and_835_through_the_pages(
                         files={"file": ("remit.835", path.read_bytes(), "text/plain")})
     assert "imported before; nothing changed" in twice.text
 
+    work = client.get("/billing/worklist?as_of=2026-12-01")
+    assert work.status_code == 200
+    row = re.search(rf'<tr data-line="{denied[0]}"[^>]*>(.*?)</tr>', work.text, re.S)
+    assert row, work.text[-2000:]
+    assert "CO-119" in row.group(1) and "void" in row.group(1).lower()
+    api = client.get("/api/worklist", params={"as_of": "2026-12-01"},
+                     headers=bearer(site[2]["biller"]))
+    assert [i["line_control"] for i in api.json()["items"]] == [denied[0]]
+    months = client.get("/billing/months")
+    assert months.status_code == 200 and '<svg role="img"' in months.text
+    assert re.search(r'<tr data-carc="119">', months.text)
+    figures = client.get("/api/billing/months", headers=bearer(site[2]["analyst"])).json()
+    march = figures["by_month"][0]
+    assert march["key"] == "2026-03" and march["write_off_cents"] == denied[2]
+    assert march["paid_cents"] == sum(c for _, _, c in lines) - denied[2]
+
     deleted = client.post(f"{job_url}/delete", data=form)
     assert deleted.status_code == 303 and not folder.exists()
 

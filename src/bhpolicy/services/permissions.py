@@ -25,11 +25,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "codes.read": frozenset(ROLES),
     "policies.read": frozenset(ROLES),
     # billing: runs of uploaded files, the 837P through the claim ledger, what the payer
-    # sends back
+    # sends back, the denial worklist and the month's figures
     "jobs.bill": frozenset({"biller"}),
     "jobs.read": frozenset({"biller", "admin"}),
     "claims.write": frozenset({"biller"}),
     "remits.import": frozenset({"biller"}),
+    "worklist.read": frozenset({"biller", "analyst", "admin"}),
+    "billing.dashboard": frozenset({"biller", "analyst", "admin"}),
 }
 
 # Roles that see only the requests they created themselves.

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict
@@ -213,3 +213,56 @@ def write_837p(request: Request, job_id: JobId, body: ClaimsRequest,
         raise
     except BhpolicyError as exc:
         raise Invalid(str(exc), "job") from None
+
+
+def _config(request: Request) -> Any:
+    path = request.app.state.settings.submitter_config
+    if path is None:
+        return None
+    from bhpolicy.x12.config import load_config
+
+    return load_config(Path(path))
+
+
+def worklist_of(request: Request, as_of: dt.date | None) -> Any:
+    """The denial worklist (``services.worklist``) with the server's submitter config."""
+    from bhpolicy.services.determining import registry
+    from bhpolicy.services.worklist import worklist
+
+    return worklist(request.app.state.db, _config(request),
+                    as_of=as_of or _now(request).date(), registry=registry())
+
+
+def months_of(request: Request, month: str | None = None) -> Any:
+    """Reconciliation (``services.reconcile``): billed, paid and denied by month and CARC."""
+    from bhpolicy.services.determining import registry
+    from bhpolicy.services.reconcile import reconcile
+
+    return reconcile(request.app.state.db, _config(request), month=month,
+                     registry=registry())
+
+
+Month = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")]
+
+
+@router.get("/worklist", response_model=dict[str, Any], openapi_extra=operation("worklist.read"),
+            summary="Denied and rejected lines: the action to take, its deadline, days left")
+def get_worklist(request: Request, actor: ApiActor,
+                 as_of: Annotated[dt.date | None, Query()] = None) -> dict[str, Any]:
+    answer: dict[str, Any] = worklist_of(request, as_of).as_dict()
+    return answer
+
+
+@router.get("/billing/months", response_model=dict[str, Any],
+            openapi_extra=operation("billing.dashboard"),
+            summary="Billed, expected, paid and denied by month, team and payer; denials "
+            "by CARC (integer cents)")
+def get_months(request: Request, actor: ApiActor, month: Month = None) -> dict[str, Any]:
+    found = months_of(request, month)
+    return {"by_month": [dataclasses.asdict(t) for t in found.by_month],
+            "by_team": [dataclasses.asdict(t) for t in found.by_team],
+            "by_payer": [dataclasses.asdict(t) for t in found.by_payer],
+            "denials": [dataclasses.asdict(d) for d in found.denials],
+            "total": dataclasses.asdict(found.total),
+            "provider_adjustments_cents": found.provider_adjustments_cents,
+            "fee_schedule": "configured" if found.fee_schedule else None}

@@ -9,6 +9,7 @@ script at all (its styles are inline).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -27,7 +28,13 @@ from bhpolicy.services.billing_jobs import (
 )
 from bhpolicy.services.errors import Invalid, ServiceError
 from bhpolicy.web.auth import PageActor, operation
-from bhpolicy.web.billing_api import create_bill_job, import_payer_file, jobs_dir
+from bhpolicy.web.billing_api import (
+    create_bill_job,
+    import_payer_file,
+    jobs_dir,
+    months_of,
+    worklist_of,
+)
 from bhpolicy.web.rendering import render
 
 router = APIRouter(include_in_schema=False)
@@ -158,3 +165,60 @@ async def billing_remits_import(request: Request, actor: PageActor) -> Response:
         return render(request, "billing_remits.html.j2", status_code=422, imported=None,
                       problem=str(exc)[:300])
     return render(request, "billing_remits.html.j2", imported=imported, problem="")
+
+
+# -- the worklist and the month's figures -----------------------------------------------------
+
+def _as_of(text: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+@router.get("/billing/worklist", openapi_extra=operation("worklist.read"))
+def billing_worklist(request: Request, actor: PageActor, as_of: str = "",
+                     show: str = "open") -> HTMLResponse:
+    found = worklist_of(request, _as_of(as_of[:10]))
+    items = found.items if show == "all" else found.open()
+    return render(request, "billing_worklist.html.j2", worklist=found, items=items,
+                  show=show, configured=request.app.state.settings.submitter_config
+                  is not None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bar:
+    label: str
+    x: int
+    y: int
+    height: int
+    kind: str  # charged, paid, write_off
+    cents: int
+
+
+CHART_HEIGHT = 160
+BAR_WIDTH = 18
+
+
+def month_bars(totals: list[Any]) -> list[Bar]:
+    """Three bars a month (charged, paid, written off), scaled to the largest."""
+    top = max([t.charged_cents for t in totals] + [1])
+    bars = []
+    for n, total in enumerate(totals):
+        for k, (kind, cents) in enumerate((("charged", total.charged_cents),
+                                           ("paid", total.paid_cents),
+                                           ("write_off", total.write_off_cents))):
+            height = round(CHART_HEIGHT * max(cents, 0) / top)
+            bars.append(Bar(total.key, 40 + n * (4 * BAR_WIDTH + 12) + k * BAR_WIDTH,
+                            CHART_HEIGHT + 10 - height, height, kind, cents))
+    return bars
+
+
+@router.get("/billing/months", openapi_extra=operation("billing.dashboard"))
+def billing_months(request: Request, actor: PageActor) -> HTMLResponse:
+    found = months_of(request)
+    bars = month_bars(found.by_month)
+    width = 60 + len(found.by_month) * (4 * BAR_WIDTH + 12)
+    return render(request, "billing_months.html.j2", found=found, bars=bars, width=width,
+                  chart_height=CHART_HEIGHT, bar_width=BAR_WIDTH,
+                  configured=request.app.state.settings.submitter_config is not None)
