@@ -13,7 +13,6 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from bhpolicy.claims_cli import claims_app
-from bhpolicy.remit_cli import remit_app, worklist_app
 from bhpolicy.cli_support import (
     AsOf,
     JsonFlag,
@@ -32,6 +31,7 @@ from bhpolicy.io.outputs import (
     describe_os_error,
     owner_only_umask,
 )
+from bhpolicy.remit_cli import remit_app, worklist_app
 from bhpolicy.requests_cli import requests_app
 from bhpolicy.serve_cli import db_app, serve, users_app, worker
 
