@@ -184,3 +184,24 @@ def test_the_api_queues_a_job_and_names_a_bad_upload(
     assert bad.status_code == 422
     assert bad.json() == {"detail": "upload members: give a .csv or .parquet file",
                           "element": "form.members"}
+
+
+def test_billing_check_answers_one_member_with_the_engines_lines(
+        site: tuple[TestClient, Any, dict[str, str]]) -> None:
+    client, _, tokens = site
+    body = {"contacts": days("2026-03", 2, 12), "members": [member()],
+            "authorizations": [auth()], "as_of": "2026-12-01"}
+    answer = client.post("/api/billing/check", json=body, headers=bearer(tokens["biller"]))
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    billable = [line for line in found["lines"] if line["status"] == "billable"]
+    assert billable and {line["hcpcs"] for line in billable} == {"H0040"}
+    assert found["member_months"][0]["member_id"] == "M1"
+    assert "SC.CP.BH.500" in {p["id"] for p in found["policies"]}
+    body["contacts"][1]["minutes"] = "half an hour"
+    bad = client.post("/api/billing/check", json=body, headers=bearer(tokens["biller"]))
+    assert bad.status_code == 422
+    assert bad.json()["element"] == "contacts[1].minutes"
+    assert "half an hour" not in bad.text  # the value is never echoed (it may be PHI)
+    refused = client.post("/api/billing/check", json=body, headers=bearer(tokens["analyst"]))
+    assert refused.status_code == 403

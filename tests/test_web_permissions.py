@@ -76,7 +76,7 @@ def role_table() -> str:
 
 
 def test_every_api_route_declares_a_known_operation() -> None:
-    assert len(API_ROUTES) == 23
+    assert len(API_ROUTES) == 24
     for method, path, operation in API_ROUTES:
         assert operation in PERMISSIONS, f"{method} {path} declares no operation"
     declared = {operation for _, _, operation in API_ROUTES}
@@ -220,6 +220,9 @@ def prepare(world: World, role: str, method: str, path: str) -> tuple[str, Any]:
         return path.format(job_id=world.job(done=allowed) if allowed else NO_JOB), {}
     if path == "/api/remits":
         return path, world.remit()
+    if path == "/api/billing/check":
+        return path, {"contacts": days("2026-03", 2, 5), "members": [member()],
+                      "authorizations": [auth()], "as_of": "2026-12-01"}
     assert "{" not in path, f"no preparation for {path}"
     return path, None
 

@@ -28,6 +28,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # sends back, the denial worklist and the month's figures
     "jobs.bill": frozenset({"biller"}),
     "jobs.read": frozenset({"biller", "admin"}),
+    "billing.check": frozenset({"biller", "provider-system"}),
     "claims.write": frozenset({"biller"}),
     "remits.import": frozenset({"biller"}),
     "worklist.read": frozenset({"biller", "analyst", "admin"}),

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import threading
 from collections.abc import AsyncIterator
 from importlib.resources import files
 from typing import Any
@@ -108,11 +109,27 @@ async def _sweep_forever(app: FastAPI, every: float) -> None:
             LOG.error("overdue sweep failed: %s", type(exc).__name__)
 
 
+def warm_billing(app: FastAPI) -> None:
+    """Compile the one-member billing plan (POST /api/billing/check) for today. It takes
+    seconds, so it runs beside the server once it is ready; a check that comes first
+    compiles it (the plan cache is locked) and waits."""
+    from bhpolicy.billing import one
+    from bhpolicy.services.determining import registry
+
+    try:
+        one.warm(registry(), app.state.settings.clock().date())
+    except Exception as exc:  # the type only; a check will compile it (or say why) itself
+        LOG.error("billing warm-up failed: %s", type(exc).__name__)
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: WebSettings = app.state.settings
     if settings.warm and not getattr(app.state, "warmed", False):
         await run_in_threadpool(warm, app)
+    if settings.warm:
+        threading.Thread(target=warm_billing, args=(app,), name="warm-billing",
+                         daemon=True).start()
     task = (asyncio.create_task(_sweep_forever(app, settings.sweep_seconds))
             if settings.sweep_seconds > 0 else None)
     app.state.ready = True

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
 from bhpolicy.errors import BhpolicyError
@@ -266,3 +266,57 @@ def get_months(request: Request, actor: ApiActor, month: Month = None) -> dict[s
             "total": dataclasses.asdict(found.total),
             "provider_adjustments_cents": found.provider_adjustments_cents,
             "fee_schedule": "configured" if found.fee_schedule else None}
+
+
+Row = dict[str, str | int | float | bool | None]
+
+
+class BillingCheck(BaseModel):
+    """One member's contacts, member row and authorizations, with the columns of the files
+    ``bhpolicy bill`` reads (values as text, numbers or booleans)."""
+
+    model_config = ConfigDict(extra="forbid")
+    contacts: Annotated[list[Row], Field(max_length=2000)]
+    members: Annotated[list[Row], Field(min_length=1, max_length=20)]
+    authorizations: Annotated[list[Row], Field(min_length=1, max_length=50)]
+    already_billed: Annotated[list[Row], Field(max_length=2000)] = []
+    as_of: dt.date | None = None
+
+
+class BillingCheckAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lines: list[dict[str, Any]]
+    unbilled_days: list[dict[str, Any]]
+    member_months: list[dict[str, Any]]
+    policies: list[dict[str, str]]
+
+
+def _plain(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v.isoformat() if isinstance(v, dt.date) else v for k, v in row.items()}
+            for row in rows]
+
+
+@router.post("/billing/check", response_model=BillingCheckAnswer,
+             openapi_extra=operation("billing.check"),
+             summary="Bill one member's contacts now (the same rules as bhpolicy bill, on the "
+             "engine's warm one-member path): lines with status, reason and CARC, unbilled "
+             "days, the member-month")
+def check_billing(request: Request, body: BillingCheck, actor: ApiActor) -> BillingCheckAnswer:
+    from bhpolicy.billing.one import OneInputError, bill_one
+    from bhpolicy.services.determining import registry
+
+    as_of = body.as_of or _now(request).date()
+    if as_of > _now(request).date():
+        raise Invalid("as_of: a day after today cannot be billed", "as_of")
+    try:
+        found = bill_one(body.contacts, body.members, body.authorizations,
+                         registry=registry(), as_of=as_of,
+                         already_billed=body.already_billed or None)
+    except OneInputError as exc:
+        raise Invalid(str(exc), f"{exc.table}[{exc.row - 1}].{exc.field}") from None
+    except BhpolicyError as exc:
+        raise Invalid(str(exc), "body") from None
+    return BillingCheckAnswer(lines=_plain(found.lines),
+                              unbilled_days=_plain(found.unbilled_days),
+                              member_months=_plain(found.member_months),
+                              policies=found.policies)
