@@ -145,7 +145,9 @@ def _start_worker(url: str, lease_seconds: float) -> subprocess.Popen[bytes]:
     the environment that ``_export_cli_settings`` set)."""
     env = {**os.environ, DB_ENV: url}
     return subprocess.Popen([sys.executable, "-m", "bhpolicy.cli", "worker",
-                             "--lease-seconds", str(lease_seconds)], env=env)
+                             "--lease-seconds", str(lease_seconds),
+                             "--parent-pid", str(os.getpid())],
+                            env=env)
 
 
 @user_errors
@@ -158,6 +160,9 @@ def worker(
         min=0.1, help="Seconds between looks for a queued job when none waits.")] = 1.0,
     once: Annotated[bool, typer.Option(
         help="Run the jobs waiting now, then stop.")] = False,
+    parent_pid: Annotated[int | None, typer.Option(
+        hidden=True, help="Stop when this process (the server that started this worker) "
+        "ends: a server killed outright leaves no worker behind.")] = None,
 ) -> None:
     """Run billing jobs queued by the billing pages, one at a time (``bhpolicy serve``
     starts one by itself). Stops on SIGTERM or Ctrl-C after the job in hand."""
@@ -185,6 +190,17 @@ def worker(
             return
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        if parent_pid is not None:
+
+            def watch() -> None:
+                while True:
+                    if os.getppid() != parent_pid:  # re-parented: the server is gone
+                        stop.set()
+                        return
+                    if stop.wait(1.0):
+                        return
+
+            threading.Thread(target=watch, name="parent-watch", daemon=True).start()
         with contextlib.suppress(KeyboardInterrupt):
             jobs.work_forever(database, name, clock, lease, poll_seconds, stop)
     finally:

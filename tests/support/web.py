@@ -144,7 +144,7 @@ class Server:
 
 @contextmanager
 def running_server(db_url: str, folder: Any, env: dict[str, str] | None = None,
-                   timeout: float = 90.0) -> Iterator[Server]:
+                   timeout: float = 90.0, args: tuple[str, ...] = ()) -> Iterator[Server]:
     """``bhpolicy serve`` on 127.0.0.1 and a free port, until /healthz says ready; stopped
     (SIGTERM, then SIGKILL) at the end. Only the process started here is ended."""
     import os
@@ -158,7 +158,7 @@ def running_server(db_url: str, folder: Any, env: dict[str, str] | None = None,
     handle = log.open("w", encoding="utf-8")
     process = subprocess.Popen(
         [*bhpolicy_command(), "serve", "--db", db_url, "--host", "127.0.0.1",
-         "--port", str(port)], stdout=handle, stderr=subprocess.STDOUT,
+         "--port", str(port), *args], stdout=handle, stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
     server = Server(base, process, log)
