@@ -25,6 +25,7 @@ import ibis
 import ibis.expr.types as ir
 
 from bhpolicy.billing.params import MODES, PARTICIPANTS
+from bhpolicy.engines import current_dialect
 from bhpolicy.io.readers import error_rows
 
 # Holds as small numbers (0: none), and the team sizes of the input (0: none); line_kinds
@@ -201,8 +202,49 @@ def qualify_contacts(contacts: ir.Table, coverage: ir.Table, member_policy: ir.T
 # lanes: 4 int64 values of 9 days x 7 bits (a two-digit POS needs 7). Encoding constants, not
 # policy numbers.
 LANES, LANE_DAYS, LANE_BITS = 4, 9, 7
-ONE = ibis.literal(1, "int64")
 NO_BITS = ibis.literal(0, "int64")
+
+
+@ibis.udf.scalar.builtin(name="bigint")  # type: ignore[untyped-decorator]
+def _spark_bigint(value: int) -> int:  # type: ignore[empty-body]
+    """Spark's cast to BIGINT as a function: Ibis prints an int64 literal as a bare number,
+    which Spark types INT, and a shift of an INT wraps at 32 bits."""
+
+
+def _int64(value: int) -> ir.IntegerValue:
+    """``value`` as an int64 the engine shifts as one (see :func:`_spark_bigint`)."""
+    if current_dialect() == "spark":
+        return _spark_bigint(ibis.literal(value, "int64"))
+    return ibis.literal(value, "int64")
+
+
+def _one() -> ir.IntegerValue:
+    return _int64(1)
+
+
+@ibis.udf.agg.builtin(name="bit_or")  # type: ignore[untyped-decorator]
+def _spark_bit_or(value: int) -> int:  # type: ignore[empty-body]
+    """The bitwise OR aggregate (DuckDB and Spark both have it; Ibis has no Spark rule)."""
+
+
+@ibis.udf.agg.builtin(name="bit_and")  # type: ignore[untyped-decorator]
+def _spark_bit_and(value: int) -> int:  # type: ignore[empty-body]
+    """The bitwise AND aggregate, as :func:`_spark_bit_or`."""
+
+
+def _bit_or(value: ir.IntegerValue, where: ir.BooleanValue | None = None
+            ) -> ir.IntegerScalar:
+    """``value.bit_or(where=...)``; on Spark the builtin of the same name."""
+    if current_dialect() == "spark":
+        return _spark_bit_or(value, where=where)
+    return value.bit_or(where=where)
+
+
+def _bit_and(value: ir.IntegerValue, where: ir.BooleanValue | None = None
+             ) -> ir.IntegerScalar:
+    if current_dialect() == "spark":
+        return _spark_bit_and(value, where=where)
+    return value.bit_and(where=where)
 
 
 def _day_index(date: ir.DateValue) -> ir.IntegerValue:
@@ -239,21 +281,21 @@ def month_facts(q: ir.Table) -> ir.Table:
     the pack names for it (``inpat_<p>``), whatever their level. No member-day aggregate: a
     month has ~15 contact days."""
     d0 = _day_index(q.contact_date)
-    bit = ONE << d0
+    bit = _one() << d0
     with_pos = (q.level == QUALIFIES) & q.pos.notnull()
     shift = (d0 % LANE_DAYS) * LANE_BITS
     lane = d0 // LANE_DAYS
     field = q.pos.cast("int64") << shift
-    others = _not(ibis.literal(2**LANE_BITS - 1, "int64") << shift)
+    others = _not(_int64(2**LANE_BITS - 1) << shift)
     metrics: dict[str, ir.Value] = {
-        "any_bits": bit.bit_or(),
-        **{f"reach{k}": bit.bit_or(where=q.level >= k) for k in range(2, QUALIFIES + 1)},
-        "inpatient_bits": bit.bit_or(where=q.at_inpatient),
-        "pos_bits": bit.bit_or(where=with_pos),
+        "any_bits": _bit_or(bit),
+        **{f"reach{k}": _bit_or(bit, where=q.level >= k) for k in range(2, QUALIFIES + 1)},
+        "inpatient_bits": _bit_or(bit, where=q.at_inpatient),
+        "pos_bits": _bit_or(bit, where=with_pos),
     }
     for j in range(LANES):
-        metrics[f"pos_or{j}"] = field.bit_or(where=with_pos & (lane == j))
-        metrics[f"pos_and{j}"] = (field | others).bit_and(where=with_pos & (lane == j))
+        metrics[f"pos_or{j}"] = _bit_or(field, where=with_pos & (lane == j))
+        metrics[f"pos_and{j}"] = _bit_and(field | others, where=with_pos & (lane == j))
     # the authorization and the pack by number (segments are numbered across packs):
     # integers are cheaper group keys than their text, joined back in month_rows
     return q.group_by(member_id=q.member_id, month=_month_of(q.contact_date),
@@ -363,9 +405,21 @@ def _date(month: ir.DateValue, d0: ir.IntegerValue) -> ir.DateValue:
 
 
 @ibis.udf.scalar.builtin(name="add")  # type: ignore[untyped-decorator]
-def _plus_days(date: dt.date, days: int) -> dt.date:  # type: ignore[empty-body]
-    """``date`` plus whole ``days``: DuckDB's ``add(DATE, INTEGER)`` (its ``+``) returns a
-    date (Spark's is ``date_add``)."""
+def _duckdb_add(date: dt.date, days: int) -> dt.date:  # type: ignore[empty-body]
+    """DuckDB's ``add(DATE, INTEGER)`` (its ``+``): a date."""
+
+
+@ibis.udf.scalar.builtin(name="date_add")  # type: ignore[untyped-decorator]
+def _spark_date_add(date: dt.date, days: int) -> dt.date:  # type: ignore[empty-body]
+    """Spark's ``date_add(DATE, INT)``: a date."""
+
+
+def _plus_days(date: ir.DateValue, days: ir.IntegerValue) -> ir.DateValue:
+    """``date`` plus whole ``days`` as a date (Ibis's date + interval is a timestamp on
+    DuckDB), in the engine's spelling."""
+    if current_dialect() == "spark":
+        return _spark_date_add(date, days)
+    return _duckdb_add(date, days)
 
 
 def detail_months(rows: ir.Table) -> ir.Table:
@@ -374,7 +428,7 @@ def detail_months(rows: ir.Table) -> ir.Table:
     row a day."""
     r = rows.filter(rows.detail_bits != 0)
     return r.group_by(x_member=r.member_id, x_month=r.month).aggregate(
-        x_bits=r.detail_bits.bit_or())
+        x_bits=_bit_or(r.detail_bits))
 
 
 def detail_contacts(contacts: ir.Table, wanted: ir.Table,
@@ -383,7 +437,7 @@ def detail_contacts(contacts: ir.Table, wanted: ir.Table,
     the contacts are qualified (a small share)."""
     c = contacts.join(wanted, [contacts.member_id == wanted.x_member,
                                contacts.contact_date.truncate("M") == wanted.x_month])
-    c = c.filter(_has(c.x_bits, ONE << _day_index(c.contact_date)))
+    c = c.filter(_has(c.x_bits, _one() << _day_index(c.contact_date)))
     q = qualify(c.drop("x_member", "x_month", "x_bits"))
     return q.filter(q.level == QUALIFIES)
 
@@ -440,12 +494,13 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table,
     field = details.det_pos << ((det_d0 % LANE_DAYS) * LANE_BITS)
     short = details.group_by(s_member=details.det_member,
                              s_month=details.det_date.truncate("M")).aggregate(
-        short_bits=(ONE << det_d0).bit_or(where=details.det_short),
-        **{f"fix{j}": field.bit_or(where=has_pos & (det_d0 // LANE_DAYS == j))
+        short_bits=_bit_or(_one() << det_d0, where=details.det_short),
+        **{f"fix{j}": _bit_or(field, where=has_pos & (det_d0 // LANE_DAYS == j))
            for j in range(LANES)})
     bd = _billed_days(billed)
     month_billed = bd.group_by(mb_member=bd.b_member, mb_month=bd.b_date.truncate("M")
-                               ).aggregate(billed_bits=(ONE << _day_index(bd.b_date)).bit_or())
+                               ).aggregate(
+        billed_bits=_bit_or(_one() << _day_index(bd.b_date)))
     billed_codes = billed.group_by(
         bc_member=billed.member_id, bc_month=billed.service_date.truncate("M")).aggregate(
         billed_month_code=billed.hcpcs.min())
@@ -476,7 +531,7 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table,
                                    *(("pos_bits", "inpatient_bits") if hold_missing_pos
                                      else ())))
     per_code = narrow.group_by(c_member=narrow.member_id, c_month=narrow.month,
-                               c_code=narrow.code).aggregate(code_open=narrow.open_bits.bit_or())
+                               c_code=narrow.code).aggregate(code_open=_bit_or(narrow.open_bits))
     firsts = per_code.filter(per_code.code_open != 0)
     lowest_bit = firsts.code_open & -firsts.code_open
     firsts = firsts.group_by(f_member=firsts.c_member, f_month=firsts.c_month).aggregate(
@@ -510,7 +565,7 @@ def days(rules: ir.Table, billed: ir.Table, params: ir.Table,
     wanted = {None: r.any_bits, True: r.qual_bits,
               False: r.any_bits & _not(r.qual_bits)}[qualifying]
     r = r.mutate(d0=_days_of(wanted))
-    bit = ONE << r.d0
+    bit = _one() << r.d0
     date = _date(r.month, r.d0)
     qualifying = _has(r.qual_bits, bit)
     is_open = _has(r.open_bits, bit)

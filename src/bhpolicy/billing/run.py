@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import ibis
@@ -31,6 +32,7 @@ from bhpolicy.billing.graph import (
 )
 from bhpolicy.billing.graph import empty_billed as empty_billed  # the audit's
 from bhpolicy.billing.params import parameter_table
+from bhpolicy.engines import EngineSettings, dialect, spark_failures
 from bhpolicy.errors import BhpolicyError
 from bhpolicy.io.bounds import EARLIEST_DATE
 from bhpolicy.io.outputs import (
@@ -41,6 +43,9 @@ from bhpolicy.io.outputs import (
 from bhpolicy.io.readers import Column, load_raw_rejects
 from bhpolicy.policy.model import PolicyPack
 from bhpolicy.policy.registry import PolicyRegistry
+
+if TYPE_CHECKING:
+    from bhpolicy.billing.spark import SparkRun
 
 OUTPUTS = ("lines", "member_months", "unbilled_days", "other_provider_contacts",
            "subscribers")
@@ -68,6 +73,8 @@ class BillSettings:
     # the payers of the submitter config (``bill --config``): an authorization naming another
     # payer is rejected; None when no config was given (any payer_id is kept as it is)
     payer_ids: frozenset[str] | None = None
+    # the engine (DuckDB, or Spark with its master and configuration: bhpolicy.engines)
+    engine: EngineSettings = field(default_factory=EngineSettings)
 
 
 @dataclass
@@ -175,11 +182,36 @@ def duckdb_failures(settings: BillSettings, step: Callable[[str], None]
         raise BhpolicyError(f"DuckDB failed while {stage[0]}: {first}") from None
 
 
+@contextmanager
+def engine_failures(settings: BillSettings, step: Callable[[str], None]
+                    ) -> Iterator[Callable[[str], None]]:
+    """:func:`duckdb_failures`, or on Spark :func:`bhpolicy.engines.spark_failures` with
+    the expressions built in Spark's spelling."""
+    if settings.engine.engine == "spark":
+        with dialect("spark"), spark_failures(
+                "give the driver or executors more memory with --spark-conf "
+                "spark.driver.memory=4g or spark.executor.memory=4g", step) as tracked:
+            yield tracked
+    else:
+        with duckdb_failures(settings, step) as tracked:
+            yield tracked
+
+
 def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
                 step: Callable[[str], None] = lambda _: None) -> BillSummary:
-    """Run the rules; a DuckDB failure (out of memory, say) becomes one line naming the stage."""
-    with duckdb_failures(settings, step) as tracked, working_database(settings) as database:
-        return _run(inputs, settings, registry, tracked, database)
+    """Run the rules; an engine failure (out of memory, say) becomes one line naming the
+    stage."""
+    with engine_failures(settings, step) as tracked:
+        if settings.engine.engine == "spark":
+            return _run_on(open_spark(settings), inputs, settings, registry, tracked)
+        with working_database(settings) as database:
+            return _run(inputs, settings, registry, tracked, database)
+
+
+def open_spark(settings: BillSettings) -> SparkRun:
+    from bhpolicy.billing.spark import SparkRun
+
+    return SparkRun(settings.engine, settings.temp_directory)
 
 
 def bill_to_folder(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
@@ -217,7 +249,7 @@ class _FolderStages:
         raw, unreadable = load_raw_rejects(self.con, path, name, columns)
         return RawInput(raw, unreadable, trim_text=path.suffix.lower() != ".parquet")
 
-    def checked(self, name: str) -> tuple[ibis.BaseBackend, str]:
+    def checked(self, name: str) -> tuple[ibis.BaseBackend, str] | None:
         return self.con, name
 
     def store(self, name: str, table: ir.Table) -> ir.Table:
@@ -242,6 +274,108 @@ class _FolderStages:
 
     def any_row(self, question: Question, table: ir.Table) -> bool:
         return _count(self.con, table) > 0
+
+
+class _SparkStages(_FolderStages):
+    """The folder run's stages on Spark (:mod:`bhpolicy.billing.spark`): inputs read by
+    Spark, stages checkpointed DataFrames, no ENUM dictionaries."""
+
+    def __init__(self, run: SparkRun, inputs: BillInputs, settings: BillSettings,
+                 registry: PolicyRegistry) -> None:
+        super().__init__(run.con, inputs, settings, registry)
+        self.run = run
+        self.contacts_raw: ir.Table | None = None
+
+    def load(self, name: str, columns: tuple[Column, ...]) -> RawInput | None:
+        path = getattr(self.inputs, name)
+        if path is None:
+            return None
+        raw, unreadable, trim = self.run.load(path, name, columns)
+        if name == "contacts":
+            self.contacts_raw = raw
+        return RawInput(raw, unreadable, trim_text=trim)
+
+    def checked(self, name: str) -> None:
+        return None  # small inputs: checked where used (Spark has no temp tables)
+
+    def store(self, name: str, table: ir.Table) -> ir.Table:
+        return self.run.store(name, table)
+
+    def dictionary(self, name: str, table: ir.Table) -> ir.Table:
+        return self.run.store(name, table)
+
+    def drop(self, name: str) -> None:
+        self.run.drop(name)
+
+    def parameters(self, coverage: ir.Table, contacts_raw: ir.Table
+                   ) -> tuple[ir.Table, list[PolicyPack]]:
+        con, registry = self.con, self.registry
+        used = [registry.get(p) for p in _distinct(con, coverage.policy_id)] or \
+            list(registry.packs)
+        first, last = _date_range(con, contacts_raw, coverage, self.settings.as_of)
+        return self.run.store("parameters", parameter_table(used, first, last)), used
+
+    def any_row(self, question: Question, table: ir.Table) -> bool:
+        return self.run.count(table) > 0
+
+
+def _run_on(run: SparkRun, inputs: BillInputs, settings: BillSettings,
+            registry: PolicyRegistry, step: Callable[[str], None]) -> BillSummary:
+    """:func:`_run` on Spark: the same graph, written by Spark as one file per output."""
+    try:
+        con = run.con
+        graph = bill_graph(_SparkStages(run, inputs, settings, registry), registry,
+                           GraphSettings(as_of=settings.as_of,
+                                         missing_pos=settings.missing_pos,
+                                         payer_ids=settings.payer_ids), step)
+        summary = BillSummary(settings.out, policies=[
+            {"id": p.id, "alias": p.alias, "revision": p.header.revision}
+            for p in graph.policies])
+        settings.out.mkdir(parents=True, exist_ok=True)
+        for name, (table, order) in graph.outputs.items():
+            step(f"writing {name.replace('_', ' ')}")
+            for form in settings.formats:
+                path = settings.out / f"{name}.{form}"
+                if form == "parquet":
+                    run.write(table, path, "parquet")
+                else:
+                    run.write(csv_ready(table), path, "csv", order)
+                summary.files.append(path)
+        step("writing errors")
+        error_table = error_union(graph.errors)
+        error_path = settings.out / "errors.csv"
+        run.write(csv_ready(error_table), error_path, "csv", ["file", "row"])
+        summary.files.append(error_path)
+
+        step("counting")
+        written = run.read_parquet(settings.out / "lines.parquet") if "parquet" in \
+            settings.formats else graph.lines
+        summary.counts, summary.rejected_rows = line_counts(con, written), \
+            run.count(error_table)
+        summary.rows = {name: run.rows[name] for name in
+                        ["contacts", "members", "authorizations"] +
+                        (["already_billed"] if inputs.already_billed else [])}
+        return summary
+    finally:
+        run.close()
+
+
+def error_union(errors: list[ir.Table]) -> ir.Table:
+    return ibis.union(*[e.select("file", "row", "field", "reason", "value", "provider_id")
+                        for e in errors])
+
+
+def line_counts(con: ibis.BaseBackend, written: ir.Table) -> dict[str, int]:
+    """Lines by status and the lines whose POS is the pack's default."""
+    counts: dict[str, int] = {}
+    by_status = written.group_by("status").aggregate(
+        n=written.count(), defaulted=written.pos_defaulted.sum())
+    defaulted = 0
+    for row in con.to_pyarrow(by_status).to_pylist():
+        counts[f"lines_{row['status']}"] = int(row["n"])
+        defaulted += int(row["defaulted"] or 0)
+    counts["pos_defaulted"] = defaulted
+    return counts
 
 
 def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,

@@ -301,19 +301,26 @@ def load_raw_rejects(con: ibis.BaseBackend, path: Path, name: str,
     else:
         header, unreadable = _load_csv(con, path, name, columns)
         present = set(header)
-    table = con.table(f"{name}_raw")
+    return spec_columns(con.table(f"{name}_raw"), str(path), columns, present), unreadable
+
+
+def spec_columns(table: ir.Table, path: str, columns: tuple[Column, ...], present: set[str]
+                 ) -> ir.Table:
+    """The spec's columns of a file read as ``table`` (with ``_line``; ``present``: the
+    file's column names), plus ``_file``; a required column the file lacks is an error for
+    the file. Shared by the DuckDB reader and the Spark one."""
     for column in columns:
         if column.name not in present and column.required and \
                 column.name not in OPTIONAL_COLUMNS:
-            raise DataFileError(str(path), "header", f"missing column {column.name!r}")
+            raise DataFileError(path, "header", f"missing column {column.name!r}")
     # CSV columns are text already; Parquet columns keep a native date, integer or boolean
     # type where the spec expects one (validate() checks it), anything else becomes text.
     # Columns beyond the spec's are dropped.
     text = {c.name: (table[c.name] if _native_ok(table[c.name], c.kind) else
                      table[c.name].cast("string")) if c.name in present else
             ibis.null().cast("string") for c in columns}
-    return table.select(_line=table["_line"].cast("int64"), _file=ibis.literal(str(path)),
-                        **text), unreadable
+    return table.select(_line=table["_line"].cast("int64"), _file=ibis.literal(path),
+                        **text)
 
 
 def _native_ok(value: ir.Value, kind: str | None) -> bool:
