@@ -101,14 +101,17 @@ def test_upload_run_report_837p_and_835_through_the_pages(
     page = client.get(job_url)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert csrf
+    assert re.findall(r'name="claim" value="(\d+)" checked', page.text) == ["0"]
     written = client.post(f"{job_url}/837p", data={"csrf_token": csrf.group(1),
-                                                   "added_days": "new"})
+                                                   "added_days": "new", "claim": "0"})
     assert written.status_code == 200, written.text[:1000]
     link = re.search(rf'href="({job_url}/claims/[^"]+\.x12)"', written.text)
     assert link, written.text[:2000]
     x12 = client.get(link.group(1))
     assert x12.status_code == 200 and x12.text.startswith("ISA*")
-    again = client.post(f"{job_url}/837p", data={"csrf_token": csrf.group(1)})
+    unchosen = client.post(f"{job_url}/837p", data={"csrf_token": csrf.group(1)})
+    assert unchosen.status_code == 422 and "choose at least one claim" in unchosen.text
+    again = client.post(f"{job_url}/837p", data={"csrf_token": csrf.group(1), "claim": "0"})
     assert again.status_code == 422  # every line was sent before: nothing to write
     assert f"job {job_id}: no claim to write (every billable line was sent before" in again.text
     assert client.get(f"{job_url}/claims/..%2Fmanifest.json").status_code == 404
@@ -205,3 +208,35 @@ def test_billing_check_answers_one_member_with_the_engines_lines(
     assert "half an hour" not in bad.text  # the value is never echoed (it may be PHI)
     refused = client.post("/api/billing/check", json=body, headers=bearer(tokens["analyst"]))
     assert refused.status_code == 403
+
+
+def test_the_837p_carries_only_the_claims_chosen(
+        site: tuple[TestClient, Any, dict[str, str]], files: dict[str, Path]) -> None:
+    client, db, tokens = site
+    folder = files["contacts"].parent
+    two = {"contacts": write_csv(folder / "c2.csv", CONTACT_FIELDS,
+                                 days("2026-03", 2, 12) + days("2026-03", 2, 12,
+                                                               member_id="M2")),
+           "members": write_csv(folder / "m2.csv", MEMBER_FIELDS,
+                                [member(), member("M2")]),
+           "authorizations": write_csv(folder / "a2.csv", AUTH_FIELDS,
+                                       [auth(), auth("A2", "M2")])}
+    job = client.post("/api/billing/jobs", headers=bearer(tokens["biller"]),
+                      files=_upload(two)).json()
+    _run_worker(db)
+    url = f"/api/billing/jobs/{job['id']}/837p"
+    first = client.post(url, headers=bearer(tokens["biller"]), json={"claims": [
+        {"member_id": "M2", "authorization_id": "A2", "month": "2026-03"}]})
+    assert first.status_code == 200, first.text
+    with db.read() as session:
+        assert [c.member_id for c in session.scalars(select(LedgerClaim))] == ["M2"]
+    login(client, "biller")
+    page = client.get(f"/billing/jobs/{job['id']}")
+    assert page.text.count('name="claim"') == 2  # both are offered; M1's was not sent
+    rest = client.post(url, headers=bearer(tokens["biller"]), json={})
+    assert rest.status_code == 200 and rest.json()["claims"] == 1  # M2's lines: sent before
+    with db.read() as session:
+        assert sorted(c.member_id for c in session.scalars(select(LedgerClaim))) == [
+            "M1", "M2"]
+    none = client.post(url, headers=bearer(tokens["biller"]), json={"claims": []})
+    assert none.status_code == 422 and none.json()["element"] == "claims"

@@ -94,7 +94,7 @@ def test_a_biller_uploads_bills_imports_the_835_and_works_the_denial(tmp_path: P
             save_screenshot(page, tmp_path, "serve-billing-report")
             page.goto(job_url)
 
-            page.get_by_role("button", name="Write the 837P of the billable lines").click()
+            page.get_by_role("button", name="Write the 837P of the chosen claims").click()
             page.locator("ul.files a").first.wait_for()
             assert "written" in page.locator(".done[role=status]").inner_text()
             check_page(page, console, tmp_path, "billing-837p")

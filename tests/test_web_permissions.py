@@ -300,6 +300,8 @@ def prepare_page(world: World, role: str, method: str, path: str,
         if path.endswith("{name}") and allowed:
             page = world.client.get(f"/billing/jobs/{job_id}")
             url = re.findall(r'href="(/billing/jobs/[^"]+\.x12)"', page.text)[0]
+        if method == "POST" and path.endswith("/837p"):
+            return url, {"csrf_token": csrf, "claim": "0"}
         return url, {"csrf_token": csrf} if method == "POST" else None
     assert "{" not in path, f"no preparation for {path}"
     return path, None

@@ -85,12 +85,39 @@ def claim_file(folder: Path, name: str) -> Path:
     return folder / CLAIMS / name
 
 
+ClaimKey = tuple[str, str, str]  # member, authorization, month (YYYY-MM)
+
+
+def claim_groups(folder: Path) -> list[dict[str, Any]]:
+    """The claims a finished job's billable lines make (member, authorization and month,
+    as the 837P groups them), with their line counts: what a user chooses from."""
+    import duckdb
+
+    lines = run_folder(folder) / "lines.parquet"
+    if not lines.is_file():
+        return []
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            "SELECT member_id, authorization_id, strftime(service_date, '%Y-%m') AS month, "
+            "count(*) AS lines, min(service_date) AS first, max(service_date) AS last "
+            "FROM read_parquet(?) WHERE status = 'billable' GROUP BY ALL ORDER BY ALL",
+            [str(lines)]).fetchall()
+    finally:
+        con.close()
+    return [{"member_id": m, "authorization_id": a, "month": month, "lines": n,
+             "first": str(first), "last": str(last)}
+            for m, a, month, n, first, last in rows]
+
+
 def write_job_837p(db: Any, actor: Any, job_id: str, config_path: Path | None,
                    now: dt.datetime, *, added_days: str = "new",
-                   resend: bool = False) -> dict[str, Any]:
+                   resend: bool = False,
+                   chosen: set[ClaimKey] | None = None) -> dict[str, Any]:
     """The 837P of a finished billing job, through the claim ledger of the server's database
     (lines sent before are left out unless ``resend``; CLM01 never repeats), validated by
-    pyx12. Returns what was written (no PHI)."""
+    pyx12; with ``chosen``, only those claims (member, authorization, month). Returns what
+    was written (no PHI)."""
     from bhpolicy.services import jobs, reference
     from bhpolicy.services.determining import registry
     from bhpolicy.services.errors import Invalid
@@ -108,6 +135,8 @@ def write_job_837p(db: Any, actor: Any, job_id: str, config_path: Path | None,
                       "--submitter-config)", "config")
     if added_days not in ("new", "replace"):
         raise Invalid("added_days: choose new or replace", "added_days")
+    if chosen is not None and not chosen:
+        raise Invalid("choose at least one claim to write", "claims")
     config = load_config(config_path)
     out_dir = job.folder / CLAIMS
     out_dir.mkdir(mode=0o700, exist_ok=True)
@@ -117,7 +146,10 @@ def write_job_837p(db: Any, actor: Any, job_id: str, config_path: Path | None,
             db, run_folder(job.folder), config, out, config_path.parent /
             config.control_numbers_file, set(reference.catalog()[0].entries), now=now,
             as_of=now.date(), registry=registry(), resend=resend,
-            added_days="replace" if added_days == "replace" else "new")
+            added_days="replace" if added_days == "replace" else "new",
+            keep=None if chosen is None else lambda claim: (
+                str(claim.member["member_id"]), claim.authorization_id, claim.month)
+            in chosen)
     except BhpolicyError as exc:  # named by the job, not by where the server keeps it
         raise Invalid(str(exc).replace(str(run_folder(job.folder)), f"job {job.id}")
                       .replace(str(job.folder), f"job {job.id}"), "job") from None

@@ -70,10 +70,12 @@ class LedgerRun:
 
 
 class _Planner:
-    def __init__(self, session: Session, resend: bool, added_days: AddedDays) -> None:
+    def __init__(self, session: Session, resend: bool, added_days: AddedDays,
+                 keep: Callable[[Claim], bool] | None = None) -> None:
         self.session = session
         self.resend = resend
         self.added_days = added_days
+        self.keep = keep
         self.run = LedgerRun()
 
     def _sent(self, claim: Claim, statuses: tuple[str, ...] = SENT) -> list[LedgerClaim]:
@@ -93,6 +95,8 @@ class _Planner:
     def plan(self, claims: list[Claim]) -> list[Claim]:
         out: list[Claim] = []
         for claim in claims:
+            if self.keep is not None and not self.keep(claim):  # not chosen this time
+                continue
             if claim.payer is None:  # refused by the checks, with the reason
                 out.append(claim)
                 continue
@@ -232,12 +236,15 @@ def write_837p_with_ledger(db: Database, run: Path, config: SubmitterConfig, out
                            control_file: Path, known_codes: set[str], *, now: dt.datetime,
                            as_of: dt.date | None = None,
                            registry: PolicyRegistry | None = None, resend: bool = False,
-                           added_days: AddedDays = "new") -> tuple[WriteResult, LedgerRun]:
-    """Write the 837P of a billing run through the ledger (see the module's docstring)."""
+                           added_days: AddedDays = "new",
+                           keep: Callable[[Claim], bool] | None = None
+                           ) -> tuple[WriteResult, LedgerRun]:
+    """Write the 837P of a billing run through the ledger (see the module's docstring); with
+    ``keep``, only the claims it keeps (the lines a user chose) are planned and sent."""
     written: list[Path] = []
     try:
         with db.transaction() as session:
-            planner = _Planner(session, resend, added_days)
+            planner = _Planner(session, resend, added_days, keep)
             result = write_837p(run, config, out, control_file, {}, known_codes, as_of=as_of,
                                 registry=registry, plan=planner.plan,
                                 reserve=_reserve(session, control_file))

@@ -14,7 +14,7 @@ import datetime as dt
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
@@ -192,10 +192,19 @@ async def import_remit(request: Request, actor: ApiActor) -> dict[str, Any]:
     return answer
 
 
+class ClaimChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    member_id: Annotated[str, Field(min_length=1, max_length=80)]
+    authorization_id: Annotated[str, Field(min_length=1, max_length=80)]
+    month: Annotated[str, Field(pattern=r"^\d{4}-\d{2}$")]
+
+
 class ClaimsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    added_days: str = "new"
+    added_days: Literal["new", "replace"] = "new"
     resend: bool = False
+    #: the claims to send (member, authorization, month); absent: every billable line
+    claims: Annotated[list[ClaimChoice] | None, Field(max_length=10000)] = None
 
 
 @router.post("/billing/jobs/{job_id}/837p", response_model=dict[str, Any],
@@ -208,7 +217,10 @@ def write_837p(request: Request, job_id: JobId, body: ClaimsRequest,
     try:
         return write_job_837p(request.app.state.db, actor, job_id,
                               request.app.state.settings.submitter_config, _now(request),
-                              added_days=body.added_days, resend=body.resend)
+                              added_days=body.added_days, resend=body.resend,
+                              chosen=None if body.claims is None else {
+                                  (c.member_id, c.authorization_id, c.month)
+                                  for c in body.claims})
     except ServiceError:
         raise
     except BhpolicyError as exc:

@@ -23,6 +23,7 @@ from bhpolicy.services.billing_jobs import (
     INPUT_NAMES,
     claim_file,
     claim_files,
+    claim_groups,
     run_folder,
     write_job_837p,
 )
@@ -79,7 +80,8 @@ async def billing_upload(request: Request, actor: PageActor) -> Response:
 def _job_page(request: Request, actor: Any, job: jobs.JobView, template: str,
               written: dict[str, Any] | None = None, problem: str = "",
               status_code: int = 200) -> HTMLResponse:
-    return render(request, template, status_code=status_code, job=job,
+    groups = claim_groups(job.folder) if job.status == "done" else []
+    return render(request, template, status_code=status_code, job=job, groups=groups,
                   files=claim_files(job.folder), written=written, problem=problem[:300],
                   configured=request.app.state.settings.submitter_config is not None,
                   can_write=permissions.allowed(actor.role, "claims.write"))
@@ -114,12 +116,17 @@ def billing_job_report(request: Request, job_id: str, actor: PageActor) -> Respo
 async def billing_job_837p(request: Request, job_id: str, actor: PageActor) -> Response:
     form = await request.form()
     settings = request.app.state.settings
+    job = await run_in_threadpool(jobs.get, _db(request), actor, job_id[:20])
+    groups = await run_in_threadpool(claim_groups, job.folder)
+    picked = {str(v) for v in form.getlist("claim")}
+    chosen = {(g["member_id"], g["authorization_id"], g["month"])
+              for n, g in enumerate(groups) if str(n) in picked}
     try:
         written = await run_in_threadpool(
-            lambda: write_job_837p(_db(request), actor, job_id[:20], settings.submitter_config,
+            lambda: write_job_837p(_db(request), actor, job.id, settings.submitter_config,
                                    _now(request),
                                    added_days=str(form.get("added_days") or "new"),
-                                   resend=form.get("resend") == "yes"))
+                                   resend=form.get("resend") == "yes", chosen=chosen))
     except BhpolicyError as exc:
         if isinstance(exc, ServiceError) and exc.status != 422:
             raise
