@@ -16,7 +16,12 @@ with fsync off). The bare endpoint ``POST /bench/insert`` exists only in that ch
 (never in normal serving) and checks the caller's role like every API route. The load
 generator is pinned to core 0 and the server to core 1 (when there are two).
 
-Targets (issue 16), SQLite: POST p99 < 50 ms and < 3x the bare insert's p99, no error.
+Beside that load, ``--check-rate`` billing checks a second (POST /api/billing/check: one
+member-month of 20 contacts on the engine's warm one-member path, the plan compiled before
+the load starts).
+
+Targets (issue 16), SQLite: POST p99 < 50 ms and < 3x the bare insert's p99, no error;
+(issue 19) billing check p99 < 100 ms.
 Prints timings; asserts nothing (timings are never test assertions).
 """
 
@@ -53,7 +58,7 @@ def run_child(url: str, port: int) -> None:
 
     from bhpolicy.db import Database
     from bhpolicy.services import audit
-    from bhpolicy.web.app import create_app, warm
+    from bhpolicy.web.app import create_app, warm, warm_billing
     from bhpolicy.web.auth import ApiActor, operation
     from bhpolicy.web.settings import WebSettings
 
@@ -73,6 +78,7 @@ def run_child(url: str, port: int) -> None:
              include_in_schema=False)(bare_insert)
 
     warm(app)
+    warm_billing(app)  # before the load, so the first checks are not compiling the plan
     uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning",
                 server_header=False)
 
@@ -101,9 +107,26 @@ def prepare(url: str) -> dict[str, str]:
         db.upgrade("head")
         _, intake = add_user(db, "bench_intake", "intake")
         _, analyst = add_user(db, "bench_analyst", "analyst")
+        _, biller = add_user(db, "bench_biller", "biller")
     finally:
         db.close()
-    return {"intake": intake, "analyst": analyst}
+    return {"intake": intake, "analyst": analyst, "biller": biller}
+
+
+def check_body() -> dict[str, Any]:
+    """One member-month with 20 contacts (POST /api/billing/check), made-up ids."""
+    contacts = [{"contact_id": f"C{day}", "member_id": "M1", "provider_id": NPI,
+                 "staff_id": "S1", "contact_date": f"2026-03-{day:02d}", "minutes": 30,
+                 "mode": "in_person", "participant": "member", "group": "false", "pos": "12"}
+                for day in range(2, 22)]
+    member = {"member_id": "M1", "medicaid_id": "0012345678", "last_name": "Doe",
+              "first_name": "Jane", "birth_date": "1980-01-02", "sex": "F",
+              "address_line": "1 Main St", "city": "Columbia", "state": "SC",
+              "zip": "292010001", "primary_dx": "F20.0"}
+    auth = {"authorization_id": "A1", "member_id": "M1", "policy": "sc-act",
+            "provider_id": NPI, "team_size": "small", "start_date": "2026-03-01",
+            "end_date": "2026-04-30", "billing_code": "", "contributing_provider_ids": ""}
+    return {"contacts": contacts, "members": [member], "authorizations": [auth]}
 
 
 def bodies() -> list[dict[str, Any]]:
@@ -133,11 +156,15 @@ def server_ms(headers: Any) -> float | None:
 
 
 async def load(base: str, tokens: dict[str, str], rate: float, duration: float,
-               warmup: float = 0.0) -> dict[str, dict[str, list[float]]]:
+               warmup: float = 0.0, check_rate: float = 0.0
+               ) -> dict[str, dict[str, list[float]]]:
     import httpx
 
     results: dict[str, dict[str, list[float]]] = {
-        k: {"client": [], "server": [], "errors": []} for k in ("post", "queue", "bare")}
+        k: {"client": [], "server": [], "errors": []}
+        for k in ("post", "queue", "bare", "check")}
+    check = check_body()
+    biller = {"Authorization": f"Bearer {tokens['biller']}"}
     posts = bodies()
     failures: list[str] = []
     skipped = int(rate * warmup)
@@ -148,8 +175,8 @@ async def load(base: str, tokens: dict[str, str], rate: float, duration: float,
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30.0) as client:
 
-        async def one(i: int) -> None:
-            kind = SLOTS[i % len(SLOTS)]
+        async def one(i: int, kind: str | None = None) -> None:
+            kind = kind or SLOTS[i % len(SLOTS)]
             started = time.perf_counter()
             try:
                 if kind == "post":
@@ -159,6 +186,10 @@ async def load(base: str, tokens: dict[str, str], rate: float, duration: float,
                     ok = answer.status_code == 201
                 elif kind == "queue":
                     answer = await client.get("/api/requests", headers=analyst)
+                    ok = answer.status_code == 200
+                elif kind == "check":
+                    answer = await client.post("/api/billing/check", json=check,
+                                               headers=biller)
                     ok = answer.status_code == 200
                 else:
                     answer = await client.post("/bench/insert", headers=intake)
@@ -181,11 +212,16 @@ async def load(base: str, tokens: dict[str, str], rate: float, duration: float,
 
         tasks = []
         t0 = time.perf_counter()
-        for i in range(total):  # open loop: the schedule never waits for an answer
-            delay = t0 + i / rate - time.perf_counter()
+        # the billing checks: their own open loop at check_rate, counted after the warm-up
+        schedule = sorted([(i / rate, i, None) for i in range(total)] + [
+            (j / check_rate, int(j / check_rate * rate), "check")
+            for j in range(int(check_rate * (warmup + duration)))] if check_rate > 0 else
+            [(i / rate, i, None) for i in range(total)], key=lambda item: item[0])
+        for at, i, kind in schedule:  # open loop: the schedule never waits for an answer
+            delay = t0 + at - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i)))
+            tasks.append(asyncio.create_task(one(i, kind)))
         await asyncio.gather(*tasks)
     if failures:
         print(f"no answer: {sorted(set(failures))}")
@@ -206,7 +242,9 @@ def report(label: str, results: dict[str, dict[str, list[float]]]) -> None:
     print(f"== {label}")
     print(f"{'':14}{'n':>6}{'err':>5}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}  (ms)")
     for kind, title in (("post", "POST request"), ("queue", "GET queue"),
-                        ("bare", "bare insert")):
+                        ("bare", "bare insert"), ("check", "billing check")):
+        if not results[kind]["client"] and not results[kind]["errors"]:
+            continue
         for side in ("server", "client"):
             values = results[kind][side]
             print(f"{title[:7] + ' ' + side:14}{len(values):>6}"
@@ -216,12 +254,16 @@ def report(label: str, results: dict[str, dict[str, list[float]]]) -> None:
     for side in ("server", "client"):
         post, bare = pct(results["post"][side], 99), pct(results["bare"][side], 99)
         print(f"POST p99 / bare p99 ({side}): {post / bare:.2f}")
+    if results["check"]["server"]:
+        print(f"billing check p99 (server): {pct(results['check']['server'], 99):.1f} ms "
+              "(target < 100 ms)")
     errors = sum(len(r["errors"]) for r in results.values())
     codes = sorted({e for r in results.values() for e in r["errors"]})
     print(f"errors: {errors}" + (f" (statuses {codes}; 1.0 = no answer)" if errors else ""))
 
 
-def run_one(label: str, url: str, rate: float, duration: float, warmup: float) -> None:
+def run_one(label: str, url: str, rate: float, duration: float, warmup: float,
+            check_rate: float = 0.0) -> None:
     tokens = prepare(url)
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -246,9 +288,9 @@ def run_one(label: str, url: str, rate: float, duration: float, warmup: float) -
             if time.monotonic() > deadline:
                 raise SystemExit("error: the server did not answer within 120 s")
             time.sleep(0.2)
-        results = asyncio.run(load(base, tokens, rate, duration, warmup))
-        report(f"{label}: {rate:g} requests/s for {duration:g} s after {warmup:g} s of "
-               "warm-up", results)
+        results = asyncio.run(load(base, tokens, rate, duration, warmup, check_rate))
+        report(f"{label}: {rate:g} requests/s (+ {check_rate:g} billing checks/s) for "
+               f"{duration:g} s after {warmup:g} s of warm-up", results)
     finally:
         child.terminate()
         try:
@@ -264,6 +306,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load")
     parser.add_argument("--warmup", type=float, default=5.0,
                         help="seconds of the same load first, not counted")
+    parser.add_argument("--check-rate", type=float, default=2.0,
+                        help="POST /api/billing/check a second, beside the rest (0: none)")
     parser.add_argument("--pg", action="store_true",
                         help="the same on a throwaway PostgreSQL cluster, after SQLite")
     parser.add_argument("--child", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
@@ -275,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--rate and --duration must be positive")
     with tempfile.TemporaryDirectory(prefix="bhpolicy-bench-") as tmp:
         run_one("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}", args.rate, args.duration,
-                args.warmup)
+                args.warmup, args.check_rate)
         if args.pg:
             sys.path.insert(0, str(REPO))
             from tests.support.pg import start_cluster, unavailable
@@ -287,7 +331,8 @@ def main(argv: list[str] | None = None) -> None:
             cluster = start_cluster()
             try:
                 url = cluster.create_database(cluster.new_name("bench"))
-                run_one("PostgreSQL", url, args.rate, args.duration, args.warmup)
+                run_one("PostgreSQL", url, args.rate, args.duration, args.warmup,
+                        args.check_rate)
             finally:
                 cluster.stop()
 
