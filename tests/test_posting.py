@@ -312,3 +312,35 @@ def test_line_denied_inside_a_paid_claim_and_denied_claims(tmp_path: Path,
             (0, (("CO", "18", 25000),), ("M86",))]
         assert [s.denied for s in states] == [False, True, True]
         assert session.scalars(select(LedgerLine)).first() is not None
+
+
+def test_a_claim_denied_as_a_whole_is_spread_onto_its_lines(tmp_path: Path,
+                                                            database: Database) -> None:
+    """A CLP with no SVC (denied at claim level, CO-27 for the whole charge, and an odd cent
+    of CO-45 to share) puts its payment and each CAS on every line the claim carried, in
+    proportion to the lines' charges, summing to the claim's amounts."""
+    [claim] = send(database, tmp_path, "a", 4)
+    charges = [line.charge_cents for line in claim.lines]
+    path = remit(tmp_path, "whole.835", [Claim(
+        claim.id, status="4", services=[], charge=sum(charges),
+        cas=[Cas("CO", "27", sum(charges) - 1), Cas("CO", "45", 1)])])
+    result = import_remittance(database, path, now=NOW)
+    assert result.posted and result.lines == len(charges) and not result.unmatched_lines
+    with database.read() as session:
+        states = sorted(line_states(session).values(), key=lambda s: s.ledger_line_id)
+    assert [s.paid_cents for s in states] == [0] * len(charges)
+    assert all(s.denied for s in states)
+    co27 = [sum(a[2] for a in s.adjustments if a[1] == "27") for s in states]
+    co45 = [sum(a[2] for a in s.adjustments if a[1] == "45") for s in states]
+    assert sum(co27) == sum(charges) - 1 and sum(co45) == 1
+    assert [a + b for a, b in zip(co27, co45, strict=True)] == charges
+
+
+def test_shares_sum_to_the_total_and_follow_the_weights() -> None:
+    from bhpolicy.services.posting import shares
+
+    assert shares(100, [1, 1, 1]) == [34, 33, 33]
+    assert shares(-100, [1, 1, 1]) == [-34, -33, -33]
+    assert shares(0, [5, 5]) == [0, 0]
+    assert shares(7, [0, 0]) == [7, 0]
+    assert sum(shares(12345, [25000, 25000, 30000])) == 12345

@@ -103,7 +103,7 @@ class RemitLine(Base):
     claim: Mapped[RemitClaim] = relationship(back_populates="lines")
     ledger_line_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_lines.id"),
                                                        index=True)
-    matched_by: Mapped[str | None] = mapped_column(String(12))  # 6R, date_code, recoded
+    matched_by: Mapped[str | None] = mapped_column(String(12))  # 6R, date_code, recoded, claim
     line_control: Mapped[str | None] = mapped_column(String(50))  # REF*6R as sent back
     procedure: Mapped[str] = mapped_column(String(48))  # SVC01-2 as adjudicated
     modifiers: Mapped[str] = mapped_column(String(11))  # SVC01-3..6, ":"-joined

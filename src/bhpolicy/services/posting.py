@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -343,7 +344,60 @@ def _post_claim(session: Session, remittance: Remittance, claim: x12remit.ClaimP
         for remark in service.remarks:
             session.add(RemitRemark(remit_claim_id=row.id, remit_line_id=line.id,
                                     code=remark[:30]))
+    if not claim.services and lines and not claim.reversal:
+        _spread(session, row, claim, lines)
+        out.lines += len(lines)
     out.claims += 1
+
+
+def shares(total: int, weights: list[int]) -> list[int]:
+    """``total`` cents split in proportion to ``weights`` (the largest remainders get the
+    odd cents, the first line on a tie), summing exactly to ``total``."""
+    whole = sum(weights)
+    if whole <= 0:
+        return [total] + [0] * (len(weights) - 1) if weights else []
+    sign = -1 if total < 0 else 1
+    raw = [abs(total) * w for w in weights]
+    parts = [r // whole for r in raw]
+    order = sorted(range(len(weights)), key=lambda n: (-(raw[n] % whole), n))
+    for n in order[:abs(total) - sum(parts)]:
+        parts[n] += 1
+    return [sign * part for part in parts]
+
+
+def _spread(session: Session, row: RemitClaim, claim: x12remit.ClaimPayment,
+            lines: list[LedgerLine]) -> None:
+    """A claim the payer adjudicated as a whole (a CLP with no SVC: a claim-level denial,
+    say) on each line the claim carried: its payment and each claim-level CAS in proportion
+    to the lines' charges (:func:`shares`, cent-exact), marked ``matched_by="claim"``. The
+    claim-level rows stay as they were received; reconciliation reads the lines'."""
+    weights = [line.charge_cents for line in lines]
+    paid = shares(claim.paid_cents, weights)
+    # each CAS as the difference of the running totals' shares: a line's adjustments then
+    # add up to its share of them all (its charge, when the claim paid nothing)
+    per_adjustment, running, before = [], 0, [0] * len(lines)
+    for adjustment in claim.adjustments:
+        running += adjustment.amount_cents
+        now = shares(running, weights)
+        per_adjustment.append([a - b for a, b in zip(now, before, strict=True)])
+        before = now
+    for n, ledger in enumerate(lines):
+        line = RemitLine(
+            remit_claim_id=row.id, ledger_line_id=ledger.id, matched_by="claim",
+            line_control=ledger.line_control, procedure=ledger.hcpcs,
+            modifiers=ledger.modifier or "", original_procedure=None,
+            charge_cents=ledger.charge_cents, paid_cents=paid[n], allowed_cents=None,
+            units=Decimal(ledger.units), service_date=ledger.service_date)
+        session.add(line)
+        session.flush()
+        for adjustment, amounts in zip(claim.adjustments, per_adjustment, strict=True):
+            session.add(RemitAdjustment(remit_claim_id=row.id, remit_line_id=line.id,
+                                        group=adjustment.group[:2],
+                                        carc=adjustment.reason[:5], amount_cents=amounts[n],
+                                        quantity=None))
+        for remark in claim.remarks:
+            session.add(RemitRemark(remit_claim_id=row.id, remit_line_id=line.id,
+                                    code=remark[:30]))
 
 
 def import_remittance(db: Database, path: Path, *, now: dt.datetime | None = None
