@@ -5,13 +5,14 @@ the table, row and field."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
-from bhpolicy.billing.one import OneInputError, bill_one, warm
+from bhpolicy.billing.one import OneInputError, OneResult, bill_one, warm
 from bhpolicy.errors import BhpolicyError
 from bhpolicy.policy import load_registry
 from bhpolicy.policy.examples import BillingExample, load_examples
@@ -156,3 +157,66 @@ def test_warm_compiles_once_and_calls_reuse_the_plan() -> None:
     bill_one(days("2026-03", 2, 3), [member()], [auth()], registry=REGISTRY, as_of=AS_OF)
     assert state.plans[(AS_OF, False, "default")] is plan
     assert any(name == "month_rules" for name, _ in plan.stages)
+
+
+def _member_two() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Another member: another id, pack, provider, month and number of days."""
+    return (days("2026-04", 3, 9, member_id="M2", provider_id=MN_NPI),
+            [member("M2", state="MN")],
+            [auth("A2", "M2", policy="mn-act", provider_id=MN_NPI, team_size="",
+                  start="2026-04-01", end="2026-06-30")])
+
+
+def test_calls_in_a_row_give_each_member_its_own_answer(tmp_path: Path) -> None:
+    first = (days("2026-03", 2, 20), [member()], [auth()])
+    second = _member_two()
+    alone = [bill_one(*rows, registry=REGISTRY, as_of=AS_OF) for rows in (first, second)]
+    # the same calls again, interleaved, after a rejected call and an empty one
+    with pytest.raises(OneInputError):
+        bill_one([{**first[0][0], "minutes": "x"}], *first[1:], registry=REGISTRY, as_of=AS_OF)
+    for rows, expected in [(second, alone[1]), (first, alone[0]), (second, alone[1])]:
+        assert bill_one(*rows, registry=REGISTRY, as_of=AS_OF) == expected
+    assert {line["member_id"] for line in alone[0].lines} == {"M1"}
+    assert {line["member_id"] for line in alone[1].lines} == {"M2"}
+    assert len(alone[0].lines) == 19 and len(alone[1].lines) == 7
+    folder = run(tmp_path, *second)
+    assert alone[1].lines == folder.lines and alone[1].member_months == folder.months
+
+
+def test_two_threads_at_once_each_get_their_own_answer() -> None:
+    first = (days("2026-03", 2, 20), [member()], [auth()])
+    second = _member_two()
+    expected = [bill_one(*rows, registry=REGISTRY, as_of=AS_OF) for rows in (first, second)]
+    state = warm(REGISTRY, AS_OF)
+    assert state.pool_size >= 1
+    barrier = threading.Barrier(2)
+    got: dict[int, list[OneResult]] = {0: [], 1: []}
+    failures: list[BaseException] = []
+
+    def calls(n: int) -> None:
+        try:
+            barrier.wait()
+            for _ in range(5):
+                got[n].append(bill_one(*(first, second)[n], registry=REGISTRY, as_of=AS_OF))
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=calls, args=(n,)) for n in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    assert got[0] == [expected[0]] * 5 and got[1] == [expected[1]] * 5
+
+
+def test_text_is_passed_as_it_is_given() -> None:
+    """Values go into the statement as literals: quotes, a backslash and a NUL character
+    are kept (an id with them is an unknown member, not a broken statement)."""
+    for odd in ("O'Brien", "a\\b", "x\x00y", "'); DROP TABLE x; --"):
+        with pytest.raises(OneInputError, match="member_id: unknown member"):
+            bill_one(days("2026-03", 2, 3, member_id=odd), [member()], [auth()],
+                     registry=REGISTRY, as_of=AS_OF)
+    with pytest.raises(OneInputError, match=r"^members row 1, field last_name: not valid"):
+        bill_one(days("2026-03", 2, 3), [member(last_name="\ud800")], [auth()],
+                 registry=REGISTRY, as_of=AS_OF)

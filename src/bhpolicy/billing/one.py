@@ -1,13 +1,19 @@
 """Bill one member's small tables in process, warm: the API's check of a member's month.
 
 The graph of :func:`bhpolicy.billing.graph.bill_graph` (the folder run's, rule for rule) is
-built once over named placeholder tables and compiled once to a list of DuckDB statements
-(:class:`Plan`): each stage the folder run stores becomes a temporary table, and the
-outputs and errors are SELECTs over them. A call registers the member's rows under the
-placeholder names on one warm connection (a cursor per thread) and runs the statements;
-nothing is written to disk. The packs' parameter table is built once (every day from the
-readers' earliest date through a year past today) and filtered to the member's days by a
-statement of the plan, as the folder run builds it for its days.
+built once over named placeholder tables and compiled once into ONE DuckDB statement
+(:class:`Plan`): the member's tables are its parameters (a list of values per column), each
+stage the folder run stores is a common table expression, the packs' tables (the parameter
+table as ranges of days with the same values, policy keys, reasons, the engine's small code
+tables) are literal rows in it, and it returns one row: the number of rejected rows, the
+first of them, and each output as a list of rows in the order the folder run writes them.
+
+The statement is PREPAREd once on each cursor of a small pool and every call only EXECUTEs
+it. It reads no table of the catalog on purpose: DuckDB binds, plans and optimizes a
+prepared statement again on every EXECUTE once it reads a catalog table (measured: the
+same cost as running the SQL text afresh), but not one that reads only parameters and
+literals; that bind and plan was nearly all of a call's time. Nothing is written to disk and
+no call changes the catalog, so calls leave nothing behind for the next one.
 
 A plan is compiled once a process for each as-of date and variant (authorizations naming a
 payer or not, the missing-POS setting); as-of is in it as the readers' bound on a date of
@@ -16,10 +22,13 @@ service.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import queue
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -48,6 +57,15 @@ INPUTS: dict[str, tuple[Column, ...]] = {
     "already_billed": ALREADY_BILLED}
 OUTPUTS = ("lines", "unbilled_days", "member_months")
 PARAMETERS_AHEAD = dt.timedelta(days=366)  # how far past today the parameter table reaches
+# cursors (each with the plans prepared on it) shared by the calling threads: a call holds
+# one while it runs, so this many calls run at once and the others wait for one
+POOL_SIZE = max(1, min(4, os.cpu_count() or 1))
+RANGES = "parameter_ranges"  # the parameter table's literal rows: a row per run of days
+RANGE_SCHEMA = {**{k: v for k, v in PARAMETER_SCHEMA.items() if k != "day"},
+                "first_day": "date", "last_day": "date"}
+_SQL_TYPES = {pa.string(): "VARCHAR", pa.large_string(): "VARCHAR", pa.int64(): "BIGINT",
+              pa.int32(): "INTEGER", pa.int16(): "SMALLINT", pa.int8(): "TINYINT",
+              pa.bool_(): "BOOLEAN", pa.date32(): "DATE", pa.float64(): "DOUBLE"}
 
 
 @dataclass(frozen=True)
@@ -75,19 +93,24 @@ class OneInputError(BhpolicyError):
 
 @dataclass(frozen=True)
 class Plan:
-    """The compiled statements of one as-of date and variant: ``stages`` (temporary table
-    name, SELECT) in order, then the ``errors`` SELECT (file, row, field, reason, in file
-    and row order) and one SELECT per output."""
+    """The compiled statement of one as-of date and variant. ``stages`` are its common table
+    expressions (name, SELECT) in order, the stored stages of the folder run among them;
+    ``sql`` is the whole statement, whose parameters are ``inputs`` (input table, column,
+    SQL type of the list) in order; it returns ``errors`` (how many rejected rows),
+    ``first_error`` (file, row, field, reason) and one list of rows per output. ``name`` is
+    its prepared name on a cursor."""
 
     as_of: dt.date
+    name: str
     stages: tuple[tuple[str, str], ...]
-    errors: str
-    outputs: dict[str, str]
+    inputs: tuple[tuple[str, str, str], ...]
+    sql: str
 
-    def statements(self) -> list[str]:
-        """Every statement of a call, in order, as DuckDB runs it."""
-        return ([f'CREATE OR REPLACE TEMP TABLE "{n}" AS {sql}' for n, sql in self.stages] +
-                [self.errors, *self.outputs.values()])
+    def execute(self, tables: Mapping[str, Mapping[str, list[Any]]]) -> str:
+        """The EXECUTE statement for the member's columns (``tables[name][column]``)."""
+        args = [f"CAST([{', '.join(_sql_value(v, sql_type) for v in tables[t][c])}] "
+                f"AS {sql_type}[])" for t, c, sql_type in self.inputs]
+        return f'EXECUTE "{self.name}"({", ".join(args)})'
 
 
 def _arrow(table: ir.Table) -> pa.Table:
@@ -98,16 +121,56 @@ def _arrow(table: ir.Table) -> pa.Table:
     return data
 
 
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_value(value: Any, sql_type: str) -> str:
+    """One value as a SQL literal of ``sql_type`` (a NUL character is kept, as chr(0))."""
+    if value is None:
+        return "NULL"
+    if sql_type == "VARCHAR":
+        text = "'" + str(value).replace("'", "''") + "'"
+        return text.replace("\x00", "' || chr(0) || '")
+    if sql_type == "BOOLEAN":
+        return "TRUE" if value else "FALSE"
+    if sql_type == "DATE":
+        return f"DATE '{value.isoformat()}'"
+    if sql_type == "DOUBLE":
+        return f"CAST('{float(value)!r}' AS DOUBLE)"
+    return str(int(value))
+
+
+def literal_rows(table: pa.Table) -> str:
+    """A SELECT of ``table``'s rows written out as typed literals (no table is read)."""
+    types = []
+    for f in table.schema:
+        if f.type not in _SQL_TYPES:
+            raise TypeError(f"column {f.name}: no literal for {f.type}")
+        types.append(_SQL_TYPES[f.type])
+    if not table.num_rows:
+        nulls = [f"CAST(NULL AS {t}) AS {_quote(f.name)}"
+                 for f, t in zip(table.schema, types, strict=True)]
+        return f"SELECT {', '.join(nulls)} WHERE FALSE"
+    columns = [c.to_pylist() for c in table.columns]
+    rows = ["(" + ", ".join(f"CAST({_sql_value(v, t)} AS {t})"
+                            for v, t in zip(row, types, strict=True)) + ")"
+            for row in zip(*columns, strict=True)]
+    names = ", ".join(_quote(n) for n in table.column_names)
+    return f"SELECT * FROM (VALUES {', '.join(rows)}) AS v({names})"
+
+
 class _Compiling:
     """:class:`~bhpolicy.billing.graph.Stages` that build the plan: inputs are placeholders,
-    each stored stage a placeholder of its own name, recorded in order."""
+    each stored stage a placeholder of its own name, recorded in order (as an expression, or
+    as SQL written here)."""
 
-    def __init__(self, registry: PolicyRegistry, parameters: str, as_of: dt.date,
-                 in_force_gaps: bool, with_payer: bool) -> None:
-        self.registry, self.parameters_name, self.as_of = registry, parameters, as_of
+    def __init__(self, registry: PolicyRegistry, as_of: dt.date, in_force_gaps: bool,
+                 with_payer: bool) -> None:
+        self.registry, self.as_of = registry, as_of
         self.answers: dict[Question, bool] = {"not_in_force": in_force_gaps,
                                               "payer_id": with_payer}
-        self.stages: list[tuple[str, ir.Table]] = []
+        self.stages: list[tuple[str, ir.Table | str]] = []
 
     def load(self, name: str, columns: tuple[Column, ...]) -> RawInput | None:
         schema = {"_line": "int64", "_file": "string", **{c.name: "string" for c in columns}}
@@ -133,46 +196,71 @@ class _Compiling:
         first = ibis.ifelse(span["first"] < EARLIEST_DATE, EARLIEST_DATE, span["first"])
         last = ibis.ifelse(span["last"] > self.as_of, self.as_of, span["last"])
         agree = first <= last
-        span = span.select(p_first=ibis.ifelse(agree, first, self.as_of),
-                           p_last=ibis.ifelse(agree, last, self.as_of))
-        every = ibis.table(PARAMETER_SCHEMA, name=self.parameters_name)
-        days = every.cross_join(span)
-        days = days.filter(days.day >= days.p_first, days.day <= days.p_last)
-        return self.store("parameters", days.drop("p_first", "p_last")), \
-            list(self.registry.packs)
+        self.store("parameter_span", span.select(p_first=ibis.ifelse(agree, first, self.as_of),
+                                                 p_last=ibis.ifelse(agree, last, self.as_of)))
+        # every day of the span, each with the values of the run of days it falls in
+        day = ('CAST(unnest(generate_series(greatest(r.first_day, s.p_first), '
+               'least(r.last_day, s.p_last), INTERVAL 1 DAY)) AS DATE)')
+        columns = ", ".join(f"{day} AS day" if name == "day" else f"r.{_quote(name)}"
+                            for name in PARAMETER_SCHEMA)
+        self.stages.append(("parameters", f'SELECT {columns} FROM "{RANGES}" AS r CROSS JOIN '
+                            '"parameter_span" AS s WHERE r.first_day <= s.p_last AND '
+                            'r.last_day >= s.p_first'))
+        return ibis.table(PARAMETER_SCHEMA, name="parameters"), list(self.registry.packs)
 
     def any_row(self, question: Question, table: ir.Table) -> bool:
         return self.answers[question]
 
 
-class Warm:
-    """One registry's warm state: a DuckDB connection holding the parameter table and the
-    plans' constant tables, the plans, and a cursor per thread."""
+@dataclass
+class _Cursor:
+    """A connection of the pool and the plans prepared on it."""
 
-    def __init__(self, registry: PolicyRegistry) -> None:
+    con: duckdb.DuckDBPyConnection
+    prepared: set[str] = field(default_factory=set)
+
+
+class Warm:
+    """One registry's warm state: the packs' parameter table as ranges, the plans, and a
+    pool of cursors with the plans prepared on them."""
+
+    def __init__(self, registry: PolicyRegistry, pool_size: int = POOL_SIZE) -> None:
         self.registry = registry
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET enable_progress_bar = false")
         self.lock = threading.Lock()
         self.plans: dict[tuple[dt.date, bool, str], Plan] = {}
-        self.local = threading.local()
+        self.pool: queue.LifoQueue[_Cursor] = queue.LifoQueue()
+        self.pool_size, self.cursors = pool_size, 0
         self.through = dt.date.min
+        self.ranges: pa.Table | None = None
         self.in_force_gaps: dict[dt.date, bool] = {}
         self.policies = [{"id": p.id, "alias": p.alias, "revision": p.header.revision}
                          for p in registry.packs]
 
-    def _parameters(self, as_of: dt.date) -> None:
-        """Build the parameter table (under the lock) when it does not reach ``as_of``."""
-        if as_of <= self.through:
-            return
-        through = max(as_of, dt.date.today() + PARAMETERS_AHEAD)
-        table = _arrow(parameter_table(list(self.registry.packs), EARLIEST_DATE, through))
-        self.con.register("parameters_rows", table)
-        self.con.execute("CREATE OR REPLACE TABLE all_parameters AS "
-                         "SELECT * FROM parameters_rows")
-        self.con.unregister("parameters_rows")
-        self.through = through
-        self.in_force_gaps.clear()
+    def _parameters(self, as_of: dt.date) -> pa.Table:
+        """The parameter table as runs of days with the same values (built under the lock
+        when it does not reach ``as_of``): a day before the first or after the last day of
+        the table has no row, as in the table."""
+        if as_of > self.through or self.ranges is None:
+            through = max(as_of, dt.date.today() + PARAMETERS_AHEAD)
+            table = _arrow(parameter_table(list(self.registry.packs), EARLIEST_DATE, through))
+            values = ", ".join(_quote(n) for n in RANGE_SCHEMA if n not in ("first_day",
+                                                                          "last_day"))
+            # consecutive days of one set of values share day - (their rank in the set)
+            self.con.register("parameters_rows", table)
+            try:
+                self.ranges = self.con.sql(
+                    f"SELECT {values}, min(day) AS first_day, max(day) AS last_day FROM ("
+                    f"SELECT *, day - CAST(row_number() OVER (PARTITION BY {values} "
+                    f"ORDER BY day) AS INTEGER) AS run FROM parameters_rows) "
+                    f"GROUP BY {values}, run ORDER BY policy_id, first_day").to_arrow_table()
+            finally:
+                self.con.unregister("parameters_rows")
+            self.through = through
+            self.in_force_gaps.clear()
+        assert self.ranges is not None
+        return self.ranges
 
     def plan(self, as_of: dt.date, with_payer: bool = False, missing_pos: str = "default"
              ) -> Plan:
@@ -182,70 +270,91 @@ class Warm:
             return found
         with self.lock:
             if key not in self.plans:
-                self.plans[key] = self._compile(as_of, with_payer, missing_pos)
+                self.plans[key] = self._compile(as_of, with_payer, missing_pos, len(self.plans))
             return self.plans[key]
 
-    def _compile(self, as_of: dt.date, with_payer: bool, missing_pos: str) -> Plan:
-        self._parameters(as_of)
+    def _compile(self, as_of: dt.date, with_payer: bool, missing_pos: str, number: int
+                 ) -> Plan:
+        ranges = self._parameters(as_of)
         if as_of not in self.in_force_gaps:  # a day up to as_of without a value in force
-            row = self.con.execute("SELECT count(*) FROM all_parameters WHERE day <= ? AND "
-                                   "not_in_force IS NOT NULL", [as_of]).fetchall()
-            self.in_force_gaps[as_of] = bool(row[0][0])
-        stages = _Compiling(self.registry, "all_parameters", as_of, self.in_force_gaps[as_of],
-                            with_payer)
+            self.in_force_gaps[as_of] = any(
+                r["not_in_force"] is not None and r["first_day"] <= as_of
+                for r in ranges.select(["first_day", "not_in_force"]).to_pylist())
+        stages = _Compiling(self.registry, as_of, self.in_force_gaps[as_of], with_payer)
         graph = bill_graph(stages, self.registry, GraphSettings(
             as_of=as_of, missing_pos=missing_pos))
         errors = ibis.union(*[e.select("file", "row", "field", "reason")
-                              for e in graph.errors]).order_by(["file", "row"])
-        outputs = {name: graph.outputs[name][0].order_by(graph.outputs[name][1])
-                   for name in OUTPUTS}
+                              for e in graph.errors])
+        ctes: list[tuple[str, str]] = []
+        inputs: list[tuple[str, str, str]] = []
+        for name, columns in INPUTS.items():
+            selects = []
+            for column, sql_type in [("_line", "BIGINT"), ("_file", "VARCHAR"),
+                                     *[(c.name, "VARCHAR") for c in columns]]:
+                inputs.append((name, column, sql_type))
+                selects.append(f"unnest(${len(inputs)}::{sql_type}[]) AS {_quote(column)}")
+            ctes.append((f"input_{name}", f"SELECT {', '.join(selects)}"))
+        ctes.append((RANGES, literal_rows(ranges)))
+        constants: dict[str, str] = {}
         compiled: list[tuple[str, str]] = []
-        for name, table in stages.stages:
-            self._constants(table)
-            compiled.append((name, ibis.to_sql(table, dialect="duckdb")))
-        for table in (errors, *outputs.values()):
-            self._constants(table)
-        return Plan(as_of, tuple(compiled), ibis.to_sql(errors, dialect="duckdb"),
-                    {name: ibis.to_sql(t, dialect="duckdb") for name, t in outputs.items()})
+        for name, stage in [*stages.stages, ("all_errors", errors),
+                            *[(f"out_{n}", graph.outputs[n][0]) for n in OUTPUTS]]:
+            if isinstance(stage, str):
+                compiled.append((name, stage))
+                continue
+            for op in stage.op().find(ops.InMemoryTable):
+                constants.setdefault(op.name, literal_rows(op.data.to_pyarrow(op.schema)))
+            compiled.append((name, ibis.to_sql(stage, dialect="duckdb")))
+        ctes += [*constants.items(), *compiled]
+        lists = ", ".join(
+            f"(SELECT list(o ORDER BY {', '.join('o.' + _quote(c) for c in graph.outputs[n][1])})"
+            f" FROM {_quote('out_' + n)} AS o) AS {_quote(n)}" for n in OUTPUTS)
+        sql = ("WITH " + ",\n".join(f"{_quote(n)} AS {MATERIALIZE}({body})" if n in dict(
+            stages.stages) else f"{_quote(n)} AS ({body})" for n, body in ctes) +
+               '\nSELECT (SELECT count(*) FROM "all_errors") AS errors, '
+               '(SELECT e FROM "all_errors" AS e ORDER BY e."file", e."row" LIMIT 1) '
+               f"AS first_error, {lists}")
+        return Plan(as_of, f"bill_one_{number}", tuple(ctes), tuple(inputs), sql)
 
-    def _constants(self, table: ir.Table) -> None:
-        """The in-memory tables an expression reads (policy keys, numbers), as tables of the
-        connection under the names its SQL gives them."""
-        for op in table.op().find(ops.InMemoryTable):
-            self.con.register("constant_rows", op.data.to_pyarrow(op.schema))
-            self.con.execute(f'CREATE TABLE IF NOT EXISTS "{op.name}" AS '
-                             "SELECT * FROM constant_rows")
-            self.con.unregister("constant_rows")
-
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        """This thread's cursor (its temporary tables are its own)."""
-        cursor: duckdb.DuckDBPyConnection | None = getattr(self.local, "cursor", None)
-        if cursor is None:
-            with self.lock:
-                cursor = self.con.cursor()
-            cursor.execute("SET threads = 1")  # rows are few: one thread plans and runs
-            self.local.cursor = cursor
-        return cursor
-
-    def run(self, plan: Plan, tables: dict[str, pa.Table]) -> OneResult:
-        cursor = self.cursor()
-        for name, table in tables.items():
-            cursor.register(f"input_{name}", table)
+    @contextlib.contextmanager
+    def cursor(self) -> Iterator[_Cursor]:
+        """A cursor of the pool, for one call (waits while every cursor is in a call)."""
         try:
-            for statement in plan.statements()[:len(plan.stages)]:
-                cursor.execute(statement)
-            problems = cursor.execute(plan.errors).fetchall()
-            if problems:
-                file, row, field, reason = problems[0]
-                raise OneInputError(str(file), int(row), str(field), str(reason),
-                                    more=len(problems) - 1)
-            out = {name: cursor.sql(sql).to_arrow_table().to_pylist()
-                   for name, sql in plan.outputs.items()}
+            cursor = self.pool.get_nowait()
+        except queue.Empty:
+            with self.lock:
+                grow = self.cursors < self.pool_size
+                self.cursors += grow
+            if grow:
+                cursor = _Cursor(self.con.cursor())
+                cursor.con.execute("SET threads = 1")  # rows are few: one thread runs
+            else:
+                cursor = self.pool.get()
+        try:
+            yield cursor
         finally:
-            for name in tables:
-                cursor.unregister(f"input_{name}")
-        return OneResult(out["lines"], out["unbilled_days"], out["member_months"],
-                         self.policies)
+            self.pool.put(cursor)
+
+    def prepare(self, cursor: _Cursor, plan: Plan) -> None:
+        if plan.name not in cursor.prepared:
+            cursor.con.execute(f'PREPARE "{plan.name}" AS {plan.sql}')
+            cursor.prepared.add(plan.name)
+
+    def run(self, plan: Plan, tables: Mapping[str, Mapping[str, list[Any]]]) -> OneResult:
+        statement = plan.execute(tables)
+        with self.cursor() as cursor:
+            self.prepare(cursor, plan)
+            row = cursor.con.execute(statement).fetchone()
+        assert row is not None
+        problems, first, *out = row
+        if problems:
+            raise OneInputError(str(first["file"]), int(first["row"]), str(first["field"]),
+                                str(first["reason"]), more=int(problems) - 1)
+        lines, unbilled, months = (rows or [] for rows in out)
+        return OneResult(lines, unbilled, months, self.policies)
+
+
+MATERIALIZE = "MATERIALIZED "  # how a stored stage is written (see bench/billing_one.py)
 
 
 _WARM: dict[int, tuple[PolicyRegistry, Warm]] = {}  # by registry (kept alive with it)
@@ -273,10 +382,10 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def input_table(name: str, rows: Rows) -> pa.Table:
-    """``rows`` (mappings, or an Arrow table) as the placeholder ``input_<name>`` expects:
-    ``_line`` (the row from 1), ``_file`` (the table's name) and every column as text; a
-    column not given is null (missing, where it is required)."""
+def input_columns(name: str, rows: Rows) -> dict[str, list[Any]]:
+    """``rows`` (mappings, or an Arrow table) as the input ``input_<name>`` of a plan takes
+    them, column by column: ``_line`` (the row from 1), ``_file`` (the table's name) and
+    every column as text; a column not given is null (missing, where it is required)."""
     columns = INPUTS[name]
     records = rows.to_pylist() if isinstance(rows, pa.Table) else rows
     data: dict[str, list[Any]] = {"_line": [], "_file": [],
@@ -287,19 +396,36 @@ def input_table(name: str, rows: Rows) -> pa.Table:
         data["_line"].append(number)
         data["_file"].append(name)
         for c in columns:
-            data[c.name].append(_text(record.get(c.name)))
+            text = _text(record.get(c.name))
+            if text is not None and not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise OneInputError(name, number, c.name, "not valid text") from None
+            data[c.name].append(text)
+    return data
+
+
+def input_table(name: str, rows: Rows) -> pa.Table:
+    """:func:`input_columns` as an Arrow table."""
+    data = input_columns(name, rows)
     fields: list[tuple[str, pa.DataType]] = [("_line", pa.int64()), ("_file", pa.string())]
-    schema = pa.schema(fields + [(c.name, pa.string()) for c in columns])
+    schema = pa.schema(fields + [(c.name, pa.string()) for c in INPUTS[name]])
     return pa.table(data, schema=schema)
 
 
 def warm(registry: PolicyRegistry, as_of: dt.date | None = None) -> Warm:
-    """Build the parameter table, compile the plan for ``as_of`` (default today) and run it
-    once on empty tables, so the first member is billed at warm speed. The server calls it
-    at start."""
+    """Build the parameter table, compile the plan for ``as_of`` (default today), prepare it
+    on every cursor of the pool and run it once on empty tables, so the first members are
+    billed at warm speed. The server calls it at start."""
     state = warm_state(registry)
     plan = state.plan(as_of or dt.date.today())
-    state.run(plan, {name: input_table(name, []) for name in INPUTS})
+    empty = {name: input_columns(name, []) for name in INPUTS}
+    with contextlib.ExitStack() as stack:  # hold every cursor, so each one is prepared
+        for _ in range(state.pool_size):
+            cursor = stack.enter_context(state.cursor())
+            state.prepare(cursor, plan)
+            cursor.con.execute(plan.execute(empty)).fetchall()
     return state
 
 
@@ -311,16 +437,16 @@ def bill_one(contacts: Rows, members: Rows, authorizations: Rows, *,
 
     Rows are mappings of the input files' columns (values as text, or dates, whole numbers
     and booleans), or Arrow tables of them. A row the run would reject raises
-    :class:`OneInputError` naming the table, row and field."""
+    :class:`OneInputError` naming the table, row and field. Calls may come from several
+    threads at once."""
     if missing_pos not in ("default", "hold"):
         raise BhpolicyError(f"missing_pos {missing_pos!r}: give default or hold")
-    tables = {"contacts": input_table("contacts", contacts),
-              "members": input_table("members", members),
-              "authorizations": input_table("authorizations", authorizations),
-              "already_billed": input_table("already_billed", already_billed or [])}
-    if not tables["contacts"].num_rows and not tables["authorizations"].num_rows:
+    tables = {"contacts": input_columns("contacts", contacts),
+              "members": input_columns("members", members),
+              "authorizations": input_columns("authorizations", authorizations),
+              "already_billed": input_columns("already_billed", already_billed or [])}
+    if not tables["contacts"]["_line"] and not tables["authorizations"]["_line"]:
         raise BhpolicyError("no contacts or authorizations to bill")
-    payers = tables["authorizations"].column("payer_id").to_pylist()
-    with_payer = any(p is not None and p.strip() for p in payers)
+    with_payer = any(p is not None and p.strip() for p in tables["authorizations"]["payer_id"])
     state = warm_state(registry)
     return state.run(state.plan(as_of or dt.date.today(), with_payer, missing_pos), tables)
