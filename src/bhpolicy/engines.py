@@ -203,7 +203,7 @@ def stop_spark() -> None:
 def _spark_reason(exc: BaseException) -> str:
     """A short reason for a Spark failure that never quotes data: the error class when
     Spark gives one (CAST_INVALID_INPUT, say), else the exception type."""
-    get = getattr(exc, "getErrorClass", None) or getattr(exc, "getCondition", None)
+    get = getattr(exc, "getCondition", None) or getattr(exc, "getErrorClass", None)
     if callable(get):
         try:
             name = get()

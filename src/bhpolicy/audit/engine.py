@@ -17,6 +17,7 @@ import ibis
 import ibis.expr.types as ir
 
 from bhpolicy.billing.engine import _listed, code_not_listed
+from bhpolicy.engines import current_dialect
 
 # A finding is keyed by (claim_source, claim_row, rule_id, flagged_from). Long texts (the
 # category's label, the reason's wording, the action, the crosswalk row's source) live in the
@@ -74,7 +75,51 @@ def _keys(claims: ir.Table) -> ir.Table:
         k_hcpcs=claims.hcpcs.upper().strip(), k_rev=claims.revenue_code.strip().lpad(4, "0"),
         k_tob=tob_key, k_pos=claims.pos,
         k_tax=claims.rendering_taxonomy.upper().strip(), k_dx=first_dx.substr(0, 3),
-        **{f"k_mod{i}": mods.split(";")[i] for i in range(MAX_MODIFIERS)})
+        **{f"k_mod{i}": _item(mods.split(";"), i) for i in range(MAX_MODIFIERS)})
+
+
+@ibis.udf.scalar.builtin(name="try_element_at")  # type: ignore[untyped-decorator]
+def _spark_try_element_at(items: list[str], position: int) -> str:  # type: ignore[empty-body]
+    """Spark's ``try_element_at`` (1-based): null past the end, where ANSI ``element_at``
+    raises."""
+
+
+def _cents(paid: ir.NumericValue, days: ir.IntegerValue | int, of_days: ir.IntegerValue
+           ) -> ir.NumericValue:
+    """``paid`` x ``days`` / ``of_days`` rounded to cents. Ibis types the quotient as a
+    double and DuckDB divides so (the decimal product made a double); Spark keeps the
+    decimal and rounds 192.545 up where DuckDB's double (192.54499...) rounds down. On Spark
+    the product is divided as a double and rounded as DuckDB rounds one (by its exact
+    value, half away from zero), so both engines give the same cents."""
+    if current_dialect() != "spark":
+        return (paid * days / of_days).round(2) if not isinstance(days, int) or days != 1 \
+            else (paid / of_days).round(2)
+    # DuckDB: the decimal product (exact), made a double by the division
+    value = (paid * days).cast("float64") / of_days.cast("float64")
+    return (value.sign() * _round_exact(value.abs() * 4, 25) / 100).cast("float64")
+
+
+def _round_exact(a: ir.FloatingValue, b: int) -> ir.IntegerValue:
+    """``a`` x ``b`` (``a`` >= 0) rounded to a whole number as the exact product rounds,
+    half away from zero: the product in doubles plus its rounding error (Dekker's split, in
+    plain double arithmetic), so a product that rounds to a half is decided by the error's
+    sign, as DuckDB's round() of a double decides it by the double's exact value."""
+    product = a * b
+    split = a * float(2**27 + 1)
+    high = split - (split - a)
+    low = a - high
+    error = (high * b - product) + low * b
+    whole = product.floor()
+    fraction = product - whole
+    up = (fraction > 0.5) | ((fraction == 0.5) & (error >= 0))
+    return (whole + ibis.ifelse(up, 1, 0)).cast("int64")
+
+
+def _item(items: ir.ArrayValue, index: int) -> ir.StringValue:
+    """Item ``index`` (from 0) of a text array, null past its end, on either engine."""
+    if current_dialect() == "spark":
+        return _spark_try_element_at(items, ibis.literal(index + 1, "int32"))
+    return items[index]
 
 
 def categorize(table: ir.Table, lookup: ir.Table, matches: ir.Table) -> ir.Table:
@@ -184,7 +229,7 @@ def concurrent(claims: ir.Table, eps: ir.Table, lookup: ir.Table, matches: ir.Ta
         flagged_to=ibis.ifelse(flagged, end, ibis.null("date")), flagged_days=flagged_days,
         day_of_episode=_days_between(flag_from, j.episode_start) + 1,
         amount_at_stake=ibis.ifelse(
-            flagged, (j.paid_amount.fill_null(0) * flagged_days / claim_days).round(2),
+            flagged, _cents(j.paid_amount.fill_null(0), flagged_days, claim_days),
             ibis.literal(0)).cast("decimal(18, 2)"))
 
 
@@ -204,8 +249,8 @@ def concurrent_findings(evaluated: ir.Table, reasons: ir.Table, revisions: ir.Ta
         days = _days_between(end, start) + 1
         return {"flagged_from": start, "flagged_to": end, "flagged_days": days,
                 "day_of_episode": _days_between(start, f.episode_start) + 1,
-                "amount_at_stake": (f.paid_amount.fill_null(0) * days / claim_days)
-                .round(2).cast("decimal(18, 2)")}
+                "amount_at_stake": _cents(f.paid_amount.fill_null(0), days, claim_days)
+                .cast("decimal(18, 2)")}
 
     later = f.filter(f.flagged_to >= f.first_issued).mutate(
         rule_key=ibis.literal("concurrent.") + f.category,
@@ -243,9 +288,12 @@ def _plus_days(day: ir.DateValue, days: int) -> ir.DateValue:
 
 
 def _each_day(first: ir.DateValue, last: ir.DateValue) -> ir.DateValue:
-    """One row per date from ``first`` through ``last`` (an unnest)."""
-    return ibis.range(first.cast("timestamp"), (last + _DAY).cast("timestamp"),
-                      _DAY).unnest().cast("date")
+    """One row per date from ``first`` through ``last`` (an unnest; Spark unnests only a
+    column's outermost expression, so there the array is cast to dates first)."""
+    stamps = ibis.range(first.cast("timestamp"), (last + _DAY).cast("timestamp"), _DAY)
+    if current_dialect() == "spark":
+        return stamps.cast("array<date>").unnest()
+    return stamps.unnest().cast("date")
 
 
 def inpatient_days(evaluated: ir.Table) -> ir.Table:
@@ -322,8 +370,8 @@ def _outside_episodes(a: ir.Table, eps: ir.Table) -> ir.Table:
         cap_section=ibis.null("string"),
         flagged=ibis.literal(True), flagged_days=flagged_days,
         day_of_episode=ibis.null("int64"),
-        amount_at_stake=(gaps.paid_amount.fill_null(0) * flagged_days / gaps.line_days)
-        .round(2).cast("decimal(18, 2)"))
+        amount_at_stake=_cents(gaps.paid_amount.fill_null(0), flagged_days,
+                               gaps.line_days).cast("decimal(18, 2)"))
 
 
 def _declared(rules: ir.Table) -> ir.Table:
@@ -416,7 +464,7 @@ def _per_day(a: ir.Table, coverage: ir.Table, numbers: ir.Table, qualifying: ir.
                                             ibis.null("string")),
                     flagged_to=a.day, flagged_days=ibis.literal(1, "int64"),
                     day_of_episode=_days_between(a.day, a.episode_start) + 1,
-                    amount_at_stake=(a.paid_amount.fill_null(0) / a.line_days).round(2)
+                    amount_at_stake=_cents(a.paid_amount.fill_null(0), 1, a.line_days)
                     .cast("decimal(18, 2)"))
 
 

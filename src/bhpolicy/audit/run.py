@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import ibis.expr.types as ir
@@ -34,8 +34,9 @@ from bhpolicy.billing.run import (
     BillSettings,
     _policy_keys,
     connect,
-    duckdb_failures,
     empty_billed,
+    engine_failures,
+    open_spark,
     rows_read,
     store,
 )
@@ -50,10 +51,16 @@ from bhpolicy.io.readers import (
     CONTACTS,
     MEMBERS,
     Check,
+    Column,
+    ExtraChecks,
     read_validated,
+    validate,
 )
 from bhpolicy.policy.model import PolicyPack
 from bhpolicy.policy.registry import PolicyRegistry
+
+if TYPE_CHECKING:
+    from bhpolicy.billing.spark import SparkRun
 
 
 @dataclass
@@ -100,12 +107,87 @@ def audit_to_folder(inputs: AuditInputs, settings: BillSettings, registry: Polic
 
 def run_audit(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
               step: Callable[[str], None] = lambda _: None) -> AuditSummary:
-    """Run the audit; a DuckDB failure becomes one line naming the stage."""
-    with duckdb_failures(settings, step) as tracked:
-        return _run(inputs, settings, registry, tracked)
+    """Run the audit; an engine failure becomes one line naming the stage."""
+    with engine_failures(settings, step) as tracked:
+        if settings.engine.engine == "spark":
+            run = _SparkAudit(open_spark(settings))
+            try:
+                return _run(inputs, settings, registry, tracked, run)
+            finally:
+                run.spark.close()
+        return _run(inputs, settings, registry, tracked, _DuckAudit(connect(settings)))
 
 
-def _claims(con: ibis.BaseBackend, path: Path, name: str, known: ir.Table, as_of: dt.date
+class _DuckAudit:
+    """The audit's reads, stored tables and writes on DuckDB (the audit stores only small
+    tables: coverage, episodes)."""
+
+    def __init__(self, con: ibis.BaseBackend) -> None:
+        self.con = con
+
+    def read(self, path: Path, name: str, columns: tuple[Column, ...],
+             materialize: bool = True, extra: ExtraChecks | None = None,
+             as_of: dt.date | None = None) -> tuple[ir.Table, ir.Table]:
+        return read_validated(self.con, path, name, columns, materialize=materialize,
+                              extra=extra, as_of=as_of)
+
+    def store(self, name: str, table: ir.Table) -> ir.Table:
+        return store(self.con, name, table)
+
+    def write(self, table: ir.Table, path: Path, form: str, order: list[str] | None = None
+              ) -> None:
+        if form == "parquet":
+            self.con.to_parquet(table, path)
+        else:
+            self.con.to_csv(table.order_by(order) if order else table, path)
+
+    def read_parquet(self, path: Path) -> ir.Table:
+        return self.con.read_parquet(path)
+
+    def rows_read(self, names: list[str]) -> dict[str, int]:
+        return rows_read(self.con, names)
+
+    def close(self) -> None:
+        self.con.disconnect()
+
+
+class _SparkAudit(_DuckAudit):
+    """The same on Spark (:mod:`bhpolicy.billing.spark`)."""
+
+    def __init__(self, spark: SparkRun) -> None:
+        super().__init__(spark.con)
+        self.spark = spark
+
+    def read(self, path: Path, name: str, columns: tuple[Column, ...],
+             materialize: bool = True, extra: ExtraChecks | None = None,
+             as_of: dt.date | None = None) -> tuple[ir.Table, ir.Table]:
+        raw, unreadable, trim = self.spark.load(path, name, columns)
+        good, errors = validate(raw, columns, None, trim_text=trim, extra=extra, as_of=as_of)
+        if unreadable is not None:
+            errors = ibis.union(errors, unreadable.cast(errors.schema()))
+        return good, errors
+
+    def store(self, name: str, table: ir.Table) -> ir.Table:
+        return self.spark.store(name, table)
+
+    def write(self, table: ir.Table, path: Path, form: str, order: list[str] | None = None
+              ) -> None:
+        self.spark.write(table, path, form, order)
+
+    def read_parquet(self, path: Path) -> ir.Table:
+        return self.spark.read_parquet(path)
+
+    def rows_read(self, names: list[str]) -> dict[str, int]:
+        return {name: self.spark.rows[name] for name in names}
+
+    def close(self) -> None:
+        pass  # the session stays for the process's next run (SparkRun.close drops views)
+
+
+_Audit = _DuckAudit
+
+
+def _claims(run: _Audit, path: Path, name: str, known: ir.Table, as_of: dt.date
             ) -> tuple[ir.Table, list[ir.Table]]:
     """Claim lines, checked in one pass: fields, then the span, then the member."""
     def extra(t: ir.Table) -> tuple[ir.Table, list[Check]]:
@@ -114,30 +196,28 @@ def _claims(con: ibis.BaseBackend, path: Path, name: str, known: ir.Table, as_of
                    (t.known_member.isnull(), "member_id",
                     "unknown member (not in the members file)")]
 
-    claims, errors = read_validated(con, path, name, CLAIMS, materialize=False, extra=extra,
-                                    as_of=as_of)
+    claims, errors = run.read(path, name, CLAIMS, materialize=False, extra=extra, as_of=as_of)
     return claims, [errors]
 
 
 def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
-         step: Callable[[str], None]) -> AuditSummary:
-    con = connect(settings)  # the audit stores only small tables (coverage, episodes)
+         step: Callable[[str], None], run: _Audit) -> AuditSummary:
+    con = run.con
     step("reading inputs")
     as_of = settings.as_of
-    members, member_errors = read_validated(con, inputs.members, "members", MEMBERS,
-                                            as_of=as_of)
-    auths, auth_errors = read_validated(con, inputs.authorizations, "authorizations",
-                                        AUTHORIZATIONS, as_of=as_of)
+    members, member_errors = run.read(inputs.members, "members", MEMBERS, as_of=as_of)
+    auths, auth_errors = run.read(inputs.authorizations, "authorizations", AUTHORIZATIONS,
+                                  as_of=as_of)
     known = members.select(known_member=members.member_id).distinct()
-    claims, claim_errors = _claims(con, inputs.claims, "claims", known, as_of)
+    claims, claim_errors = _claims(run, inputs.claims, "claims", known, as_of)
     errors: list[ir.Table] = [member_errors, auth_errors, *claim_errors]
 
     step("building ACT episodes")
     coverage, member_policy, coverage_errors = billing.prepare_authorizations(
         auths, _policy_keys(registry))
     errors.append(coverage_errors)
-    coverage = store(con, "coverage", coverage)
-    eps = store(con, "episodes", engine.episodes(coverage))
+    coverage = run.store("coverage", coverage)
+    eps = run.store("episodes", engine.episodes(coverage))
 
     packs = list(registry.packs)
     summary = AuditSummary(settings.out, policies=[
@@ -156,17 +236,17 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
 
     if inputs.act_claims is not None:
         step("auditing ACT per diems")
-        act, act_errors = _claims(con, inputs.act_claims, "act_claims", known, as_of)
+        act, act_errors = _claims(run, inputs.act_claims, "act_claims", known, as_of)
         errors += act_errors
         qualifying = None
         if inputs.contacts is not None:
-            qualifying = _qualifying_days(con, inputs.contacts, coverage, member_policy,
+            qualifying = _qualifying_days(run, inputs.contacts, coverage, member_policy,
                                           registry, errors, as_of)
         per_diem_rules = per_diem_rule_table(packs)
         per_day = engine.per_diem(act, eps, coverage, act_code_table(packs), numbers,
-                                  qualifying, store(con, "inpatient_days",
-                                                    engine.inpatient_days(evaluated)),
-                                  per_diem_rules, _episode_parameters(con, eps, packs, as_of))
+                                  qualifying, run.store("inpatient_days",
+                                                        engine.inpatient_days(evaluated)),
+                                  per_diem_rules, _episode_parameters(run, eps, packs, as_of))
         findings.append(engine.per_diem_findings(per_day, per_diem_rules, reasons, revisions))
 
     step("writing findings")
@@ -176,27 +256,24 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
     for form in settings.formats:
         for name, table in (("rules", rules), ("crosswalk", walk)):
             path = settings.out / f"{name}.{form}"
-            if form == "parquet":
-                con.to_parquet(table, path)
-            else:
-                con.to_csv(csv_ready(table), path)
+            run.write(table if form == "parquet" else csv_ready(table), path, form)
             summary.files.append(path)
         path = settings.out / f"findings.{form}"
         if form == "parquet":  # for machines: ids and codes; texts are in rules/crosswalk
-            con.to_parquet(all_findings, path)
+            run.write(all_findings, path, form)
         else:  # for people: with the rule's label, reason and action, and the code source
-            con.to_csv(csv_ready(readable(all_findings, rules, walk)).order_by(
-                ["member_id", "flagged_from", "claim_id", "rule_id"]), path)
+            run.write(csv_ready(readable(all_findings, rules, walk)), path, form,
+                      ["member_id", "flagged_from", "claim_id", "rule_id"])
         summary.files.append(path)
     error_table = ibis.union(*[e.select("file", "row", "field", "reason", "value",
                                         "provider_id")
-                               for e in errors]).order_by(["file", "row"])
+                               for e in errors])
     error_path = settings.out / "errors.csv"
-    con.to_csv(csv_ready(error_table), error_path)
+    run.write(csv_ready(error_table), error_path, "csv", ["file", "row"])
     summary.files.append(error_path)
 
     step("summarizing")
-    written = (con.read_parquet(settings.out / "findings.parquet")
+    written = (run.read_parquet(settings.out / "findings.parquet")
                if "parquet" in settings.formats else all_findings)
     by_rule = written.group_by(["policy_id", "rule_id", "severity", "carc_group", "carc"]
                                ).aggregate(findings=written.count(),
@@ -208,10 +285,10 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
     summary.amount_at_stake = f"{total:.2f}"
     summary.rejected_rows = int(con.to_pyarrow(error_table.count().as_table()).column(0)[0]
                                 .as_py())
-    summary.rows = rows_read(con, ["claims", "members", "authorizations"] +
+    summary.rows = run.rows_read(["claims", "members", "authorizations"] +
                              (["contacts"] if inputs.contacts and inputs.act_claims else []) +
                              (["act_claims"] if inputs.act_claims else []))
-    con.disconnect()
+    run.close()
     return summary
 
 
@@ -229,22 +306,23 @@ def readable(findings: ir.Table, rules: ir.Table, walk: ir.Table) -> ir.Table:
     return out.drop("r_policy", "r_rule", "w_policy", "w_row")
 
 
-def _episode_parameters(con: ibis.BaseBackend, eps: ir.Table, packs: list[PolicyPack],
+def _episode_parameters(run: _Audit, eps: ir.Table, packs: list[PolicyPack],
                         as_of: dt.date) -> ir.Table:
     """Billing's parameter table over the episodes' days (up to the as-of date): the per
     diem audit reads the same holds as billing from it."""
-    span = con.to_pyarrow(eps.aggregate(first=eps.episode_start.min(),
+    span = run.con.to_pyarrow(eps.aggregate(first=eps.episode_start.min(),
                                         last=eps.episode_end.max())).to_pylist()[0]
     first: dt.date = span["first"] or as_of
     last: dt.date = min(span["last"] or first, as_of)
-    return store(con, "episode_parameters", parameter_table(packs, first, max(first, last)))
+    return run.store("episode_parameters", parameter_table(packs, first, max(first, last)))
 
 
-def _qualifying_days(con: ibis.BaseBackend, path: Path, coverage: ir.Table,
+def _qualifying_days(run: _Audit, path: Path, coverage: ir.Table,
                      member_policy: ir.Table, registry: PolicyRegistry,
                      errors: list[ir.Table], as_of: dt.date) -> ir.Table:
     """Grain: member-day in the contact log, with ``qualifying`` from the billing rules."""
-    contacts, contact_errors = read_validated(con, path, "contacts", CONTACTS, as_of=as_of)
+    con = run.con
+    contacts, contact_errors = run.read(path, "contacts", CONTACTS, as_of=as_of)
     errors.append(contact_errors)
     span = contacts.aggregate(first=contacts.contact_date.min(),
                               last=contacts.contact_date.max())
@@ -255,12 +333,12 @@ def _qualifying_days(con: ibis.BaseBackend, path: Path, coverage: ir.Table,
             sorted(str(v) for v in con.to_pyarrow(coverage.select("policy_id").distinct())
                    .column("policy_id").to_pylist())] or list(registry.packs)
     params = parameter_table(used, first, last)
-    params = store(con, "parameters", params)
+    params = run.store("parameters", params)
 
     def qualify(checked: ir.Table) -> ir.Table:
         q = billing.qualify_contacts(checked, coverage, member_policy, params)
         return q.filter(q.not_in_force.isnull())
 
     _, days, _ = billing.bill_days(contacts, qualify, coverage, params, empty_billed(),
-                                lambda name, table: store(con, f"contacts_{name}", table))
+                                lambda name, table: run.store(f"contacts_{name}", table))
     return days.select("member_id", "contact_date", "qualifying")
