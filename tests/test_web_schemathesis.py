@@ -76,7 +76,9 @@ def _role_for(operation: str) -> str:
 
 def test_stateful_links_without_a_5xx(world: tuple[Any, dict[str, str]]) -> None:
     app, tokens = world
-    api = schemathesis.openapi.from_asgi("/openapi.json", app)
+    # the links are the review API's; the billing routes (no links; jobs and uploads that
+    # pile up state between hypothesis's replays) are covered by the per-role run above
+    api = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(tag="billing")
     machine = api.as_state_machine()
     calls: list[tuple[str, str, int]] = []
 
