@@ -37,9 +37,10 @@ class SparkRun:
 
     def __init__(self, engine: EngineSettings, temp_directory: Path | None = None) -> None:
         base = temp_directory or Path(tempfile.gettempdir()) / "bhpolicy-spark"
+        conf = spark_conf(engine, local_dir=base)  # a missing secret: before any work
         base.mkdir(parents=True, exist_ok=True)
+        self.session = spark_session(conf)
         self.work = Path(tempfile.mkdtemp(prefix="run-", dir=base))
-        self.session = spark_session(spark_conf(engine, local_dir=base))
         self.con = ibis.pyspark.connect(self.session)
         # Ibis hands in-memory tables (the packs' parameters) to Spark through pandas,
         # where a text column without a value becomes NaN: hand them over as Arrow

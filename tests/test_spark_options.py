@@ -1,0 +1,87 @@
+"""The engine options of bill and audit (bhpolicy.engines), without Spark: --engine and
+$BHPOLICY_ENGINE, --spark-master, --spark-conf, and the session's safe defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from bhpolicy.engines import (
+    SECRET_VARIABLE,
+    EngineSettings,
+    engine_settings,
+    parse_engine,
+    parse_master,
+    parse_spark_conf,
+    spark_conf,
+    uri,
+)
+from bhpolicy.errors import BhpolicyError
+
+
+def test_engine_from_option_then_variable_then_duckdb() -> None:
+    assert parse_engine(None, {}) == "duckdb"
+    assert parse_engine(None, {"BHPOLICY_ENGINE": "Spark"}) == "spark"
+    assert parse_engine("duckdb", {"BHPOLICY_ENGINE": "spark"}) == "duckdb"
+    with pytest.raises(BhpolicyError, match=r"--engine 'polars': choose duckdb or spark"):
+        parse_engine("polars", {})
+    with pytest.raises(BhpolicyError, match=r"\$BHPOLICY_ENGINE 'x'"):
+        parse_engine(None, {"BHPOLICY_ENGINE": "x"})
+
+
+def test_spark_conf_pairs_and_bad_ones_without_their_value() -> None:
+    assert parse_spark_conf(["spark.executor.memory=4g", "spark.a=1", "spark.a=2"]) == (
+        ("spark.executor.memory", "4g"), ("spark.a", "2"))
+    assert parse_spark_conf(["spark.hadoop.fs.s3a.endpoint=http://x:9000/a=b"]) == (
+        ("spark.hadoop.fs.s3a.endpoint", "http://x:9000/a=b"),)
+    for bad in ("spark.executor.memory", "password=hunter2", "=4g"):
+        with pytest.raises(BhpolicyError) as failure:
+            parse_spark_conf([bad])
+        assert "hunter2" not in str(failure.value)
+
+
+def test_master_forms() -> None:
+    for good in ("local", "local[2]", "local[*]", "local[4,2]", "spark://127.0.0.1:7077",
+                 "yarn", "k8s://https://10.0.0.1:6443"):
+        assert parse_master(good) == good
+    for bad in ("local[0]", "spark://", "http://x", "local[2]; rm -rf /"):
+        with pytest.raises(BhpolicyError, match="--spark-master"):
+            parse_master(bad)
+
+
+def test_spark_options_need_the_spark_engine() -> None:
+    assert engine_settings(None, environ={}) == EngineSettings()
+    with pytest.raises(BhpolicyError, match="need --engine spark"):
+        engine_settings("duckdb", "local[2]", environ={})
+    with pytest.raises(BhpolicyError, match="need --engine spark"):
+        engine_settings(None, None, ["spark.a=1"], environ={})
+    chosen = engine_settings(None, None, ["spark.a=1"], environ={"BHPOLICY_ENGINE": "spark"})
+    assert chosen == EngineSettings("spark", "local[2]", (("spark.a", "1"),))
+
+
+def test_safe_defaults_local_and_cluster() -> None:
+    local = spark_conf(EngineSettings("spark"), environ={})
+    assert local["spark.master"] == "local[2]"
+    assert local["spark.sql.session.timeZone"] == "UTC"
+    assert local["spark.ui.enabled"] == "false" and local["spark.eventLog.enabled"] == "false"
+    assert local["spark.driver.bindAddress"] == "127.0.0.1"
+    assert "spark.authenticate" not in local
+    # the time zone stays UTC whatever is given; other defaults may be changed
+    given = spark_conf(EngineSettings("spark", spark_conf=(
+        ("spark.sql.session.timeZone", "America/New_York"), ("spark.ui.enabled", "true"))),
+        environ={})
+    assert given["spark.sql.session.timeZone"] == "UTC" and given["spark.ui.enabled"] == "true"
+    cluster = EngineSettings("spark", "spark://10.0.0.5:7077")
+    with pytest.raises(BhpolicyError, match=SECRET_VARIABLE) as failure:
+        spark_conf(cluster, environ={})
+    assert "\n" not in str(failure.value)
+    conf = spark_conf(cluster, environ={SECRET_VARIABLE: "s3cret"})
+    assert conf["spark.authenticate"] == "true" and conf["spark.authenticate.secret"] == "s3cret"
+    assert conf["spark.io.encryption.enabled"] == "true"
+    assert conf["spark.network.crypto.enabled"] == "true"
+
+
+def test_uri_keeps_a_scheme() -> None:
+    from pathlib import Path
+
+    assert uri(Path("s3a://bucket/key/contacts.parquet")) == "s3a://bucket/key/contacts.parquet"
+    assert uri(Path("/data/contacts.parquet")) == "/data/contacts.parquet"
