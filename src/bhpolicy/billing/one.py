@@ -322,11 +322,12 @@ class Warm:
         try:
             cursor = self.pool.get_nowait()
         except queue.Empty:
-            with self.lock:
+            with self.lock:  # the base connection is only used under the lock
                 grow = self.cursors < self.pool_size
                 self.cursors += grow
+                if grow:
+                    cursor = _Cursor(self.con.cursor())
             if grow:
-                cursor = _Cursor(self.con.cursor())
                 cursor.con.execute("SET threads = 1")  # rows are few: one thread runs
             else:
                 cursor = self.pool.get()
