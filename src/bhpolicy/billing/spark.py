@@ -72,12 +72,13 @@ class SparkRun:
             frame = self.session.read.parquet(text)
             frame = frame.select("*", (frame["_metadata.row_index"] + 1).alias("_line"))
             present = set(frame.columns) - {"_line"}
+            rows = int(frame.count())  # read now: a bad file fails here, named
         except Exception:  # unreadable: Spark's text may quote the file's bytes
             raise DataFileError(text, "file", "cannot read (not a Parquet file Spark reads)"
                                 ) from None
         view = self._view(f"{name}_raw", frame)
         raw = self.con.table(view)
-        self.rows[name] = int(frame.count())
+        self.rows[name] = rows
         return spec_columns(raw, text, columns, present), None
 
     def _csv(self, path: Path, name: str, columns: tuple[Column, ...]
