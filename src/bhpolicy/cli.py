@@ -14,7 +14,10 @@ import typer
 from bhpolicy.claims_cli import claims_app
 from bhpolicy.cli_support import (
     AsOf,
+    EngineOption,
     JsonFlag,
+    SparkConf,
+    SparkMaster,
     settings,
     user_errors,
 )
@@ -229,12 +232,16 @@ def bill(
         help="Submitter configuration (TOML): an authorization's payer_id must be one of "
         "its payers.")] = None,
     as_of: AsOf = None,
+    engine: EngineOption = None,
+    spark_master: SparkMaster = None,
+    spark_conf: SparkConf = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Turn a log of ACT team contacts into per diem claim lines: billable, held (with the
     CARC/RARC a payer would use) or already billed, plus a member-month summary. The outputs
     appear in --out all at once, with manifest.json, when the run finishes."""
     from bhpolicy.billing.run import BillInputs, BillSettings, bill_to_folder
+    from bhpolicy.engines import engine_settings
     from bhpolicy.report.billing import run_report
 
     wanted = _output_formats(formats, html)
@@ -247,7 +254,8 @@ def bill(
     inputs = BillInputs(contacts, members, authorizations, already_billed)
     settings_ = BillSettings(out=out, formats=wanted, memory_limit=memory_limit,
                              threads=threads, store=store, as_of=_as_of(as_of),
-                             missing_pos=missing_pos, payer_ids=_payer_ids(config))
+                             missing_pos=missing_pos, payer_ids=_payer_ids(config),
+                             engine=engine_settings(engine, spark_master, spark_conf or []))
 
     summary = _with_progress("billing", as_json, lambda step: bill_to_folder(
         inputs, settings_, _registry(), step, run_report if html else None))
@@ -316,6 +324,9 @@ def audit(
     memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit.")] = "2GB",
     threads: Annotated[int | None, typer.Option(help="DuckDB threads.")] = None,
     as_of: AsOf = None,
+    engine: EngineOption = None,
+    spark_master: SparkMaster = None,
+    spark_conf: SparkConf = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Find services that conflict with ACT and ACT per diems billed wrongly, each finding
@@ -323,6 +334,7 @@ def audit(
     The outputs appear in --out all at once, with manifest.json, when the run finishes."""
     from bhpolicy.audit.run import AuditInputs, AuditSummary, audit_to_folder
     from bhpolicy.billing.run import BillSettings
+    from bhpolicy.engines import engine_settings
 
     wanted = _output_formats(formats, html)
     if contacts is not None and act_claims is None:
@@ -334,7 +346,8 @@ def audit(
             _refuse_unfinished_run_file(given, flag)
     inputs = AuditInputs(claims, members, authorizations, contacts, act_claims)
     settings_ = BillSettings(out=out, formats=wanted, memory_limit=memory_limit,
-                             threads=threads, as_of=_as_of(as_of))
+                             threads=threads, as_of=_as_of(as_of),
+                             engine=engine_settings(engine, spark_master, spark_conf or []))
 
     def report(folder: Path, summary: AuditSummary) -> str:
         from bhpolicy.report.audit import render_audit

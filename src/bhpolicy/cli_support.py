@@ -28,6 +28,16 @@ class Settings:
 settings = Settings()
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+EngineOption = Annotated[str | None, typer.Option(
+    "--engine", help="duckdb (default; one machine) or spark (Ibis's PySpark backend); "
+    "also $BHPOLICY_ENGINE.")]
+SparkMaster = Annotated[str | None, typer.Option(
+    "--spark-master", help="With --engine spark: local[2] (default), local[*], "
+    "spark://HOST:PORT, k8s://URL or yarn. A cluster master turns on RPC authentication "
+    "and encryption; its shared secret is read from $BHPOLICY_SPARK_SECRET.")]
+SparkConf = Annotated[list[str] | None, typer.Option(
+    "--spark-conf", help="With --engine spark: KEY=VALUE, repeatable "
+    "(spark.executor.memory=8g, spark.sql.shuffle.partitions=400, ...).")]
 AsOf = Annotated[str | None, typer.Option(
     "--as-of", envvar="BHPOLICY_AS_OF", help="The run's date (YYYY-MM-DD, default today): a "
     "date of service after it is rejected, since a future day cannot be billed or reviewed.")]
