@@ -240,3 +240,15 @@ def test_the_837p_carries_only_the_claims_chosen(
             "M1", "M2"]
     none = client.post(url, headers=bearer(tokens["biller"]), json={"claims": []})
     assert none.status_code == 422 and none.json()["element"] == "claims"
+
+
+def test_billing_forms_need_their_csrf_token(
+        site: tuple[TestClient, Any, dict[str, str]], files: dict[str, Path],
+        tmp_path: Path) -> None:
+    client, _, _ = site
+    login(client, "biller")
+    upload = client.post("/billing/jobs", data={"csrf_token": "forged"}, files=_upload(files))
+    assert upload.status_code == 403 and "CSRF" in upload.text
+    assert not any((tmp_path / "jobs").glob("J-*"))
+    remit_form = client.post("/billing/remits", files={"file": ("r.835", b"ISA*")})
+    assert remit_form.status_code == 403
