@@ -59,11 +59,9 @@ class JobAnswer(BaseModel):
 
 
 def job_answer(view: jobs.JobView) -> JobAnswer:
-    return JobAnswer(id=view.id, kind=view.kind, status=view.status,
-                     created_at=view.created_at, started_at=view.started_at,
-                     finished_at=view.finished_at, progress=view.progress,
-                     steps_done=view.steps_done, attempts=view.attempts, error=view.error,
-                     result=view.result)
+    """The job as the API shows it: every field but where it is kept and its parameters."""
+    fields = dataclasses.asdict(view)
+    return JobAnswer(**{name: fields[name] for name in JobAnswer.model_fields})
 
 
 def jobs_dir(request: Request) -> Path:
