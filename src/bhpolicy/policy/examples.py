@@ -11,224 +11,44 @@ so examples never meet in the shared runs, and takes the prefix off the outputs.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import tempfile
-from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import duckdb
-from pydantic import Field, StrictBool, StrictInt, StrictStr
 
 from bhpolicy.errors import BhpolicyError
+from bhpolicy.policy.example_coverage import applies, catalogue, uncovered  # noqa: F401
+from bhpolicy.policy.example_schema import (  # noqa: F401 - read from here too
+    AS_OF,
+    PROVIDER,
+    AuditExample,
+    AuditExpected,
+    AuditInput,
+    Authorization,
+    BilledLine,
+    BillingExample,
+    BillingExpected,
+    BillingInput,
+    Case,
+    Claim,
+    Contact,
+    CriteriaExample,
+    CriteriaExpected,
+    ExampleResult,
+    ExamplesFile,
+    Finding,
+    Line,
+    Member,
+    MemberMonth,
+    Unbilled,
+)
 from bhpolicy.policy.model import PolicyPack
 from bhpolicy.policy.reads import BILLING_RULES
 from bhpolicy.policy.registry import PolicyRegistry
-from bhpolicy.strict_model import Strict
 from bhpolicy.yaml_strict import validate_file
-
-AS_OF = dt.date(2026, 12, 1)  # every example runs as of this day (no result moves with time)
-PROVIDER = "1234567893"  # an example's provider when it names none
-Code = Annotated[StrictStr, Field(min_length=1)]
-
-
-class Member(Strict):
-    id: StrictStr = "M1"
-    birth_date: dt.date = dt.date(1980, 1, 2)
-    primary_dx: StrictStr = "F20.0"
-
-
-class Authorization(Strict):
-    id: StrictStr = "A1"
-    member: StrictStr = "M1"
-    provider: StrictStr = PROVIDER
-    team_size: Literal["small", "large"] | None = None
-    start: dt.date
-    end: dt.date
-    billing_code: Code | None = None
-    contributing: list[StrictStr] = Field(default_factory=list)
-    policy: StrictStr | None = None  # the pack the example file sits in, unless named
-
-
-class Contact(Strict):
-    date: dt.date
-    member: StrictStr = "M1"
-    provider: StrictStr = PROVIDER
-    minutes: StrictInt = 30
-    mode: Literal["in_person", "video", "phone"] = "in_person"
-    participant: Literal["member", "family", "collateral"] = "member"
-    group: StrictBool = False
-    pos: Code | None = "12"
-
-
-class BilledLine(Strict):
-    line_id: StrictStr
-    member: StrictStr = "M1"
-    date: dt.date
-    hcpcs: Code
-    provider: StrictStr = PROVIDER
-
-
-class Line(Strict):
-    """An expected claim line; ``hcpcs``, ``modifier``, ``pos``, ``units`` and ``provider``
-    are compared only when given."""
-
-    date: dt.date
-    member: StrictStr = "M1"
-    status: Literal["billable", "held", "already_billed"]
-    reason: StrictStr | None = None
-    carc: StrictStr | None = None
-    hcpcs: StrictStr | None = None
-    modifier: StrictStr | None = None
-    pos: StrictStr | None = None
-    units: StrictInt | None = None
-    provider: StrictStr | None = None
-
-
-class Unbilled(Strict):
-    date: dt.date
-    member: StrictStr = "M1"
-    reason: StrictStr
-    carc: StrictStr | None = None
-
-
-class MemberMonth(Strict):
-    """Expected counts of a member-month; only the counts given are compared."""
-
-    month: Annotated[StrictStr, Field(pattern=r"^[0-9]{4}-[0-9]{2}$")]
-    member: StrictStr = "M1"
-    billable: StrictInt | None = None
-    held_over_cap: StrictInt | None = None
-    held_other: StrictInt | None = None
-    already_billed: StrictInt | None = None
-    days_provided: StrictInt | None = None
-    days_without_qualifying_contact: StrictInt | None = None
-    under_minimum: StrictBool | None = None
-    partial: StrictBool | None = None
-
-
-class BillingInput(Strict):
-    members: list[Member] = Field(default_factory=lambda: [Member()])
-    authorizations: list[Authorization]
-    contacts: list[Contact]
-    already_billed: list[BilledLine] = Field(default_factory=list)
-    missing_pos: Literal["default", "hold"] = "default"
-
-
-class BillingExpected(Strict):
-    lines: list[Line]  # every line of the example, exactly
-    unbilled: list[Unbilled] = Field(default_factory=list)  # every day without a line
-    member_months: list[MemberMonth] = Field(default_factory=list)
-
-
-class Base(Strict):
-    name: Annotated[StrictStr, Field(min_length=1)]
-    section: Annotated[StrictStr, Field(min_length=1)]
-    # rules the example shows beyond those its expected output names (a line's modifier
-    # shows team_size_modifier, say)
-    covers: list[StrictStr] = Field(default_factory=list)
-    note: StrictStr | None = None
-
-
-class BillingExample(Base):
-    kind: Literal["billing"]
-    input: BillingInput
-    expected: BillingExpected
-
-
-class Case(Strict):
-    request_type: Literal["initial", "continued_stay", "discharge"]
-    request_date: dt.date
-    facts: dict[StrictStr, Any]
-
-
-Outcome = Literal["meets_criteria", "pend", "refer"]
-
-
-class CriteriaExpected(Strict):
-    outcome: Outcome
-    met: list[StrictStr] = Field(default_factory=list)
-    not_met: list[StrictStr] = Field(default_factory=list)
-    unknown: list[StrictStr] = Field(default_factory=list)
-    needs_judgment: list[StrictStr] = Field(default_factory=list)
-
-
-class CriteriaExample(Base):
-    kind: Literal["criteria"]
-    input: Case
-    expected: CriteriaExpected
-
-
-class Claim(Strict):
-    id: StrictStr
-    member: StrictStr = "M1"
-    start: dt.date
-    end: dt.date | None = None
-    hcpcs: StrictStr = ""
-    provider: StrictStr = "1003000126"
-    paid: StrictStr = "100.00"
-    modifiers: StrictStr = ""
-    revenue_code: StrictStr = ""
-    bill_type: StrictStr = ""
-    pos: StrictStr = ""
-    rendering_taxonomy: StrictStr = ""
-    diagnosis: StrictStr = ""
-    authorization_id: StrictStr = ""
-
-
-class AuditInput(Strict):
-    members: list[Member] = Field(default_factory=lambda: [Member()])
-    authorizations: list[Authorization]
-    claims: list[Claim] = Field(default_factory=list)
-    act_claims: list[Claim] = Field(default_factory=list)
-    # with a contact log, an ACT day without a qualifying contact is a finding
-    contacts: list[Contact] | None = None
-
-
-class Finding(Strict):
-    claim: StrictStr
-    rule: StrictStr
-    carc: StrictStr | None = None
-    flagged_from: dt.date | None = None
-    flagged_days: StrictInt | None = None
-
-
-class AuditExpected(Strict):
-    findings: list[Finding]  # every finding of the example, exactly
-
-
-class AuditExample(Base):
-    kind: Literal["audit"]
-    input: AuditInput
-    expected: AuditExpected
-
-
-Example = Annotated[BillingExample | CriteriaExample | AuditExample,
-                    Field(discriminator="kind")]
-
-
-class ExamplesFile(Strict):
-    examples: Annotated[list[Example], Field(min_length=1)]
-
-
-@dataclass
-class ExampleResult:
-    """One example's result: the differences found (none: it passes) and the rules it
-    shows."""
-
-    pack: str
-    file: str
-    name: str
-    kind: str
-    problems: list[str] = field(default_factory=list)
-    covers: set[str] = field(default_factory=set)
-
-    @property
-    def where(self) -> str:
-        return f"{self.file}: example {self.name!r}"
-
 
 
 @dataclass
@@ -587,35 +407,3 @@ def _run_case(item: _Loaded, registry: PolicyRegistry) -> None:
 
 # rules that need a parameter they do not read to be reachable: two codes open in one
 # month need a coding table listing more than the per diem code
-REACHABLE_WITH = {"mixed_codes_in_month": ("billing_codes",)}
-
-
-def applies(pack: PolicyPack, rule: str) -> bool:
-    """A billing rule applies to a pack that has one of the parameters it reads (or reads
-    none)."""
-    names = REACHABLE_WITH.get(rule, BILLING_RULES[rule])
-    return not names or any(name in pack.parameters for name in names)
-
-
-def catalogue(pack: PolicyPack) -> dict[str, set[str]]:
-    """The rules of a pack that need an example: billing rules, criteria ids, audit rules."""
-    from bhpolicy.audit.tables import rule_rows
-    from bhpolicy.criteria.loader import criteria_for
-
-    criteria: set[str] = set()
-    if (Path(pack.folder) / "criteria.yaml").is_file():
-        for tree in criteria_for(pack).criteria.requests.values():
-            criteria |= {node.id for node in tree.walk()}
-    audit = {str(row["rule_id"]) for row in rule_rows(pack)} if (
-        Path(pack.folder) / "concurrent_services.yaml").is_file() else set()
-    return {"billing": {r for r in BILLING_RULES if applies(pack, r)},
-            "criteria": criteria, "audit": audit}
-
-
-def uncovered(registry: PolicyRegistry, results: list[ExampleResult]) -> list[str]:
-    """``pack kind rule`` for every rule of the catalogue no passing example shows."""
-    shown: Counter[tuple[str, str, str]] = Counter(
-        (r.pack, r.kind, rule) for r in results if not r.problems for rule in r.covers)
-    return [f"{pack.alias} {kind} {rule}" for pack in registry.packs
-            for kind, rules in catalogue(pack).items() for rule in sorted(rules)
-            if not shown[(pack.alias, kind, rule)]]
