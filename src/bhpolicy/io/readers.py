@@ -30,29 +30,68 @@ import ibis
 import ibis.expr.types as ir
 
 from bhpolicy.errors import DataFileError
-from bhpolicy.io.columns import (  # noqa: F401 - the specs, read from here too
-    ALREADY_BILLED,
-    AUTHORIZATIONS,
-    CLAIMS,
-    CONTACTS,
-    DECIMAL,
-    MEMBERS,
-    OPTIONAL_COLUMNS,
-    SERVICE,
-    Column,
-    Kind,
+from bhpolicy.io.columns import (
+    ALREADY_BILLED as ALREADY_BILLED,
 )
-from bhpolicy.io.small_csv import ragged, small_csv_rows  # noqa: F401
-from bhpolicy.io.validate import (  # noqa: F401 - the checks, read from here too
-    AlsoKeep,
-    Check,
-    ExtraChecks,
-    KeepErrors,
-    date_checks,
-    error_rows,
-    kept_good_rows,
-    native_ok,
-    validate,
+from bhpolicy.io.columns import (
+    AUTHORIZATIONS as AUTHORIZATIONS,
+)
+from bhpolicy.io.columns import (
+    CLAIMS as CLAIMS,
+)
+from bhpolicy.io.columns import (
+    CONTACTS as CONTACTS,
+)
+from bhpolicy.io.columns import (
+    DECIMAL as DECIMAL,
+)
+from bhpolicy.io.columns import (
+    MEMBERS as MEMBERS,
+)
+from bhpolicy.io.columns import (
+    OPTIONAL_COLUMNS as OPTIONAL_COLUMNS,
+)
+from bhpolicy.io.columns import (
+    SERVICE as SERVICE,
+)
+from bhpolicy.io.columns import (
+    Column as Column,
+)
+from bhpolicy.io.columns import (
+    Kind as Kind,
+)
+from bhpolicy.io.small_csv import (
+    ragged as ragged,
+)
+from bhpolicy.io.small_csv import (
+    small_csv_rows as small_csv_rows,
+)
+from bhpolicy.io.validate import (
+    AlsoKeep as AlsoKeep,
+)
+from bhpolicy.io.validate import (
+    Check as Check,
+)
+from bhpolicy.io.validate import (
+    ExtraChecks as ExtraChecks,
+)
+from bhpolicy.io.validate import (
+    KeepErrors as KeepErrors,
+)
+from bhpolicy.io.validate import (
+    date_checks as date_checks,
+)
+from bhpolicy.io.validate import (
+    error_rows as error_rows,
+)
+from bhpolicy.io.validate import (
+    kept_good_rows as kept_good_rows,
+)
+from bhpolicy.io.validate import (
+    native_ok as native_ok,
+)
+from bhpolicy.io.validate import (
+    validate as validate,
 )
 
 # A CSV row longer than this is one rejected row (a 300 KB field is read).

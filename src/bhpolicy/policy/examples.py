@@ -20,30 +20,80 @@ from typing import Any
 import duckdb
 
 from bhpolicy.errors import BhpolicyError
-from bhpolicy.policy.example_coverage import applies, catalogue, uncovered  # noqa: F401
-from bhpolicy.policy.example_schema import (  # noqa: F401 - read from here too
-    AS_OF,
-    PROVIDER,
-    AuditExample,
-    AuditExpected,
-    AuditInput,
-    Authorization,
-    BilledLine,
-    BillingExample,
-    BillingExpected,
-    BillingInput,
-    Case,
-    Claim,
-    Contact,
-    CriteriaExample,
-    CriteriaExpected,
-    ExampleResult,
-    ExamplesFile,
-    Finding,
-    Line,
-    Member,
-    MemberMonth,
-    Unbilled,
+from bhpolicy.policy.example_coverage import (
+    applies as applies,
+)
+from bhpolicy.policy.example_coverage import (
+    catalogue as catalogue,
+)
+from bhpolicy.policy.example_coverage import (
+    uncovered as uncovered,
+)
+from bhpolicy.policy.example_schema import (
+    AS_OF as AS_OF,
+)
+from bhpolicy.policy.example_schema import (
+    PROVIDER as PROVIDER,
+)
+from bhpolicy.policy.example_schema import (
+    AuditExample as AuditExample,
+)
+from bhpolicy.policy.example_schema import (
+    AuditExpected as AuditExpected,
+)
+from bhpolicy.policy.example_schema import (
+    AuditInput as AuditInput,
+)
+from bhpolicy.policy.example_schema import (
+    Authorization as Authorization,
+)
+from bhpolicy.policy.example_schema import (
+    BilledLine as BilledLine,
+)
+from bhpolicy.policy.example_schema import (
+    BillingExample as BillingExample,
+)
+from bhpolicy.policy.example_schema import (
+    BillingExpected as BillingExpected,
+)
+from bhpolicy.policy.example_schema import (
+    BillingInput as BillingInput,
+)
+from bhpolicy.policy.example_schema import (
+    Case as Case,
+)
+from bhpolicy.policy.example_schema import (
+    Claim as Claim,
+)
+from bhpolicy.policy.example_schema import (
+    Contact as Contact,
+)
+from bhpolicy.policy.example_schema import (
+    CriteriaExample as CriteriaExample,
+)
+from bhpolicy.policy.example_schema import (
+    CriteriaExpected as CriteriaExpected,
+)
+from bhpolicy.policy.example_schema import (
+    ExampleResult as ExampleResult,
+)
+from bhpolicy.policy.example_schema import (
+    ExamplesFile as ExamplesFile,
+)
+from bhpolicy.policy.example_schema import (
+    Finding as Finding,
+)
+from bhpolicy.policy.example_schema import (
+    Line as Line,
+)
+from bhpolicy.policy.example_schema import (
+    Member as Member,
+)
+from bhpolicy.policy.example_schema import (
+    MemberMonth as MemberMonth,
+)
+from bhpolicy.policy.example_schema import (
+    Unbilled as Unbilled,
 )
 from bhpolicy.policy.model import PolicyPack
 from bhpolicy.policy.reads import BILLING_RULES
