@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 
 from bhpolicy.audit.run import AuditInputs, AuditSummary, audit_to_folder
-from bhpolicy.billing.run import BillSettings
+from bhpolicy.domain.runs import RunSettings as BillSettings
 from bhpolicy.policy import load_registry
 from tests.billing_helpers import AUTH_FIELDS, CONTACT_FIELDS, MEMBER_FIELDS, write_csv
 from tests.support.dates import AS_OF

@@ -140,7 +140,7 @@ def test_disk_store_bills_like_memory(tmp_path: Path) -> None:
 
 
 def test_memory_limit_parsing() -> None:
-    from bhpolicy.billing.run import memory_bytes
+    from bhpolicy.domain.runs import memory_bytes
     from bhpolicy.errors import BhpolicyError
 
     assert memory_bytes("2GB") == 2 * 10**9 and memory_bytes("512MiB") == 512 * 2**20

@@ -11,9 +11,12 @@ import duckdb
 import ibis
 import pyarrow.parquet as pq
 
-from bhpolicy.billing import engine
-from bhpolicy.billing.params import parameter_table, reason_table
-from bhpolicy.billing.run import BillSettings, connect, store_dictionary
+from bhpolicy.billing import kinds as encoding
+from bhpolicy.domain.coverage import TEAM_SIZES
+from bhpolicy.domain.parameters import parameter_table
+from bhpolicy.domain.reasons import reason_table
+from bhpolicy.domain.runs import RunSettings as BillSettings
+from bhpolicy.domain.runs import connect, store_dictionary
 from bhpolicy.policy import load_registry
 from tests.billing_helpers import MN_NPI, auth, contact, member, run
 
@@ -27,17 +30,17 @@ def test_line_kinds_are_unique_and_every_combination_has_one() -> None:
     packs = list(load_registry().packs)
     # SC's H0039 listing changes in 02/26, so the range holds more than one segment a pack
     params = parameter_table(packs, dt.date(2026, 1, 1), dt.date(2026, 3, 31))
-    kinds = engine.line_kinds(params, _coverage(), reason_table(packs))
+    kinds = encoding.line_kinds(params, _coverage(), reason_table(packs))
     segments = params.select("policy_id", "segment").distinct().count().to_pyarrow().as_py()
     assert segments > len(packs)  # segment numbers are unique across packs
-    combinations = (segments * 3 * len(engine.HOLDS) * 2 * len(engine.TEAM_SIZES) *
-                    (engine.POS_DEFAULT + 1))
+    combinations = (segments * 3 * len(encoding.HOLDS) * 2 * len(TEAM_SIZES) *
+                    (encoding.POS_DEFAULT + 1))
     table = kinds.to_pyarrow()
     assert table.num_rows == combinations
     assert len(set(table.column("kind").to_pylist())) == combinations
     # days with every value in force (the others' contacts are rejected, never billed)
     in_force = params.filter(params.not_in_force.isnull()).select(k_segment="segment")
-    billed = kinds.filter((kinds.kind >> engine.SEGMENT_SHIFT).isin(in_force.k_segment))
+    billed = kinds.filter((kinds.kind >> encoding.SEGMENT_SHIFT).isin(in_force.k_segment))
     billed_table = billed.to_pyarrow()
     assert billed_table.num_rows > 0
     for column in ("hcpcs", "status", "rule_id", "section", "policy_id"):
@@ -45,13 +48,13 @@ def test_line_kinds_are_unique_and_every_combination_has_one() -> None:
     # a POS is missing only for the inpatient key of a pack without an inpatient POS (SC),
     # which no day of that pack reaches
     no_pos = billed.filter(billed.pos.isnull())
-    pos_key = (no_pos.kind & (2**engine.CODE_SHIFT - 1)) % (engine.POS_DEFAULT + 1)
-    assert set(pos_key.to_pyarrow().to_pylist()) == {engine.POS_INPATIENT}
+    pos_key = (no_pos.kind & (2**encoding.CODE_SHIFT - 1)) % (encoding.POS_DEFAULT + 1)
+    assert set(pos_key.to_pyarrow().to_pylist()) == {encoding.POS_INPATIENT}
     assert set(no_pos.policy_id.to_pyarrow().to_pylist()) == {"SC.CP.BH.500"}
     # issue 15: a line says when its POS is the pack's default, and only then
-    pos_keys = (kinds.kind & (2**engine.CODE_SHIFT - 1)) % (engine.POS_DEFAULT + 1)
+    pos_keys = (kinds.kind & (2**encoding.CODE_SHIFT - 1)) % (encoding.POS_DEFAULT + 1)
     flags = kinds.select(defaulted=kinds.pos_defaulted, is_default=pos_keys ==
-                         engine.POS_DEFAULT).distinct().to_pyarrow().to_pylist()
+                         encoding.POS_DEFAULT).distinct().to_pyarrow().to_pylist()
     assert sorted((f["defaulted"], f["is_default"]) for f in flags) == [(False, False),
                                                                          (True, True)]
 
@@ -59,9 +62,9 @@ def test_line_kinds_are_unique_and_every_combination_has_one() -> None:
 def test_unbilled_kinds_name_every_reason_for_no_line() -> None:
     packs = list(load_registry().packs)
     params = parameter_table(packs, dt.date(2026, 3, 1), dt.date(2026, 3, 31))
-    kinds = engine.unbilled_kinds(params, reason_table(packs)).to_pyarrow().to_pylist()
+    kinds = encoding.unbilled_kinds(params, reason_table(packs)).to_pyarrow().to_pylist()
     assert len({k["kind"] for k in kinds}) == len(kinds)
-    assert {k["reason_id"] for k in kinds} == set(engine.NO_LINE.values())
+    assert {k["reason_id"] for k in kinds} == set(encoding.NO_LINE.values())
     assert all(k["carc"] and k["section"] for k in kinds)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bhpolicy.billing.params import REASON_IDS, load_reasons
+from bhpolicy.domain.reasons import REASON_IDS, load_reasons
 from bhpolicy.policy import load_registry
 from tests.test_cli import run
 

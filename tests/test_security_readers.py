@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bhpolicy.billing.code_lists import read_code_list
 from bhpolicy.catalog.hcpcs_file import read_hcpcs_file
 from bhpolicy.cli import app
+from bhpolicy.domain.reasons import read_code_list
 from tests.billing_helpers import CONTACT_FIELDS, contact, days, write_csv
 from tests.conftest import REPO
 from tests.support.dates import AS_OF_TEXT

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr
 
-from bhpolicy.billing.params import load_reasons
+from bhpolicy.domain.reasons import load_reasons
 from bhpolicy.errors import DataFileError
 from bhpolicy.policy.model import PolicyPack
 from bhpolicy.strict_model import Strict

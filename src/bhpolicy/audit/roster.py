@@ -17,7 +17,7 @@ from typing import Any
 
 from bhpolicy.audit.model import Qualification, team
 from bhpolicy.errors import DataFileError
-from bhpolicy.io.readers import ragged, small_csv_rows
+from bhpolicy.io.small_csv import ragged, small_csv_rows
 from bhpolicy.policy.model import PolicyPack
 
 DEGREES = ("none", "associate", "bachelor", "master", "doctorate")

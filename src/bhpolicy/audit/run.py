@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import ibis.expr.types as ir
 
-from bhpolicy.audit import engine
+from bhpolicy.audit import engine, per_diem
 from bhpolicy.audit.tables import (
     act_code_table,
     category_table,
@@ -28,34 +28,26 @@ from bhpolicy.audit.tables import (
     revision_table,
     rule_table,
 )
-from bhpolicy.billing import engine as billing
-from bhpolicy.billing.params import parameter_table, reason_table
-from bhpolicy.billing.run import (
-    BillSettings,
-    _policy_keys,
+from bhpolicy.billing.engine import qualifying_days
+from bhpolicy.domain.coverage import episodes, policy_keys, prepare_authorizations
+from bhpolicy.domain.parameters import parameter_table
+from bhpolicy.domain.reasons import reason_table
+from bhpolicy.domain.runs import (
+    RunSettings,
     connect,
-    empty_billed,
     engine_failures,
     open_spark,
     rows_read,
     store,
 )
+from bhpolicy.io.columns import AUTHORIZATIONS, CLAIMS, CONTACTS, MEMBERS, Column
 from bhpolicy.io.outputs import (
     csv_ready,
     describe_input,
     run_to_folder,
 )
-from bhpolicy.io.readers import (
-    AUTHORIZATIONS,
-    CLAIMS,
-    CONTACTS,
-    MEMBERS,
-    Check,
-    Column,
-    ExtraChecks,
-    read_validated,
-    validate,
-)
+from bhpolicy.io.readers import read_validated
+from bhpolicy.io.validate import Check, ExtraChecks, validate
 from bhpolicy.policy.model import PolicyPack
 from bhpolicy.policy.registry import PolicyRegistry
 
@@ -84,7 +76,7 @@ class AuditSummary:
     rows: dict[str, int] = field(default_factory=dict)  # rows read per input (manifest)
 
 
-def audit_to_folder(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
+def audit_to_folder(inputs: AuditInputs, settings: RunSettings, registry: PolicyRegistry,
                     step: Callable[[str], None] = lambda _: None,
                     report: Callable[[Path, AuditSummary], str] | None = None
                     ) -> AuditSummary:
@@ -105,7 +97,7 @@ def audit_to_folder(inputs: AuditInputs, settings: BillSettings, registry: Polic
         report, step)
 
 
-def run_audit(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
+def run_audit(inputs: AuditInputs, settings: RunSettings, registry: PolicyRegistry,
               step: Callable[[str], None] = lambda _: None) -> AuditSummary:
     """Run the audit; an engine failure becomes one line naming the stage."""
     with engine_failures(settings, step) as tracked:
@@ -200,7 +192,7 @@ def _claims(run: _Audit, path: Path, name: str, known: ir.Table, as_of: dt.date
     return claims, [errors]
 
 
-def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
+def _run(inputs: AuditInputs, settings: RunSettings, registry: PolicyRegistry,
          step: Callable[[str], None], run: _Audit) -> AuditSummary:
     con = run.con
     step("reading inputs")
@@ -213,11 +205,11 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
     errors: list[ir.Table] = [member_errors, auth_errors, *claim_errors]
 
     step("building ACT episodes")
-    coverage, member_policy, coverage_errors = billing.prepare_authorizations(
-        auths, _policy_keys(registry))
+    coverage, member_policy, coverage_errors = prepare_authorizations(
+        auths, policy_keys(registry))
     errors.append(coverage_errors)
     coverage = run.store("coverage", coverage)
-    eps = run.store("episodes", engine.episodes(coverage))
+    eps = run.store("episodes", episodes(coverage))
 
     packs = list(registry.packs)
     summary = AuditSummary(settings.out, policies=[
@@ -243,11 +235,11 @@ def _run(inputs: AuditInputs, settings: BillSettings, registry: PolicyRegistry,
             qualifying = _qualifying_days(run, inputs.contacts, coverage, member_policy,
                                           registry, errors, as_of)
         per_diem_rules = per_diem_rule_table(packs)
-        per_day = engine.per_diem(act, eps, coverage, act_code_table(packs), numbers,
+        per_day = per_diem.per_diem(act, eps, coverage, act_code_table(packs), numbers,
                                   qualifying, run.store("inpatient_days",
                                                         engine.inpatient_days(evaluated)),
                                   per_diem_rules, _episode_parameters(run, eps, packs, as_of))
-        findings.append(engine.per_diem_findings(per_day, per_diem_rules, reasons, revisions))
+        findings.append(per_diem.per_diem_findings(per_day, per_diem_rules, reasons, revisions))
 
     step("writing findings")
     all_findings = ibis.union(*findings)
@@ -335,10 +327,5 @@ def _qualifying_days(run: _Audit, path: Path, coverage: ir.Table,
     params = parameter_table(used, first, last)
     params = run.store("parameters", params)
 
-    def qualify(checked: ir.Table) -> ir.Table:
-        q = billing.qualify_contacts(checked, coverage, member_policy, params)
-        return q.filter(q.not_in_force.isnull())
-
-    _, days, _ = billing.bill_days(contacts, qualify, coverage, params, empty_billed(),
-                                lambda name, table: run.store(f"contacts_{name}", table))
-    return days.select("member_id", "contact_date", "qualifying")
+    return qualifying_days(contacts, coverage, member_policy, params,
+                           lambda name, table: run.store(f"contacts_{name}", table))

@@ -17,7 +17,8 @@ from bhpolicy.audit.model import (
     crosswalk,
     expand_codes,
 )
-from bhpolicy.billing.params import first_issued, load_reasons
+from bhpolicy.domain.parameters import first_issued
+from bhpolicy.domain.reasons import load_reasons
 from bhpolicy.errors import DataFileError
 from bhpolicy.policy.model import PolicyPack
 

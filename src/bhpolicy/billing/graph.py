@@ -18,22 +18,12 @@ from typing import Literal, Protocol
 
 import ibis
 import ibis.expr.types as ir
-import pyarrow as pa
 
-from bhpolicy.billing import engine
-from bhpolicy.billing.params import reason_table
-from bhpolicy.io.readers import (
-    ALREADY_BILLED,
-    AUTHORIZATIONS,
-    CONTACTS,
-    MEMBERS,
-    Check,
-    Column,
-    ExtraChecks,
-    error_rows,
-    kept_good_rows,
-    validate,
-)
+from bhpolicy.billing import engine, kinds, lines
+from bhpolicy.domain import coverage as cov
+from bhpolicy.domain.reasons import reason_table
+from bhpolicy.io.columns import ALREADY_BILLED, AUTHORIZATIONS, CONTACTS, MEMBERS, Column
+from bhpolicy.io.validate import Check, ExtraChecks, error_rows, kept_good_rows, validate
 from bhpolicy.policy.model import PolicyPack
 from bhpolicy.policy.registry import PolicyRegistry
 
@@ -104,22 +94,6 @@ class Graph:
         self.lines = self.outputs["lines"][0]
 
 
-def policy_keys(registry: PolicyRegistry) -> ir.Table:
-    keys: dict[str, list[str]] = {"key": [], "policy_id": []}
-    for pack in registry.packs:
-        for key in (pack.id.lower(), pack.alias.lower()):
-            keys["key"].append(key)
-            keys["policy_id"].append(pack.id)
-    return ibis.memtable(pa.table(keys, schema=pa.schema([("key", pa.string()),
-                                                          ("policy_id", pa.string())])))
-
-
-def empty_billed() -> ir.Table:
-    schema = ibis.schema({"line_id": "string", "member_id": "string", "service_date": "date",
-                          "hcpcs": "string", "provider_id": "string"})
-    return ibis.memtable(schema.to_pyarrow().empty_table())
-
-
 def _read(stages: Stages, name: str, columns: tuple[Column, ...], as_of: dt.date,
           materialize: bool = True, extra: ExtraChecks | None = None
           ) -> tuple[ir.Table, ir.Table] | None:
@@ -146,8 +120,8 @@ def bill_graph(stages: Stages, registry: PolicyRegistry, settings: GraphSettings
     members, member_errors = read_members
     auths, auth_errors = read_auths
     step("checking authorizations")
-    coverage, member_policy, coverage_errors = engine.prepare_authorizations(
-        auths, policy_keys(registry))
+    coverage, member_policy, coverage_errors = cov.prepare_authorizations(
+        auths, cov.policy_keys(registry))
     coverage = stages.store("coverage", coverage)
 
     step("checking contacts")
@@ -160,7 +134,7 @@ def bill_graph(stages: Stages, registry: PolicyRegistry, settings: GraphSettings
     def member_checks(t: ir.Table) -> tuple[ir.Table, list[Check]]:
         t = t.left_join(known, t.__typed_member_id == known.known_member)
         t = t.left_join(authorized, t.__typed_member_id == authorized.auth_member)
-        t = engine.cover(t, coverage, member="__typed_member_id", date="__typed_contact_date")
+        t = cov.cover(t, coverage, member="__typed_member_id", date="__typed_contact_date")
         return t, [(t.known_member.isnull(), "member_id",
                     "unknown member (not in the members file)"),
                    (t.auth_member.isnull(), "member_id", "member has no authorization")]
@@ -179,7 +153,7 @@ def bill_graph(stages: Stages, registry: PolicyRegistry, settings: GraphSettings
     contacts, contact_errors = validate(
         contacts_raw.table, CONTACTS, None, trim_text=contacts_raw.trim_text,
         extra=member_checks, keep_errors=keep_errors,
-        also_keep=lambda t: engine.by_other_provider(t, t.__typed_provider_id), as_of=as_of)
+        also_keep=lambda t: cov.by_other_provider(t, t.__typed_provider_id), as_of=as_of)
     if contacts_raw.unreadable is not None:
         contact_errors = ibis.union(contact_errors,
                                     contacts_raw.unreadable.cast(contact_errors.schema()))
@@ -193,7 +167,7 @@ def bill_graph(stages: Stages, registry: PolicyRegistry, settings: GraphSettings
         billed = billed.filter(billed.status.isnull() | (billed.status != "held"))
         billed = billed.drop("_file", "_line", "status")
     else:
-        billed = empty_billed()
+        billed = engine.empty_billed()
 
     step("building parameter tables")
     params, used = stages.parameters(coverage, contacts_raw.table)
@@ -221,19 +195,19 @@ def bill_graph(stages: Stages, registry: PolicyRegistry, settings: GraphSettings
     step("writing outputs")
     # lines carry ids; the member (subscriber) fields an 837P needs are written once a member
     # in `subscribers`, not repeated on every line
-    kinds = stages.dictionary("line_kinds", engine.line_kinds(params, coverage, reasons))
-    line_table = engine.lines(engine.days(rules, billed, params, qualifying=True), details,
-                              kinds, stages.dictionary("providers",
-                                                       engine.providers(coverage, details)))
+    line_kinds = stages.dictionary("line_kinds", kinds.line_kinds(params, coverage, reasons))
+    line_table = lines.lines(engine.days(rules, billed, params, qualifying=True), details,
+                             line_kinds, stages.dictionary("providers",
+                                                           lines.providers(coverage, details)))
     if stages.any_row("payer_id", auths.filter(auths.payer_id.notnull())):
         line_table = _with_payer(line_table, auths)
     outputs = {
         "lines": (line_table, ["member_id", "service_date"]),
-        "member_months": (engine.member_months(rules, coverage, params),
+        "member_months": (lines.member_months(rules, coverage, params),
                           ["member_id", "month"]),
-        "unbilled_days": (engine.unbilled_days(
+        "unbilled_days": (lines.unbilled_days(
             engine.days(rules, billed, params, qualifying=False),
-            stages.dictionary("day_kinds", engine.unbilled_kinds(params, reasons))),
+            stages.dictionary("day_kinds", kinds.unbilled_kinds(params, reasons))),
                           ["member_id", "service_date"]),
         "other_provider_contacts": (other_provider, ["member_id", "contact_date"]),
         "subscribers": (members.select(*SUBSCRIBER_COLUMNS), ["member_id"]),

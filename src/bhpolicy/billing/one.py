@@ -44,10 +44,10 @@ from bhpolicy.billing.graph import (
     bill_graph,
     date_span,
 )
-from bhpolicy.billing.params import PARAMETER_SCHEMA, parameter_table
+from bhpolicy.domain.parameters import PARAMETER_SCHEMA, parameter_table
 from bhpolicy.errors import BhpolicyError
 from bhpolicy.io.bounds import EARLIEST_DATE
-from bhpolicy.io.readers import ALREADY_BILLED, AUTHORIZATIONS, CONTACTS, MEMBERS, Column
+from bhpolicy.io.columns import ALREADY_BILLED, AUTHORIZATIONS, CONTACTS, MEMBERS, Column
 from bhpolicy.policy.model import PolicyPack
 from bhpolicy.policy.registry import PolicyRegistry
 

@@ -8,17 +8,11 @@ memory work.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import re
-import tempfile
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
 import ibis
 import ibis.expr.types as ir
 
@@ -28,19 +22,28 @@ from bhpolicy.billing.graph import (
     RawInput,
     bill_graph,
     date_span,
-    policy_keys,
 )
-from bhpolicy.billing.graph import empty_billed as empty_billed  # the audit's
-from bhpolicy.billing.params import parameter_table
-from bhpolicy.engines import EngineSettings, dialect, spark_failures
+from bhpolicy.domain.parameters import parameter_table
+from bhpolicy.domain.runs import (
+    RunSettings,
+    connect,
+    distinct_values,
+    engine_failures,
+    open_spark,
+    rows_read,
+    store,
+    store_dictionary,
+    working_database,
+)
 from bhpolicy.errors import BhpolicyError
 from bhpolicy.io.bounds import EARLIEST_DATE
+from bhpolicy.io.columns import Column
 from bhpolicy.io.outputs import (
     csv_ready,
     describe_input,
     run_to_folder,
 )
-from bhpolicy.io.readers import Column, load_raw_rejects
+from bhpolicy.io.readers import load_raw_rejects
 from bhpolicy.policy.model import PolicyPack
 from bhpolicy.policy.registry import PolicyRegistry
 
@@ -59,22 +62,7 @@ class BillInputs:
     already_billed: Path | None = None
 
 
-@dataclass
-class BillSettings:
-    out: Path
-    formats: tuple[str, ...] = ("parquet", "csv")
-    memory_limit: str = "2GB"
-    threads: int | None = None
-    temp_directory: Path | None = None
-    store: str = "memory"  # memory | disk ("auto" is memory; see working_database)
-    # dates of service after this are rejected (a future day cannot be billed)
-    as_of: dt.date = field(default_factory=dt.date.today)
-    missing_pos: str = "default"  # default | hold: a line whose POS is the pack's default
-    # the payers of the submitter config (``bill --config``): an authorization naming another
-    # payer is rejected; None when no config was given (any payer_id is kept as it is)
-    payer_ids: frozenset[str] | None = None
-    # the engine (DuckDB, or Spark with its master and configuration: bhpolicy.engines)
-    engine: EngineSettings = field(default_factory=EngineSettings)
+BillSettings = RunSettings  # billing's name for the run's settings
 
 
 @dataclass
@@ -87,116 +75,6 @@ class BillSummary:
     rows: dict[str, int] = field(default_factory=dict)  # rows read per input (manifest)
 
 
-def connect(settings: BillSettings, database: Path | None = None) -> ibis.BaseBackend:
-    """A DuckDB connection with the run's limits. With ``database`` (a file that
-    :func:`working_database` names) the tables a run stores are kept compressed in that file
-    and can leave memory, so a run larger than the memory limit still finishes."""
-    con = ibis.duckdb.connect(str(database) if database else ":memory:")
-    temp = settings.temp_directory or Path(tempfile.gettempdir()) / "bhpolicy-duckdb"
-    con.raw_sql(f"SET memory_limit = '{settings.memory_limit}'")
-    con.raw_sql(f"SET temp_directory = '{temp}'")
-    con.raw_sql("SET preserve_insertion_order = false")
-    con.raw_sql("SET enable_progress_bar = false")  # the CLI shows its own stages
-    if settings.threads:
-        con.raw_sql(f"SET threads = {int(settings.threads)}")
-    return con
-
-
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
-
-
-def memory_bytes(limit: str) -> int:
-    found = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", limit)
-    if not found or found.group(2).upper() not in _UNITS:
-        raise BhpolicyError(f"--memory-limit {limit!r}: give a size such as 2GB or 500MB")
-    return int(float(found.group(1)) * _UNITS[found.group(2).upper()])
-
-
-@contextmanager
-def working_database(settings: BillSettings) -> Iterator[Path | None]:
-    """Where a run stores its tables: memory (``None``; past the memory limit DuckDB moves
-    them to its temp directory, uncompressed), or with ``store="disk"`` a fresh database
-    file in the temp directory, compressed (slower; less temp space), removed afterwards.
-    Measured at 100 million contacts with a 2GB limit: memory about 35 s faster."""
-    memory_bytes(settings.memory_limit)  # a bad limit is reported before any work
-    if settings.store != "disk":
-        yield None
-        return
-    folder = settings.temp_directory or Path(tempfile.gettempdir()) / "bhpolicy-duckdb"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"run-{os.getpid()}-{uuid.uuid4().hex}.duckdb"
-    try:
-        yield path
-    finally:
-        for leftover in (path, path.with_name(path.name + ".wal")):
-            leftover.unlink(missing_ok=True)
-
-
-def store(con: ibis.BaseBackend, name: str, table: ir.Table) -> ir.Table:
-    """Compute ``table`` once into the run's database and return it."""
-    con.create_table(name, table)
-    return con.table(name)
-
-
-def store_dictionary(con: ibis.BaseBackend, name: str, table: ir.Table) -> ir.Table:
-    """Store a small table whose text columns are repeated on millions of output rows, each
-    text column as a DuckDB ENUM of its values: rows joined to it then carry a number, and
-    the Parquet writer writes the ENUM's dictionary as it is instead of hashing every value
-    (measured at 59M lines: 20 s instead of 35-40 s for twelve such columns)."""
-    plain = store(con, f"{name}_text", table)
-    columns = []
-    for column, kind in plain.schema().items():
-        values = _distinct(con, plain[column]) if kind.is_string() else []
-        if values:
-            members = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
-            columns.append(f'CAST("{column}" AS ENUM({members})) AS "{column}"')
-        else:  # not text, or no value at all
-            columns.append(f'"{column}"')
-    con.raw_sql(f'CREATE TABLE "{name}" AS SELECT {", ".join(columns)} FROM "{name}_text"')
-    return con.table(name)
-
-
-_policy_keys = policy_keys  # the audit's name for it
-
-
-@contextmanager
-def duckdb_failures(settings: BillSettings, step: Callable[[str], None]
-                    ) -> Iterator[Callable[[str], None]]:
-    """Yield a step reporter that remembers the stage; a DuckDB failure (out of memory, say)
-    inside the block becomes one line naming that stage."""
-    stage = ["starting"]
-
-    def tracked(text: str) -> None:
-        stage[0] = text
-        step(text)
-
-    try:
-        yield tracked
-    except duckdb.OutOfMemoryException:
-        raise BhpolicyError(
-            f"out of memory while {stage[0]} (DuckDB memory limit {settings.memory_limit}); "
-            "give more with --memory-limit or use fewer --threads") from None
-    except duckdb.Error as exc:
-        first = str(exc).splitlines()[0]
-        raise BhpolicyError(f"DuckDB failed while {stage[0]}: {first}") from None
-
-
-@contextmanager
-def engine_failures(settings: BillSettings, step: Callable[[str], None]
-                    ) -> Iterator[Callable[[str], None]]:
-    """:func:`duckdb_failures`, or on Spark :func:`bhpolicy.engines.spark_failures` with
-    the expressions built in Spark's spelling."""
-    if settings.engine.engine == "spark":
-        with dialect("spark"), spark_failures(
-                "give the driver or executors more memory with --spark-conf "
-                "spark.driver.memory=4g or spark.executor.memory=4g", step) as tracked:
-            yield tracked
-    else:
-        with duckdb_failures(settings, step) as tracked:
-            yield tracked
-
-
 def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
                 step: Callable[[str], None] = lambda _: None) -> BillSummary:
     """Run the rules; an engine failure (out of memory, say) becomes one line naming the
@@ -206,12 +84,6 @@ def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegi
             return _run_on(open_spark(settings), inputs, settings, registry, tracked)
         with working_database(settings) as database:
             return _run(inputs, settings, registry, tracked, database)
-
-
-def open_spark(settings: BillSettings) -> SparkRun:
-    from bhpolicy.billing.spark import SparkRun
-
-    return SparkRun(settings.engine, settings.temp_directory)
 
 
 def bill_to_folder(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
@@ -266,7 +138,7 @@ class _FolderStages:
         # the packs the authorizations use (all packs when none is usable, so outputs and
         # errors are still written)
         con, registry = self.con, self.registry
-        used = [registry.get(p) for p in _distinct(con, coverage.policy_id)] or \
+        used = [registry.get(p) for p in distinct_values(con, coverage.policy_id)] or \
             list(registry.packs)
         first, last = _date_range(con, con.table("contacts_raw"), coverage,
                                   self.settings.as_of)
@@ -310,7 +182,7 @@ class _SparkStages(_FolderStages):
     def parameters(self, coverage: ir.Table, contacts_raw: ir.Table
                    ) -> tuple[ir.Table, list[PolicyPack]]:
         con, registry = self.con, self.registry
-        used = [registry.get(p) for p in _distinct(con, coverage.policy_id)] or \
+        used = [registry.get(p) for p in distinct_values(con, coverage.policy_id)] or \
             list(registry.packs)
         first, last = _date_range(con, contacts_raw, coverage, self.settings.as_of)
         return self.run.store("parameters", parameter_table(used, first, last)), used
@@ -421,36 +293,8 @@ def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
     return summary
 
 
-def rows_read(con: ibis.BaseBackend, names: list[str]) -> dict[str, int]:
-    """Rows read from each input the readers loaded as ``name``: the rows kept plus the rows
-    the CSV parser rejected, so every data row of the file is counted once. Counted from the
-    stored CSV scan (``{name}_rows``) and its reject table, or for Parquet from the file's
-    metadata (``{name}_raw``): no input is read again."""
-    def scalar(sql: str) -> int | None:
-        try:
-            row = con.raw_sql(sql).fetchone()
-        except Exception:  # no such table: a Parquet input, or no rejects
-            return None
-        return int(row[0]) if row else 0
-
-    counts: dict[str, int] = {}
-    for name in names:
-        kept = scalar(f'SELECT count(*) FROM "{name}_rows"')
-        if kept is None:
-            kept = scalar(f'SELECT count(*) FROM "{name}_raw"') or 0
-        counts[name] = kept + (scalar(f'SELECT count(DISTINCT line) FROM "{name}_rejects"')
-                               or 0)
-    return counts
-
-
 def _count(con: ibis.BaseBackend, table: ir.Table) -> int:
     return int(con.to_pyarrow(table.count().as_table()).column(0)[0].as_py())
-
-
-def _distinct(con: ibis.BaseBackend, column: ir.Column) -> list[str]:
-    table = column.name("value").as_table().distinct()
-    return sorted(str(v) for v in con.to_pyarrow(table).column("value").to_pylist()
-                  if v is not None)
 
 
 def _date_range(con: ibis.BaseBackend, raw: ir.Table, coverage: ir.Table, as_of: dt.date

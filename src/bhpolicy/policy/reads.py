@@ -1,10 +1,12 @@
 """Which pack parameters each rule reads, by the parameters' pack names.
 
-The rules written in Python (billing and the audit's per diem checks) declare here what they
-read; :mod:`bhpolicy.billing.params` builds the parameter table through these declarations
-and refuses a read a rule has not declared. The rules written in the pack's own files declare
-their parameters there: the criteria tree (``param``, ``months_param``, ``at_least`` ...),
-the facts (``allowed_param``) and the concurrent-service categories (``parameter``).
+The rules written in Python (:mod:`bhpolicy.billing.rules`, :mod:`bhpolicy.audit.rules` and
+the shared :mod:`bhpolicy.domain.rules`) declare here what they read;
+:mod:`bhpolicy.domain.parameters` builds the parameter table through these declarations, and
+its ``param`` refuses a rule's read of a column the rule has not declared. The rules written
+in the pack's own files declare their parameters there: the criteria tree (``param``,
+``months_param``, ``at_least`` ...), the facts (``allowed_param``) and the concurrent-service
+categories (``parameter``).
 
 :func:`unread_parameters` is the loader's check: a parameter that no rule declares, and that
 is not marked ``informative: true`` with a ``why``, is an edit that would change nothing, so
@@ -22,7 +24,7 @@ from bhpolicy.errors import DataFileError
 from bhpolicy.policy.model import Parameter
 from bhpolicy.yaml_strict import load_yaml, validate_file
 
-# Billing rules (bhpolicy.billing.engine), named by what they decide; most are also the
+# Billing rules (bhpolicy.billing.rules), named by what they decide; most are also the
 # reason a day is held or has no line (reasons.yaml). Each reads these pack parameters.
 BILLING_RULES: dict[str, tuple[str, ...]] = {
     # a member-day with a qualifying contact bills the per diem (its section: the contact's)
@@ -50,8 +52,9 @@ BILLING_RULES: dict[str, tuple[str, ...]] = {
     "under_monthly_minimum": ("monthly_min_service_days",),
 }
 
-# The audit's per diem checks that read pack parameters (bhpolicy.audit.engine); the
-# others read billing's rules above (the cap, the coding table).
+# The audit's per diem checks that read pack parameters (bhpolicy.audit.rules); the
+# others are the rules billing applies too (bhpolicy.domain.rules: the cap, the coding
+# table), read under billing's declarations above.
 AUDIT_RULES: dict[str, tuple[str, ...]] = {
     "duplicate_per_diem": ("per_diems_per_member_day",),
     # one provider a member-day where the pack says so; else one per diem a member-day

@@ -1,0 +1,150 @@
+"""Authorizations -> coverage -> episodes: what billing and the audit both read of the
+authorizations file.
+
+coverage (one row per authorization, clipped so a member's rows do not overlap)
+  -> :func:`cover`: the authorization covering a contact's (or claim's) member and day
+  -> :func:`episodes`: one row per member and run of contiguous authorizations
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+import pyarrow as pa
+
+from bhpolicy.domain.code_lists import listed
+from bhpolicy.io.validate import error_rows
+from bhpolicy.policy.registry import PolicyRegistry
+
+# The team sizes of the input (0: none), numbered for cheaper keys (``team_key``).
+TEAM_SIZES = (None, "small", "large")
+
+_DAY = ibis.interval(days=1)
+
+
+def policy_keys(registry: PolicyRegistry) -> ir.Table:
+    keys: dict[str, list[str]] = {"key": [], "policy_id": []}
+    for pack in registry.packs:
+        for key in (pack.id.lower(), pack.alias.lower()):
+            keys["key"].append(key)
+            keys["policy_id"].append(pack.id)
+    return ibis.memtable(pa.table(keys, schema=pa.schema([("key", pa.string()),
+                                                          ("policy_id", pa.string())])))
+
+
+def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table
+                           ) -> tuple[ir.Table, ir.Table, ir.Table]:
+    """Resolve each authorization's pack, reject bad ones, and merge same-provider overlaps.
+
+    Returns (coverage, member_policy, errors). Coverage rows do not overlap: renewals that
+    start the day after the previous end stay contiguous; overlapping authorizations of one
+    provider are clipped so each date has one; overlaps between providers are errors."""
+    resolved = auths.left_join(policy_keys, auths.policy.lower() == policy_keys.key)
+    resolved = resolved.drop("key")
+    errors = [
+        error_rows(resolved, resolved.policy_id.isnull(), "policy",
+                   "unknown policy pack (give its id or alias)"),
+        error_rows(resolved, resolved.policy_id.notnull() & (resolved.end_date <
+                                                             resolved.start_date),
+                   "end_date", "before start_date"),
+    ]
+    ok = resolved.filter(resolved.policy_id.notnull() & (resolved.end_date >=
+                                                         resolved.start_date))
+    other = ok.view()
+    clash = ok.join(other, [ok.member_id == other.member_id,
+                            ok.authorization_id != other.authorization_id,
+                            ok.provider_id != other.provider_id,
+                            ok.start_date <= other.end_date, other.start_date <= ok.end_date])
+    clash = clash.select(authorization_id=ok.authorization_id,
+                         other_id=other.authorization_id).distinct()
+    clash = clash.group_by("authorization_id").aggregate(other_id=clash.other_id.min())
+    flagged = ok.left_join(clash, "authorization_id").drop("authorization_id_right")
+    errors.append(error_rows(
+        flagged, flagged.other_id.notnull(), "start_date",
+        ibis.literal("overlaps authorization ") + flagged.other_id.fill_null("") +
+        ibis.literal(" of another provider")))
+    ok = flagged.filter(flagged.other_id.isnull()).drop("other_id")
+
+    order = [ok.start_date, ok.authorization_id]
+    running = ok.mutate(covered_to=ok.end_date.max().over(
+        ibis.cumulative_window(group_by=ok.member_id, order_by=order)))
+    # the latest end among the member's earlier authorizations (null for the first)
+    previous = running.covered_to.lag().over(
+        ibis.window(group_by=running.member_id, order_by=[running.start_date,
+                                                          running.authorization_id]))
+    coverage = running.mutate(effective_start=ibis.greatest(
+        running.start_date, (previous + ibis.interval(days=1)).fill_null(running.start_date)))
+    coverage = coverage.drop("covered_to")
+    coverage = coverage.filter(coverage.effective_start <= coverage.end_date)
+    # numbers for text a line repeats (see line_kinds) and for cheaper group keys: the
+    # authorization (its row in its file), the billing code (0: the pack's per diem code),
+    # the team size and the provider. Distinct values are numbered in order (few; cheaper
+    # than ranking every authorization) so every query gets the same numbers.
+    coverage = coverage.mutate(
+        auth_key=coverage._line,
+        team_key=ibis.cases(*[(coverage.team_size == size, n)
+                              for n, size in enumerate(TEAM_SIZES) if size],
+                            else_=0).cast("int64"))
+    providers = coverage.select(k_provider_id=coverage.provider_id).distinct()
+    providers = providers.mutate(provider_key=ibis.row_number().over(
+        order_by=providers.k_provider_id).cast("int64"))
+    codes = coverage.filter(coverage.billing_code.notnull())
+    codes = codes.select(k_code=codes.billing_code).distinct()
+    codes = codes.mutate(code_key=(ibis.row_number().over(order_by=codes.k_code) + 1
+                                   ).cast("int64"))
+    coverage = coverage.left_join(providers, coverage.provider_id == providers.k_provider_id)
+    coverage = coverage.left_join(codes, coverage.billing_code == codes.k_code)
+    coverage = coverage.mutate(code_key=coverage.code_key.fill_null(0)).drop(
+        "k_provider_id", "k_code")
+    member_policy = ok.group_by("member_id").aggregate(
+        member_policy_id=ok.policy_id.argmax(ok.start_date))
+    return coverage, member_policy, ibis.union(*errors)
+
+
+def cover(contacts: ir.Table, coverage: ir.Table, member: str = "member_id",
+          date: str = "contact_date") -> ir.Table:
+    """Grain: contact (a left join). Adds the authorization covering the contact's member and
+    date, if any (coverage rows of a member do not overlap): ``auth_key``, ``authorization_id``,
+    ``auth_provider``, ``contributing`` (agencies), ``auth_policy``, ``team_size``,
+    ``auth_code``, ``effective_start``, ``auth_end``."""
+    cov = coverage.select(
+        cov_member=coverage.member_id, auth_key=coverage.auth_key,
+        authorization_id=coverage.authorization_id,
+        auth_provider=coverage.provider_id, contributing=coverage.contributing_provider_ids,
+        auth_policy=coverage.policy_id, team_size=coverage.team_size,
+        auth_code=coverage.billing_code, effective_start=coverage.effective_start,
+        auth_end=coverage.end_date)
+    return contacts.left_join(cov, [contacts[member] == cov.cov_member,
+                                    contacts[date] >= cov.effective_start,
+                                    contacts[date] <= cov.auth_end])
+
+
+def by_other_provider(covered: ir.Table, provider: ir.StringValue) -> ir.BooleanValue:
+    """A contact (with :func:`cover`'s columns) by a provider that is neither the covering
+    authorization's nor one of its contributing agencies: reported, it does not count."""
+    return covered.authorization_id.notnull() & (provider != covered.auth_provider) & ~listed(
+        ibis.literal(";") + covered.contributing.fill_null("") + ibis.literal(";"), provider)
+
+
+def episodes(coverage: ir.Table) -> ir.Table:
+    """Grain: member and ACT episode. An episode runs from its first authorization's start
+    through every renewal that starts the day after the previous one ends; its day 1 is its
+    start date. ``team`` lists (';a;b;') the billing providers and contributing agencies of
+    its authorizations."""
+    c = coverage
+    order = [c.effective_start, c.authorization_id]
+    prev_end = c.end_date.lag().over(ibis.window(group_by=c.member_id, order_by=order))
+    new = (prev_end.isnull() | (c.effective_start > prev_end + _DAY)).cast("int64")
+    c = c.mutate(_new=new)
+    c = c.mutate(_ep=c._new.sum().over(ibis.cumulative_window(
+        group_by=c.member_id, order_by=[c.effective_start, c.authorization_id])))
+    item = c.provider_id + ibis.literal(";") + c.contributing_provider_ids.fill_null("")
+    eps = c.group_by(["member_id", "_ep"]).aggregate(
+        policy_id=c.policy_id.argmin(c.effective_start),
+        episode_start=c.effective_start.min(), episode_end=c.end_date.max(),
+        team=item.group_concat(";"),
+        authorizations=c.count())
+    return eps.select(
+        "member_id", "policy_id", "episode_start", "episode_end", "authorizations",
+        episode_id=eps.member_id + ibis.literal("#") + eps.episode_start.cast("string"),
+        team=ibis.literal(";") + eps.team + ibis.literal(";"))
