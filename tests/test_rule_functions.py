@@ -36,3 +36,25 @@ def test_over_monthly_cap() -> None:
     # the cap less the days billed before: rank 14 with 2 billed is the 16th day
     assert got["before"] == [False, True, False, True, False]
     assert got["alone"] == [False, True, False, False, False]
+
+
+def test_the_audit_imports_no_billing_module_but_its_qualifying_days() -> None:
+    """audit/ reads the shared modules (bhpolicy.domain); from billing it takes only the
+    qualifying days of a contact log (bhpolicy.billing.engine.qualifying_days) and, for
+    Spark's types, the Spark adapter; no private name of another module."""
+    import ast
+    from pathlib import Path
+
+    import bhpolicy.audit
+
+    found: set[str] = set()
+    for path in Path(bhpolicy.audit.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = {alias.name for alias in node.names}
+                if node.module.startswith("bhpolicy.billing"):
+                    found |= {f"{node.module}.{name}" for name in names}
+                if node.module.startswith("bhpolicy."):
+                    assert not {n for n in names if n.startswith("_")}, (path, node.module)
+    assert found <= {"bhpolicy.billing.engine.qualifying_days",
+                     "bhpolicy.billing.spark.SparkRun"}, found
