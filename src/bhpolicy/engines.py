@@ -136,6 +136,9 @@ def spark_conf(settings: EngineSettings, local_dir: Path | None = None,
             "spark.app.name": "bhpolicy"}
     if local_dir is not None:
         conf["spark.local.dir"] = str(local_dir)
+    local = re.fullmatch(r"local(\[([1-9][0-9]*)(,[1-9][0-9]*)?\])?", settings.spark_master)
+    if local:  # two shuffle partitions a core, not Spark's 200 (one file each per map task)
+        conf["spark.sql.shuffle.partitions"] = str(2 * int(local.group(2) or 1))
     given = dict(settings.spark_conf)
     if is_cluster(settings.spark_master):
         conf.update(CLUSTER_DEFAULTS)
