@@ -155,7 +155,7 @@ def test_warm_compiles_once_and_calls_reuse_the_plan() -> None:
     plan = state.plan(AS_OF)
     assert state.plan(AS_OF) is plan
     bill_one(days("2026-03", 2, 3), [member()], [auth()], registry=REGISTRY, as_of=AS_OF)
-    assert state.plans[(AS_OF, False, "default")] is plan
+    assert state.plans[(AS_OF, False, "default", False)] is plan
     assert any(name == "month_rules" for name, _ in plan.stages)
 
 

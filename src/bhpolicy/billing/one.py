@@ -166,13 +166,15 @@ class _Compiling:
     as SQL written here)."""
 
     def __init__(self, registry: PolicyRegistry, as_of: dt.date, in_force_gaps: bool,
-                 with_payer: bool) -> None:
-        self.registry, self.as_of = registry, as_of
+                 with_payer: bool, with_billed: bool) -> None:
+        self.registry, self.as_of, self.with_billed = registry, as_of, with_billed
         self.answers: dict[Question, bool] = {"not_in_force": in_force_gaps,
                                               "payer_id": with_payer}
         self.stages: list[tuple[str, ir.Table | str]] = []
 
     def load(self, name: str, columns: tuple[Column, ...]) -> RawInput | None:
+        if name == "already_billed" and not self.with_billed:
+            return None  # as the folder run without --already-billed: no rows, no checks
         schema = {"_line": "int64", "_file": "string", **{c.name: "string" for c in columns}}
         return RawInput(ibis.table(schema, name=f"input_{name}"))
 
@@ -229,7 +231,7 @@ class Warm:
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET enable_progress_bar = false")
         self.lock = threading.Lock()
-        self.plans: dict[tuple[dt.date, bool, str], Plan] = {}
+        self.plans: dict[tuple[dt.date, bool, str, bool], Plan] = {}
         self.pool: queue.LifoQueue[_Cursor] = queue.LifoQueue()
         self.pool_size, self.cursors = pool_size, 0
         self.through = dt.date.min
@@ -262,25 +264,27 @@ class Warm:
         assert self.ranges is not None
         return self.ranges
 
-    def plan(self, as_of: dt.date, with_payer: bool = False, missing_pos: str = "default"
-             ) -> Plan:
-        key = (as_of, with_payer, missing_pos)
+    def plan(self, as_of: dt.date, with_payer: bool = False, missing_pos: str = "default",
+             with_billed: bool = False) -> Plan:
+        key = (as_of, with_payer, missing_pos, with_billed)
         found = self.plans.get(key)
         if found is not None:
             return found
         with self.lock:
             if key not in self.plans:
-                self.plans[key] = self._compile(as_of, with_payer, missing_pos, len(self.plans))
+                self.plans[key] = self._compile(as_of, with_payer, missing_pos, with_billed,
+                                                len(self.plans))
             return self.plans[key]
 
-    def _compile(self, as_of: dt.date, with_payer: bool, missing_pos: str, number: int
-                 ) -> Plan:
+    def _compile(self, as_of: dt.date, with_payer: bool, missing_pos: str, with_billed: bool,
+                 number: int) -> Plan:
         ranges = self._parameters(as_of)
         if as_of not in self.in_force_gaps:  # a day up to as_of without a value in force
             self.in_force_gaps[as_of] = any(
                 r["not_in_force"] is not None and r["first_day"] <= as_of
                 for r in ranges.select(["first_day", "not_in_force"]).to_pylist())
-        stages = _Compiling(self.registry, as_of, self.in_force_gaps[as_of], with_payer)
+        stages = _Compiling(self.registry, as_of, self.in_force_gaps[as_of], with_payer,
+                            with_billed)
         graph = bill_graph(stages, self.registry, GraphSettings(
             as_of=as_of, missing_pos=missing_pos))
         errors = ibis.union(*[e.select("file", "row", "field", "reason")
@@ -288,6 +292,8 @@ class Warm:
         ctes: list[tuple[str, str]] = []
         inputs: list[tuple[str, str, str]] = []
         for name, columns in INPUTS.items():
+            if name == "already_billed" and not with_billed:
+                continue
             selects = []
             for column, sql_type in [("_line", "BIGINT"), ("_file", "VARCHAR"),
                                      *[(c.name, "VARCHAR") for c in columns]]:
@@ -450,4 +456,6 @@ def bill_one(contacts: Rows, members: Rows, authorizations: Rows, *,
         raise BhpolicyError("no contacts or authorizations to bill")
     with_payer = any(p is not None and p.strip() for p in tables["authorizations"]["payer_id"])
     state = warm_state(registry)
-    return state.run(state.plan(as_of or dt.date.today(), with_payer, missing_pos), tables)
+    plan = state.plan(as_of or dt.date.today(), with_payer, missing_pos,
+                      with_billed=bool(tables["already_billed"]["_line"]))
+    return state.run(plan, tables)
