@@ -24,7 +24,8 @@ TABLES = {"x12_control", "claim_files", "ledger_claims", "ledger_lines", "users"
           "pas_bundles", "pas_subscriptions", "pas_notifications",
           "notices", "information", "peer_to_peer", "appeals", "audit_events",
           "claim_transactions", "ack_files", "remittances", "remit_claims", "remit_lines",
-          "remit_adjustments", "remit_remarks", "provider_adjustments", "jobs"}
+          "remit_adjustments", "remit_remarks", "provider_adjustments", "jobs",
+          "held_remittances"}
 
 
 def test_one_head() -> None:

@@ -171,6 +171,77 @@ def claims_837p(
         raise typer.Exit(1)
 
 
+@claims_app.command("void")
+@user_errors
+def claims_void(
+    db: Annotated[str, typer.Option(
+        "--db", help="The database holding the claim ledger (sqlite:///PATH or "
+        "postgresql+psycopg://...).")],
+    claim: Annotated[list[str], typer.Option(
+        "--claim", help="CLM01 (patient control number) of a claim to void; repeat for "
+        "more.")],
+    run: Annotated[Path, typer.Option(
+        help="Output folder of a 'bhpolicy bill' run holding the claims' members (the "
+        "subscriber fields come from its subscribers file).")],
+    config: Annotated[Path, typer.Option(help="Submitter configuration (TOML).")],
+    out: Annotated[Path, typer.Option(help="The 837P file to write.")],
+    control_file: Annotated[Path | None, typer.Option(
+        help="Control numbers to go on from the first time the database gives them "
+        "(default: from the config).")] = None,
+    validate: Annotated[bool, typer.Option(help="Validate the file with pyx12.")] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """Void claims the payer has numbered: an 837P holding, for each, a frequency-8 claim
+    with REF*F8 the payer's claim number and its lines as last sent (same REF*6R and
+    charges), recorded in the ledger. A voided claim is no longer in force: a later
+    `claims 837p --db` sends its days again as a new original only if they are still
+    billable. A claim not in the ledger, never numbered by the payer (rejected at the front
+    end, or no 277CA or 835 yet), or already voided or replaced is refused, and nothing is
+    written."""
+    import datetime as dt
+
+    from bhpolicy.serve_cli import open_database
+    from bhpolicy.services.ledger import void_claims
+    from bhpolicy.x12.config import load_config
+    from bhpolicy.x12.validate import validate_837p
+
+    if not run.is_dir():
+        raise BhpolicyError(f"{run}: --run: not a folder (give the output folder of "
+                            "'bhpolicy bill')")
+    settings_ = load_config(config)
+    control = control_file or (config.parent / settings_.control_numbers_file)
+    database = open_database(db)
+    try:
+        result, planned = void_claims(database, [c.strip() for c in claim], run, settings_, out,
+                                control, set(catalog().entries),
+                                now=dt.datetime.now(dt.UTC))
+    finally:
+        database.close()
+    checks = {f.path: validate_837p(f.path) for f in result.files} if validate else {}
+    valid = all(c.valid for c in checks.values()) if validate else None
+    voided = [{"claim_id": c.claim_id, "voids": planned.replaces[c.claim_id],
+               "payer_claim_number": c.payer_claim_number, "lines": len(c.lines),
+               "total": f"{c.total:.2f}", "file": str(f.path)}
+              for f in result.files for c in f.claims]
+    if as_json:
+        print_json({"file": str(result.path), "voids": voided, "pyx12_valid": valid,
+                    "warnings": result.warnings})
+    else:
+        for item in voided:
+            typer.echo(f"void {item['claim_id']} of claim {item['voids']} (payer claim "
+                       f"{item['payer_claim_number']}, {item['lines']} line(s), "
+                       f"{item['total']}) to {item['file']}")
+        for path, checked in checks.items():
+            typer.echo(f"{path}: pyx12: {'valid' if checked.valid else 'INVALID'}")
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    for path, checked in checks.items():
+        for finding in checked.findings:
+            typer.echo(f"pyx12: {path.name}: {finding}", err=True)
+    if valid is False:
+        raise typer.Exit(1)
+
+
 @claims_app.command("validate")
 @user_errors
 def claims_validate(

@@ -78,7 +78,8 @@ def _config(path: Path | None) -> Any:
 def remit_import(file: Path, db: Db, as_json: JsonFlag = False) -> None:
     """Post an 835 (005010X221A1) into the claim ledger: validated by pyx12 and balanced,
     else refused with its problems and nothing posted (exit 1). The same file again changes
-    nothing. Claims and lines the ledger does not know are listed."""
+    nothing. A file whose payment trace number (TRN02) was posted before from another file
+    is held, not posted (exit 1). Claims and lines the ledger does not know are listed."""
     from bhpolicy.services.posting import import_remittance
 
     if not file.is_file():
@@ -90,6 +91,9 @@ def remit_import(file: Path, db: Db, as_json: JsonFlag = False) -> None:
         database.close()
     if as_json:
         print_json(done.as_dict())
+    elif done.held:
+        typer.echo(f"{file}: held, not posted: a trace number (TRN02) in it was posted "
+                   "before from another file")
     elif done.problems:
         typer.echo(f"{file}: not posted ({len(done.problems)} problem(s))")
     elif done.already_imported:

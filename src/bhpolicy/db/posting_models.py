@@ -68,6 +68,24 @@ class Remittance(Base):
         order_by="ProviderAdjustment.id")
 
 
+class HeldRemittance(Base):
+    """One row an 835 transaction set not posted because its TRN02 was posted before from
+    another file (the same payment sent twice, or a file edited): nothing of it is posted.
+    The same file again is the same row."""
+
+    __tablename__ = "held_remittances"
+    __table_args__ = (UniqueConstraint("trace_number", "sha256"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trace_number: Mapped[str] = mapped_column(String(50))  # TRN02
+    sha256: Mapped[str] = mapped_column(String(64))  # of the whole file
+    control_number: Mapped[str] = mapped_column(String(9))  # ST02
+    payment_cents: Mapped[int]  # BPR02
+    credit_debit: Mapped[str] = mapped_column(String(1))  # BPR03
+    file_name: Mapped[str] = mapped_column(String(255))
+    posted_from: Mapped[str] = mapped_column(String(255))  # the file the trace was posted from
+    held_at: Mapped[dt.datetime]
+
+
 class RemitClaim(Base):
     """One row a CLP: the payer's word on one claim (or one part of a split claim)."""
 

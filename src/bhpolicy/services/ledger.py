@@ -16,7 +16,10 @@ database. It decides, from the ledger, what to send:
   force for the month, the newest the payer has numbered), which carries every line that
   claim had plus the new ones, because a payer replaces the whole claim;
 - a claim the payer's front end rejected (277CA) was never filed: its lines are sent again as
-  a new original.
+  a new original;
+- a claim voided (``void_claims``: frequency 8, REF*F8 the payer's claim number, its lines
+  exactly as last sent) is no longer in force, nor is the void itself: a later run sends
+  those days again, as a new original, only if they are still billable.
 
 Files are written before the commit; if recording fails they are removed again, so a file
 on disk is always one the ledger knows.
@@ -32,7 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from bhpolicy.db import Database
@@ -43,12 +46,19 @@ from bhpolicy.policy.registry import PolicyRegistry
 from bhpolicy.services.ids import new_id
 from bhpolicy.x12 import control
 from bhpolicy.x12.config import SubmitterConfig
-from bhpolicy.x12.writer import Claim, WriteResult, write_837p
+from bhpolicy.x12.writer import (
+    Claim,
+    WriteResult,
+    read_subscribers,
+    write_837p,
+    write_claims_837p,
+)
 
 AddedDays = Literal["new", "replace"]
 #: claim statuses whose lines count as sent
 SENT = ("sent", "accepted")
-ALL_STATUSES = ("sent", "accepted", "rejected", "replaced")
+ALL_STATUSES = ("sent", "accepted", "rejected", "replaced", "voided")
+VOID = "8"
 LineKey = tuple[str, str, str]  # service date, hcpcs, modifier
 
 
@@ -89,7 +99,9 @@ class _Planner:
                 LedgerClaim.member_id == claim.member["member_id"],
                 LedgerClaim.authorization_id == claim.authorization_id,
                 LedgerClaim.month == claim.month,
-                LedgerClaim.status.in_(statuses))
+                LedgerClaim.status.in_(statuses),
+                # a void is never in force (its lines were withdrawn), only their numbers
+                LedgerClaim.frequency != VOID if statuses == SENT else true())
             .order_by(LedgerClaim.created_at.desc(), LedgerClaim.id.desc())))
 
     def plan(self, claims: list[Claim]) -> list[Claim]:
@@ -229,7 +241,7 @@ def _record(session: Session, result: WriteResult, run: LedgerRun, now: dt.datet
             if replaces is not None:
                 earlier = session.get(LedgerClaim, replaces)
                 assert earlier is not None
-                earlier.status = "replaced"
+                earlier.status = "voided" if claim.frequency == VOID else "replaced"
 
 
 def write_837p_with_ledger(db: Database, run: Path, config: SubmitterConfig, out: Path,
@@ -255,6 +267,88 @@ def write_837p_with_ledger(db: Database, run: Path, config: SubmitterConfig, out
             path.unlink(missing_ok=True)
         raise
     return result, planner.run
+
+
+def void_refusal(claim_id: str, claim: LedgerClaim | None) -> str | None:
+    """Why a claim cannot be voided (one line naming it), or None."""
+    where = f"claim {claim_id}"
+    if claim is None:
+        return f"{where}: not in the ledger"
+    if claim.frequency == VOID:
+        return f"{where}: is itself a void"
+    if claim.status == "voided":
+        return f"{where}: already voided"
+    if claim.status == "replaced":
+        return (f"{where}: already replaced by a later claim; void the claim that replaced "
+                "it")
+    if claim.status == "rejected":
+        return (f"{where}: rejected at the payer's front end, so never filed: nothing to "
+                "void at the payer")
+    if claim.status != "accepted" or not claim.payer_claim_number:
+        return (f"{where}: the payer has not numbered it yet (no 277CA or 835 with its claim "
+                "number imported): nothing to void at the payer yet")
+    return None
+
+
+def _void_of(earlier: LedgerClaim, config: SubmitterConfig,
+             subscribers: dict[str, dict[str, Any]]) -> Claim | str:
+    """The frequency-8 claim voiding ``earlier``: its lines, REF*6R and charges as last
+    sent; or why it cannot be built."""
+    where = f"claim {earlier.id}"
+    payer = next((p for p in config.all_payers() if p.id == earlier.payer_id), None)
+    if payer is None:
+        return f"{where}: its payer {earlier.payer_id!r} is not in the config"
+    member = subscribers.get(earlier.member_id)
+    if member is None:
+        return (f"{where}: its member is not in the run's subscribers file (give --run a "
+                "billing run holding the member)")
+    lines = [{**member, "line_id": line.billing_line_id or "", "provider_id":
+              earlier.provider_id, "authorization_id": earlier.authorization_id,
+              "service_date": line.service_date.isoformat(), "hcpcs": line.hcpcs,
+              "modifier": line.modifier or "", "pos": line.pos or "",
+              "units": str(line.units)} for line in earlier.lines]
+    if not lines:
+        return f"{where}: has no lines in the ledger"
+    return Claim(new_id("C"), earlier.provider_id, lines[0], earlier.authorization_id,
+                 earlier.month, lines, frequency=VOID,
+                 payer_claim_number=earlier.payer_claim_number,
+                 charges=[Decimal(line.charge_cents) / 100 for line in earlier.lines],
+                 payer=payer, line_controls=[line.line_control for line in earlier.lines])
+
+
+def void_claims(db: Database, claim_ids: list[str], run: Path, config: SubmitterConfig,
+                out: Path, control_file: Path, known_codes: set[str], *, now: dt.datetime
+                ) -> tuple[WriteResult, LedgerRun]:
+    """Write an 837P voiding each named claim (frequency 8, REF*F8 the payer's claim number,
+    the lines as last sent) and record the voids; the claims voided are then no longer in
+    force. The subscriber fields come from the billing run ``run``. Any claim that cannot be
+    voided stops the whole file, with every reason in one line."""
+    written: list[Path] = []
+    wanted = list(dict.fromkeys(claim_ids))
+    try:
+        with db.transaction() as session:
+            found = {i: session.get(LedgerClaim, i) for i in wanted}
+            refusals = [r for i in wanted if (r := void_refusal(i, found[i])) is not None]
+            if refusals:
+                raise BhpolicyError("; ".join(refusals))
+            earlier = [c for c in found.values() if c is not None]
+            subscribers = read_subscribers(run, {c.member_id for c in earlier})
+            built = [_void_of(c, config, subscribers) for c in earlier]
+            problems = [b for b in built if isinstance(b, str)]
+            if problems:
+                raise BhpolicyError("; ".join(problems))
+            voids = [b for b in built if isinstance(b, Claim)]
+            planned = LedgerRun(replaces={v.claim_id: c.id
+                                          for v, c in zip(voids, earlier, strict=True)})
+            result = write_claims_837p(voids, config, out, control_file, known_codes,
+                                       reserve=_reserve(session, control_file))
+            written = [f.path for f in result.files]
+            _record(session, result, planned, now)
+    except BaseException:
+        for path in written:  # the ledger does not know them: they must not be sent
+            path.unlink(missing_ok=True)
+        raise
+    return result, planned
 
 
 def post_front_end(db: Database, results: list[tuple[str, bool, str | None]]) -> list[str]:

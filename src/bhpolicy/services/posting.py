@@ -16,7 +16,11 @@ file, each idempotent (a file imported again changes nothing and says so).
   (CLP02 22) points at the posting it reverses; a later correction is an ordinary posting.
   Each part of a payer-split claim is posted. CLP07 becomes the ledger claim's payer claim
   number (what a replacement's REF*F8 carries). PLB rows are kept. A claim or line the
-  ledger does not know is stored with no ledger id and listed in the result.
+  ledger does not know is stored with no ledger id and listed in the result. A reversal of
+  a void (or of a replacement) under its own CLM01 reverses the claim it withdrew.
+- A file with a set whose TRN02 was posted before from another file (the same payment sent
+  twice, or an edited file) is held: recorded (``HeldRemittance``), reported in one line
+  a set, and nothing of it posted.
 
 :func:`line_states` gives each ledger line's current state: its latest posting that is
 neither a reversal nor reversed. Results are plain dataclasses with no PHI (control numbers,
@@ -32,14 +36,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, selectinload
 
 from bhpolicy.db import Database
 from bhpolicy.db.ledger_models import ClaimFile, LedgerClaim, LedgerLine
 from bhpolicy.db.posting_models import (
     AckFile,
     ClaimTransaction,
+    HeldRemittance,
     ProviderAdjustment,
     RemitAdjustment,
     RemitClaim,
@@ -69,14 +74,14 @@ def front_end(session: Session, results: Iterable[tuple[str, bool, str | None]]
             unknown.append(pcn)
             continue
         (accepted if ok else rejected).append(pcn)
-        if claim.status == "replaced":
+        if claim.status in ("replaced", "voided"):
             continue
         claim.status = "accepted" if ok else "rejected"
         if ok and payer_number:
             claim.payer_claim_number = payer_number
-        if not ok and claim.replaces_id is not None:
+        if not ok and claim.replaces_id is not None:  # a replacement or a void not filed
             earlier = session.get(LedgerClaim, claim.replaces_id)
-            if earlier is not None and earlier.status == "replaced":
+            if earlier is not None and earlier.status in ("replaced", "voided"):
                 earlier.status = "accepted" if earlier.payer_claim_number else "sent"
     return accepted, rejected, unknown
 
@@ -225,6 +230,8 @@ class RemitImport:
     unmatched_lines: list[UnmatchedLine] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # why it was not posted
     warnings: list[str] = field(default_factory=list)
+    # a set's TRN02 was posted before from another file: nothing posted, the file held
+    held: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -261,41 +268,146 @@ def _match(service: x12remit.ServicePayment, lines: list[LedgerLine], taken: set
     return None, None
 
 
-def _reversed_target(session: Session, claim: x12remit.ClaimPayment) -> RemitClaim | None:
+def _reversed_target(session: Session, claim: x12remit.ClaimPayment,
+                     ledger: LedgerClaim | None = None) -> RemitClaim | None:
     """The latest posting of the same claim (CLP01, and CLP07 when one matches) that is not
-    a reversal and not reversed yet."""
+    a reversal and not reversed yet. A reversal sent for a void or a replacement (CLP01 its
+    own CLM01, which nothing was posted to) reverses the claim it withdrew."""
     reversed_ids = select(RemitClaim.reverses_id).where(RemitClaim.reverses_id.is_not(None))
-    candidates = list(session.scalars(
-        select(RemitClaim).where(
-            RemitClaim.patient_control_number == claim.patient_control_number,
-            RemitClaim.reversal.is_(False), RemitClaim.id.not_in(reversed_ids))
-        .order_by(RemitClaim.id.desc())))
+    numbers = [claim.patient_control_number]
+    seen = {claim.patient_control_number}
+    while ledger is not None and ledger.replaces_id is not None \
+            and ledger.replaces_id not in seen:
+        numbers.append(ledger.replaces_id)
+        seen.add(ledger.replaces_id)
+        ledger = session.get(LedgerClaim, ledger.replaces_id)
+    candidates: list[RemitClaim] = []
+    for number in numbers:
+        candidates = list(session.scalars(
+            select(RemitClaim).where(
+                RemitClaim.patient_control_number == number,
+                RemitClaim.reversal.is_(False), RemitClaim.id.not_in(reversed_ids))
+            .order_by(RemitClaim.id.desc())))
+        if candidates:
+            break
     same = [c for c in candidates if c.payer_claim_number == claim.payer_claim_number]
     found = same or candidates
     return found[0] if found else None
 
 
-def _post_claim(session: Session, remittance: Remittance, claim: x12remit.ClaimPayment,
-                out: RemitImport) -> None:
-    ledger = session.get(LedgerClaim, claim.patient_control_number)
-    row = RemitClaim(
-        remittance_id=remittance.id,
-        ledger_claim_id=ledger.id if ledger is not None else None,
-        patient_control_number=claim.patient_control_number[:38], status=claim.status[:2],
-        charge_cents=claim.charge_cents, paid_cents=claim.paid_cents,
-        patient_responsibility_cents=claim.patient_responsibility_cents,
-        payer_claim_number=claim.payer_claim_number[:50],
-        original_reference=(claim.original_reference or None) and
+def _ledger_claims(session: Session, sets: list[x12remit.Remittance]
+                   ) -> dict[str, LedgerClaim]:
+    """The ledger claims the sets' CLP01s name, with their lines, read in a few queries
+    (not two a claim)."""
+    numbers = sorted({c.patient_control_number for item in sets for c in item.claims})
+    found: dict[str, LedgerClaim] = {}
+    for start in range(0, len(numbers), LOOKUP_CHUNK):
+        chunk = numbers[start:start + LOOKUP_CHUNK]
+        for claim in session.scalars(select(LedgerClaim).where(LedgerClaim.id.in_(chunk))
+                                     .options(selectinload(LedgerClaim.lines))):
+            found[claim.id] = claim
+    return found
+
+
+LOOKUP_CHUNK = 500  # ids a query (well under SQLite's and PostgreSQL's parameter limits)
+
+
+@dataclass
+class _PendingLine:
+    row: dict[str, Any]  # a remit_lines row, less remit_claim_id
+    adjustments: list[dict[str, Any]]  # remit_adjustments rows, less the two ids
+    remarks: list[str]
+
+
+@dataclass
+class _PendingClaim:
+    row: dict[str, Any]  # a remit_claims row
+    adjustments: list[dict[str, Any]]
+    remarks: list[str]
+    lines: list[_PendingLine]
+
+
+@dataclass
+class _Batch:
+    """Postings waiting to be inserted: rows in bulk (a statement a table and a batch, the
+    new ids read back in order), not an ORM flush a line."""
+
+    claims: list[_PendingClaim] = field(default_factory=list)
+
+    def insert(self, session: Session) -> None:
+        if not self.claims:
+            return
+        claim_ids = _insert(session, RemitClaim, [c.row for c in self.claims])
+        lines = [(claim_id, line) for claim_id, claim in zip(claim_ids, self.claims,
+                                                              strict=True)
+                 for line in claim.lines]
+        line_ids = _insert(session, RemitLine, [{**line.row, "remit_claim_id": claim_id}
+                                                for claim_id, line in lines])
+        adjustments = [{**a, "remit_claim_id": claim_id, "remit_line_id": None}
+                       for claim_id, claim in zip(claim_ids, self.claims, strict=True)
+                       for a in claim.adjustments]
+        adjustments += [{**a, "remit_claim_id": claim_id, "remit_line_id": line_id}
+                        for (claim_id, line), line_id in zip(lines, line_ids, strict=True)
+                        for a in line.adjustments]
+        remarks = [{"remit_claim_id": claim_id, "remit_line_id": None, "code": code}
+                   for claim_id, claim in zip(claim_ids, self.claims, strict=True)
+                   for code in claim.remarks]
+        remarks += [{"remit_claim_id": claim_id, "remit_line_id": line_id, "code": code}
+                    for (claim_id, line), line_id in zip(lines, line_ids, strict=True)
+                    for code in line.remarks]
+        if adjustments:
+            session.execute(insert(RemitAdjustment), adjustments)
+        if remarks:
+            session.execute(insert(RemitRemark), remarks)
+        self.claims.clear()
+
+
+def _insert(session: Session, model: type[RemitClaim] | type[RemitLine],
+            rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` in bulk; their new ids, in the rows' order."""
+    if not rows:
+        return []
+    statement = insert(model).returning(model.id, sort_by_parameter_order=True)
+    return list(session.scalars(statement, rows))
+
+
+BATCH_CLAIMS = 1000  # claims inserted together
+
+
+def _adjustment_row(adjustment: x12remit.Adjustment, share: int | None = None
+                    ) -> dict[str, Any]:
+    """A CAS triplet as a row; ``share``: a line's share of a claim-level amount (then with
+    no quantity)."""
+    return {"group": adjustment.group[:2], "carc": adjustment.reason[:5],
+            "amount_cents": adjustment.amount_cents if share is None else share,
+            "quantity": adjustment.quantity if share is None else None}
+
+
+def _post_claim(session: Session, batch: _Batch, remittance: Remittance,
+                claim: x12remit.ClaimPayment, out: RemitImport, ledger: LedgerClaim | None
+                ) -> None:
+    row: dict[str, Any] = {
+        "remittance_id": remittance.id,
+        "ledger_claim_id": ledger.id if ledger is not None else None,
+        "patient_control_number": claim.patient_control_number[:38],
+        "status": claim.status[:2], "charge_cents": claim.charge_cents,
+        "paid_cents": claim.paid_cents,
+        "patient_responsibility_cents": claim.patient_responsibility_cents,
+        "payer_claim_number": claim.payer_claim_number[:50],
+        "original_reference": (claim.original_reference or None) and
         str(claim.original_reference)[:50],
-        reversal=claim.reversal, reverses_id=None)
+        "reversal": claim.reversal, "reverses_id": None}
     if claim.reversal:
         out.reversals += 1
-        target = _reversed_target(session, claim)
+        batch.insert(session)  # the posting it reverses may be earlier in this file
+        target = _reversed_target(session, claim, ledger)
         if target is None:
             out.warnings.append(f"claim {claim.patient_control_number}: a reversal (CLP02 "
                                 "22) of no posting imported before")
         else:
-            row.reverses_id = target.id
+            row["reverses_id"] = target.id
+        if ledger is not None and ledger.frequency == "8" and ledger.status == "sent":
+            ledger.status = "accepted"  # the payer acted on the void
     elif ledger is not None:
         if claim.payer_claim_number:
             ledger.payer_claim_number = claim.payer_claim_number[:50]
@@ -303,15 +415,8 @@ def _post_claim(session: Session, remittance: Remittance, claim: x12remit.ClaimP
             ledger.status = "accepted"  # the payer adjudicated it
     if ledger is None:
         out.unmatched_claims.append(claim.patient_control_number)
-    session.add(row)
-    session.flush()
-    for adjustment in claim.adjustments:
-        session.add(RemitAdjustment(remit_claim_id=row.id, remit_line_id=None,
-                                    group=adjustment.group[:2], carc=adjustment.reason[:5],
-                                    amount_cents=adjustment.amount_cents,
-                                    quantity=adjustment.quantity))
-    for remark in claim.remarks:
-        session.add(RemitRemark(remit_claim_id=row.id, remit_line_id=None, code=remark[:30]))
+    pending = _PendingClaim(row, [_adjustment_row(a) for a in claim.adjustments],
+                            [remark[:30] for remark in claim.remarks], [])
     lines = list(ledger.lines) if ledger is not None else []
     taken: set[int] = set()
     for service in claim.services:
@@ -323,30 +428,26 @@ def _post_claim(session: Session, remittance: Remittance, claim: x12remit.ClaimP
             out.unmatched_lines.append(UnmatchedLine(
                 claim.patient_control_number, service.line_control_number,
                 service.procedure, day.isoformat() if day else None, service.paid_cents))
-        line = RemitLine(
-            remit_claim_id=row.id, ledger_line_id=matched.id if matched else None,
-            matched_by=how, line_control=(service.line_control_number or None) and
+        pending.lines.append(_PendingLine({
+            "ledger_line_id": matched.id if matched else None, "matched_by": how,
+            "line_control": (service.line_control_number or None) and
             str(service.line_control_number)[:50],
-            procedure=service.procedure[:48], modifiers=":".join(service.modifiers)[:11],
-            original_procedure=service.original_procedure and service.original_procedure[:48],
-            charge_cents=service.charge_cents, paid_cents=service.paid_cents,
-            allowed_cents=service.allowed_cents, units=service.units,
-            service_date=_day(service))
-        session.add(line)
-        session.flush()
+            "procedure": service.procedure[:48],
+            "modifiers": ":".join(service.modifiers)[:11],
+            "original_procedure": service.original_procedure and
+            service.original_procedure[:48],
+            "charge_cents": service.charge_cents, "paid_cents": service.paid_cents,
+            "allowed_cents": service.allowed_cents, "units": service.units,
+            "service_date": _day(service)},
+            [_adjustment_row(a) for a in service.adjustments],
+            [remark[:30] for remark in service.remarks]))
         out.lines += 1
-        for adjustment in service.adjustments:
-            session.add(RemitAdjustment(remit_claim_id=row.id, remit_line_id=line.id,
-                                        group=adjustment.group[:2],
-                                        carc=adjustment.reason[:5],
-                                        amount_cents=adjustment.amount_cents,
-                                        quantity=adjustment.quantity))
-        for remark in service.remarks:
-            session.add(RemitRemark(remit_claim_id=row.id, remit_line_id=line.id,
-                                    code=remark[:30]))
     if not claim.services and lines and not claim.reversal:
-        _spread(session, row, claim, lines)
+        pending.lines = _spread(claim, lines)
         out.lines += len(lines)
+    batch.claims.append(pending)
+    if len(batch.claims) >= BATCH_CLAIMS:
+        batch.insert(session)
     out.claims += 1
 
 
@@ -365,8 +466,7 @@ def shares(total: int, weights: list[int]) -> list[int]:
     return [sign * part for part in parts]
 
 
-def _spread(session: Session, row: RemitClaim, claim: x12remit.ClaimPayment,
-            lines: list[LedgerLine]) -> None:
+def _spread(claim: x12remit.ClaimPayment, lines: list[LedgerLine]) -> list[_PendingLine]:
     """A claim the payer adjudicated as a whole (a CLP with no SVC: a claim-level denial,
     say) on each line the claim carried: its payment and each claim-level CAS in proportion
     to the lines' charges (:func:`shares`, cent-exact), marked ``matched_by="claim"``. The
@@ -381,23 +481,45 @@ def _spread(session: Session, row: RemitClaim, claim: x12remit.ClaimPayment,
         now = shares(running, weights)
         per_adjustment.append([a - b for a, b in zip(now, before, strict=True)])
         before = now
-    for n, ledger in enumerate(lines):
-        line = RemitLine(
-            remit_claim_id=row.id, ledger_line_id=ledger.id, matched_by="claim",
-            line_control=ledger.line_control, procedure=ledger.hcpcs,
-            modifiers=ledger.modifier or "", original_procedure=None,
-            charge_cents=ledger.charge_cents, paid_cents=paid[n], allowed_cents=None,
-            units=Decimal(ledger.units), service_date=ledger.service_date)
-        session.add(line)
-        session.flush()
-        for adjustment, amounts in zip(claim.adjustments, per_adjustment, strict=True):
-            session.add(RemitAdjustment(remit_claim_id=row.id, remit_line_id=line.id,
-                                        group=adjustment.group[:2],
-                                        carc=adjustment.reason[:5], amount_cents=amounts[n],
-                                        quantity=None))
-        for remark in claim.remarks:
-            session.add(RemitRemark(remit_claim_id=row.id, remit_line_id=line.id,
-                                    code=remark[:30]))
+    return [_PendingLine(
+        {"ledger_line_id": ledger.id, "matched_by": "claim",
+         "line_control": ledger.line_control, "procedure": ledger.hcpcs,
+         "modifiers": ledger.modifier or "", "original_procedure": None,
+         "charge_cents": ledger.charge_cents, "paid_cents": paid[n], "allowed_cents": None,
+         "units": Decimal(ledger.units), "service_date": ledger.service_date},
+        [_adjustment_row(adjustment, amounts[n])
+         for adjustment, amounts in zip(claim.adjustments, per_adjustment, strict=True)],
+        [remark[:30] for remark in claim.remarks]) for n, ledger in enumerate(lines)]
+
+
+HELD = ("a payment with this trace number was already posted from another file; not "
+        "posted")
+
+
+def _hold(session: Session, path: Path, fresh: list[x12remit.Remittance], out: RemitImport,
+          at: dt.datetime) -> bool:
+    """Hold the whole file, posting nothing of it, when a set's TRN02 was posted before
+    from another file (a payment sent twice, or a file edited): one line a set, and a
+    held row each (the same file again is the same row)."""
+    for item in fresh:
+        trace = item.trace_number[:50]
+        other = session.scalars(select(Remittance.file_name).where(
+            Remittance.trace_number == trace).order_by(Remittance.id)).first()
+        if other is None:
+            continue
+        out.problems.append(f"{path}: TRN02 {trace} (set {item.control_number}): {HELD} "
+                            f"(posted from {other})")
+        known = session.scalars(select(HeldRemittance.id).where(
+            HeldRemittance.trace_number == trace,
+            HeldRemittance.sha256 == item.sha256)).first()
+        if known is None:
+            session.add(HeldRemittance(
+                trace_number=trace, sha256=item.sha256,
+                control_number=item.control_number[:9], payment_cents=item.payment_cents,
+                credit_debit=item.credit_debit[:1], file_name=path.name[:255],
+                posted_from=other, held_at=at))
+    out.held = bool(out.problems)
+    return out.held
 
 
 def import_remittance(db: Database, path: Path, *, now: dt.datetime | None = None
@@ -426,13 +548,10 @@ def import_remittance(db: Database, path: Path, *, now: dt.datetime | None = Non
         if not fresh:
             out.already_imported = True
             return out
+        if _hold(session, path, fresh, out, at):
+            return out
+        ledger = _ledger_claims(session, fresh)
         for item in fresh:
-            other = session.scalars(select(Remittance.file_name).where(
-                Remittance.trace_number == item.trace_number[:50])).first()
-            if other is not None:
-                out.warnings.append(f"TRN02 of set {item.control_number} was imported "
-                                    f"before from another file ({other}): posted again; "
-                                    "check it is not the same payment sent twice")
             remittance = Remittance(
                 trace_number=item.trace_number[:50], sha256=item.sha256,
                 control_number=item.control_number[:9], payer_name=item.payer_name[:60],
@@ -442,8 +561,11 @@ def import_remittance(db: Database, path: Path, *, now: dt.datetime | None = Non
                 file_name=path.name[:255], imported_at=at)
             session.add(remittance)
             session.flush()
+            batch = _Batch()
             for claim in item.claims:
-                _post_claim(session, remittance, claim, out)
+                _post_claim(session, batch, remittance, claim, out,
+                            ledger.get(claim.patient_control_number))
+            batch.insert(session)
             for plb in item.provider_adjustments:
                 session.add(ProviderAdjustment(
                     remittance_id=remittance.id, provider=plb.provider[:50],

@@ -13,7 +13,10 @@
   (all in the submitter configuration; a limit not given leaves the deadline unknown).
   Days left are counted to ``as_of``.
 - Status: ``open``; ``sent again`` once a newer claim carries the line and nothing has been
-  posted for it since; ``done`` once a later posting pays it.
+  posted for it since; ``done`` once a later posting pays it. A line withdrawn by a void
+  (``bhpolicy claims void``) is ``sent again`` until the payer's front end accepts the void,
+  then ``done``; once the payer reverses the claim, nothing is left to work. A void the
+  front end rejected puts the claim it would have voided back in force.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from bhpolicy.services.reconcile import (
 )
 from bhpolicy.x12.config import Payer, SubmitterConfig
 
+VOID = "8"  # CLM05-3 of a void
 LIMIT_OF_CLOCK = {"filing": "filing_limit_days", "correction": "correction_limit_days",
                   "appeal": "appeal_limit_days"}
 
@@ -124,7 +128,7 @@ def worklist(db: Database, config: SubmitterConfig | None = None, *, as_of: dt.d
         rejected_lines: dict[str, LedgerLine] = {}
         for line in session.scalars(
                 select(LedgerLine).join(LedgerClaim, LedgerLine.claim_id == LedgerClaim.id)
-                .where(LedgerClaim.status == "rejected")
+                .where(LedgerClaim.status == "rejected", LedgerClaim.frequency != VOID)
                 .order_by(LedgerClaim.created_at, LedgerLine.number)):
             rejected_lines[line.line_control] = line  # the latest rejection of the line
         current = {line.line_control: line for line in current_lines(session)}
@@ -169,7 +173,9 @@ def _item(line: LedgerLine, claim_id: str, reason: str, carcs: list[str], labels
 def _rejected(rejected: LedgerLine, current: LedgerLine,
               postings: list[tuple[RemitLine, RemitClaim, Remittance, LedgerLine]],
               table: DenialActions, payer: Payer | None, as_of: dt.date) -> WorkItem:
-    if any(r[0].paid_cents > 0 for r in postings):
+    if current.claim.frequency == VOID:  # withdrawn by a void
+        status = "done" if current.claim.status == "accepted" else "sent again"
+    elif any(r[0].paid_cents > 0 for r in postings):
         status = "done"
     elif current.claim.status != "rejected":
         status = "sent again"
@@ -196,7 +202,9 @@ def _denied(session: Session, line: LedgerLine,
     else:
         action = table.default
     later = postings[postings.index(denial) + 1:]
-    if any(r[0].paid_cents > 0 for r in later):
+    if line.claim.frequency == VOID and not later:  # withdrawn by a void
+        status = "done" if line.claim.status == "accepted" else "sent again"
+    elif any(r[0].paid_cents > 0 for r in later):
         status = "done"
     elif line.claim_id != denied_line.claim_id and not later:
         status = "sent again"

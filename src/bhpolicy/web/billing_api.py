@@ -25,7 +25,7 @@ from starlette.datastructures import UploadFile
 from bhpolicy.errors import BhpolicyError
 from bhpolicy.services import jobs
 from bhpolicy.services.billing_jobs import INPUT_NAMES, input_name
-from bhpolicy.services.errors import Invalid, ServiceError
+from bhpolicy.services.errors import Conflict, Invalid, ServiceError
 from bhpolicy.services.permissions import require
 from bhpolicy.services.users import Actor
 from bhpolicy.web.auth import ApiActor, operation
@@ -171,6 +171,9 @@ def import_payer_file(db: Any, actor: Any, upload: Any, folder: Path, limit: int
     answer = dataclasses.asdict(result)
     answer["kind"] = kind
     answer["file"] = upload.filename[:120]
+    if isinstance(answer.get("problems"), list):  # named by the upload, not the scratch file
+        answer["problems"] = [str(p).replace(str(path), answer["file"])
+                              for p in answer["problems"]]
     return answer
 
 
@@ -178,7 +181,9 @@ def import_payer_file(db: Any, actor: Any, upload: Any, folder: Path, limit: int
 
 @router.post("/remits", response_model=dict[str, Any], openapi_extra=operation("remits.import"),
              summary="Import a 999, 277CA or 835 (multipart field: file) into the claim "
-             "ledger; the same file twice changes nothing")
+             "ledger; the same file twice changes nothing",
+             responses={409: {"description": "An 835 whose payment trace number (TRN02) "
+                              "was posted before from another file: held, not posted"}})
 async def import_remit(request: Request, actor: ApiActor) -> dict[str, Any]:
     from starlette.concurrency import run_in_threadpool
 
@@ -187,6 +192,8 @@ async def import_remit(request: Request, actor: ApiActor) -> dict[str, Any]:
         import_payer_file, request.app.state.db, actor, form.get("file"),
         jobs_dir(request) / "payer-files", request.app.state.settings.max_upload_bytes,
         _now(request))
+    if answer.get("held"):  # the payment was posted from another file: held, not posted
+        raise Conflict(answer["problems"][0][:300], "form.file")
     return answer
 
 

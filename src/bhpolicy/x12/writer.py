@@ -150,6 +150,35 @@ def read_lines(run: Path) -> list[dict[str, Any]]:
 
 
 GROUP_KEYS = ("member_id", "authorization_id", "service_date", "provider_id")
+SUBSCRIBER_FIELDS = ("member_id", "medicaid_id", "last_name", "first_name", "birth_date",
+                     "sex", "address_line", "city", "state", "zip", "primary_dx")
+
+
+def read_subscribers(run: Path, member_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """The subscriber fields (2010BA, the diagnosis of 2300) of ``member_ids`` from a billing
+    run's subscribers file, by member id (a void's claim is built from the ledger, which
+    keeps no names or birth dates)."""
+    members = next((run / f"subscribers.{ext}" for ext in ("parquet", "csv")
+                    if (run / f"subscribers.{ext}").exists()), None)
+    if members is None:
+        raise DataFileError(str(run), "folder", "no subscribers.parquet or subscribers.csv: "
+                            "give the folder of a 'bhpolicy bill' run holding the member")
+    quoted = str(members).replace("'", "''")
+    source = (f"read_csv('{quoted}', all_varchar=true)" if members.suffix == ".csv"
+              else f"'{quoted}'")
+    columns = ", ".join(f'"{c}"::VARCHAR AS "{c}"' for c in SUBSCRIBER_FIELDS)
+    con = duckdb.connect()
+    try:
+        cursor = con.execute(f"SELECT {columns} FROM {source} WHERE member_id::VARCHAR IN "
+                             "(SELECT unnest($ids))", {"ids": sorted(member_ids)})
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    except duckdb.Error as exc:  # the message may quote a row: name the kind only
+        raise DataFileError(str(members), "subscribers", "cannot read it as a billing run's "
+                            f"subscribers ({type(exc).__name__})") from None
+    finally:
+        con.close()
+    return {str(row["member_id"]): row for row in rows}
 
 
 def claim_id(member_id: str, authorization_id: str, month: str, part: int) -> str:
@@ -303,6 +332,10 @@ def check_claim(claim: Claim, config: SubmitterConfig, known_codes: set[str],
     dates = Counter(line["service_date"] for line in claim.lines)
     if any(n > 1 for n in dates.values()):
         problems.append(f"{where}: a date appears on more than one line")
+    # a void carries its lines exactly as they were last sent, charges included (the
+    # ledger gives them): no fee is looked up again and no filing limit applies
+    sent_as_is = claim.frequency == "8" and len(claim.charges) == len(claim.lines) > 0
+    given = list(claim.charges) if sent_as_is else []
     claim.charges = []
     late = 0
     payer = claim.payer
@@ -326,6 +359,9 @@ def check_claim(claim: Claim, config: SubmitterConfig, known_codes: set[str],
         if not (units or "").isdigit() or int(units) < 1:
             problems.append(f"{label}: units is not a whole number of at least 1")
         if payer is None or day is None or not (units or "").isdigit():
+            continue
+        if sent_as_is:
+            claim.charges.append(given[number - 1])
             continue
         if payer.filing_limit_days is not None and as_of is not None and \
                 (as_of - day).days > payer.filing_limit_days:
@@ -540,6 +576,42 @@ def write_837p(run: Path, config: SubmitterConfig, out: Path, control_file: Path
                             f"first: {rejected[0]})" if rejected else
                             " (no billable lines)" if plan is None else
                             " (every billable line was sent before; --resend sends again)"))
+    return _send(good, config, out, control_file, rejected, warnings, after_read, reserve,
+                 now)
+
+
+def write_claims_837p(claims: list[Claim], config: SubmitterConfig, out: Path,
+                      control_file: Path, known_codes: set[str], *,
+                      reserve: Callable[[list[int]], list[control.Reserved]] | None = None,
+                      ) -> WriteResult:
+    """Write claims built elsewhere (a claim ledger's voids: frequency 8, their lines and
+    charges as last sent) with the same checks and interchanges as :func:`write_837p`.
+    Any claim failing the checks stops the whole file (a void is all or nothing)."""
+    now = _now()
+    _check_out(out)
+    rejected: list[str] = []
+    warnings: list[str] = []
+    for claim in claims:
+        problems = check_claim(claim, config, known_codes, None, warnings)
+        if not problems:
+            try:
+                _claim_segments(claim, config, 2, Cleaner())
+            except X12ValueError as exc:
+                problems.append(str(exc))
+        rejected += problems
+    if rejected:
+        raise BhpolicyError(f"no claim written ({len(rejected)} problem(s); first: "
+                            f"{rejected[0]})")
+    ordered = sorted(claims, key=lambda c: (c.payer.id if c.payer else "", c.provider_id))
+    return _send(ordered, config, out, control_file, [], warnings, None, reserve, now)
+
+
+def _send(good: list[Claim], config: SubmitterConfig, out: Path, control_file: Path,
+          rejected: list[str], warnings: list[str], after_read: Callable[[], None] | None,
+          reserve: Callable[[list[int]], list[control.Reserved]] | None, now: dt.datetime
+          ) -> WriteResult:
+    """Reserve control numbers and write one interchange a receiver for checked claims
+    (in order of payer and billing provider)."""
     # one interchange a receiver; one transaction a payer and billing provider, at most
     # max_claims_per_transaction claims each
     size = config.limits.max_claims_per_transaction
