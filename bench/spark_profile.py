@@ -68,8 +68,9 @@ def _timed(kind: str, method: Callable[..., Any]) -> Callable[..., Any]:
 
 def instrument() -> None:
     run = spark_module.SparkRun
-    for kind in ("load", "store", "count", "write", "read_parquet", "close"):
-        setattr(run, kind, _timed(kind, getattr(run, kind)))
+    for kind in ("load", "store", "count", "write", "read_parquet", "csv_rows", "close"):
+        if hasattr(run, kind):  # csv_rows: not in older trees (an A/B against one)
+            setattr(run, kind, _timed(kind, getattr(run, kind)))
     original_init = run.__init__
 
     def init(self: Any, *args: Any, **kwargs: Any) -> None:

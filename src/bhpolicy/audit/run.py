@@ -7,6 +7,7 @@ results go from DuckDB straight to files.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -139,6 +140,10 @@ class _DuckAudit:
     def rows_read(self, names: list[str]) -> dict[str, int]:
         return rows_read(self.con, names)
 
+    def count_errors(self, path: Path, table: ir.Table) -> int:
+        """The error rows (written to ``path`` from ``table``)."""
+        return int(self.con.to_pyarrow(table.count().as_table()).column(0)[0].as_py())
+
     def close(self) -> None:
         self.con.disconnect()
 
@@ -154,7 +159,11 @@ class _SparkAudit(_DuckAudit):
              materialize: bool = True, extra: ExtraChecks | None = None,
              as_of: dt.date | None = None) -> tuple[ir.Table, ir.Table]:
         raw, unreadable, trim = self.spark.load(path, name, columns)
-        good, errors = validate(raw, columns, None, trim_text=trim, extra=extra, as_of=as_of)
+        # small inputs checked once and checkpointed (as read_validated's temp table)
+        checked = functools.partial(self.spark.store, f"{name}_checked") if materialize \
+            else None
+        good, errors = validate(raw, columns, checked, trim_text=trim, extra=extra,
+                                as_of=as_of)
         if unreadable is not None:
             errors = ibis.union(errors, unreadable.cast(errors.schema()))
         return good, errors
@@ -171,6 +180,9 @@ class _SparkAudit(_DuckAudit):
 
     def rows_read(self, names: list[str]) -> dict[str, int]:
         return {name: self.spark.rows[name] for name in names}
+
+    def count_errors(self, path: Path, table: ir.Table) -> int:
+        return self.spark.csv_rows(path)  # the written file: not the error rows checked again
 
     def close(self) -> None:
         pass  # the session stays for the process's next run (SparkRun.close drops views)
@@ -275,8 +287,7 @@ def _run(inputs: AuditInputs, settings: RunSettings, registry: PolicyRegistry,
     summary.findings = sum(int(r["findings"]) for r in rows)
     total = sum((r["amount_at_stake"] for r in rows), start=Decimal("0.00"))
     summary.amount_at_stake = f"{total:.2f}"
-    summary.rejected_rows = int(con.to_pyarrow(error_table.count().as_table()).column(0)[0]
-                                .as_py())
+    summary.rejected_rows = run.count_errors(error_path, error_table)
     summary.rows = run.rows_read(["claims", "members", "authorizations"] +
                              (["contacts"] if inputs.contacts and inputs.act_claims else []) +
                              (["act_claims"] if inputs.act_claims else []))

@@ -23,7 +23,14 @@ from bhpolicy.billing import engine, kinds, lines
 from bhpolicy.domain import coverage as cov
 from bhpolicy.domain.reasons import reason_table
 from bhpolicy.io.columns import ALREADY_BILLED, AUTHORIZATIONS, CONTACTS, MEMBERS, Column
-from bhpolicy.io.validate import Check, ExtraChecks, error_rows, kept_good_rows, validate
+from bhpolicy.io.validate import (
+    Check,
+    ExtraChecks,
+    Materialize,
+    error_rows,
+    kept_good_rows,
+    validate,
+)
 from bhpolicy.policy.model import PolicyPack
 from bhpolicy.policy.registry import PolicyRegistry
 
@@ -50,9 +57,10 @@ class Stages(Protocol):
     def load(self, name: str, columns: tuple[Column, ...]) -> RawInput | None:
         """The input ``name`` as read; None for an input not given (already billed)."""
 
-    def checked(self, name: str) -> tuple[ibis.BaseBackend, str] | None:
-        """Where :func:`~bhpolicy.io.readers.validate` stores the checked rows of a small
-        input (members, authorizations), or None to leave them unstored."""
+    def checked(self, name: str) -> Materialize | None:
+        """Where :func:`~bhpolicy.io.validate.validate` stores the checked rows of a small
+        input (members, authorizations): a temp table (connection, name) or a function that
+        stores them; None to leave them unstored."""
 
     def store(self, name: str, table: ir.Table) -> ir.Table:
         """Compute ``table`` once as ``name`` and return it."""

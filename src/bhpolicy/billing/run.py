@@ -8,6 +8,7 @@ memory work.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,6 +45,7 @@ from bhpolicy.io.outputs import (
     run_to_folder,
 )
 from bhpolicy.io.readers import load_raw_rejects
+from bhpolicy.io.validate import Materialize
 from bhpolicy.policy.model import PolicyPack
 from bhpolicy.policy.registry import PolicyRegistry
 
@@ -121,7 +123,7 @@ class _FolderStages:
         raw, unreadable = load_raw_rejects(self.con, path, name, columns)
         return RawInput(raw, unreadable, trim_text=path.suffix.lower() != ".parquet")
 
-    def checked(self, name: str) -> tuple[ibis.BaseBackend, str] | None:
+    def checked(self, name: str) -> Materialize | None:
         return self.con, name
 
     def store(self, name: str, table: ir.Table) -> ir.Table:
@@ -167,8 +169,10 @@ class _SparkStages(_FolderStages):
             self.contacts_raw = raw
         return RawInput(raw, unreadable, trim_text=trim)
 
-    def checked(self, name: str) -> None:
-        return None  # small inputs: checked where used (Spark has no temp tables)
+    def checked(self, name: str) -> Materialize:
+        # small inputs, checked once and checkpointed: every stage reading them (coverage,
+        # the member checks, the error rows, subscribers) reads the checkpoint, not the file
+        return functools.partial(self.run.store, f"{name}_checked")
 
     def store(self, name: str, table: ir.Table) -> ir.Table:
         return self.run.store(name, table)
@@ -222,8 +226,8 @@ def _run_on(run: SparkRun, inputs: BillInputs, settings: BillSettings,
         step("counting")
         written = run.read_parquet(settings.out / "lines.parquet") if "parquet" in \
             settings.formats else graph.lines
-        summary.counts, summary.rejected_rows = line_counts(con, written), \
-            run.count(error_table)
+        summary.counts = line_counts(con, written)
+        summary.rejected_rows = run.csv_rows(error_path)  # not the error rows checked again
         summary.rows = {name: run.rows[name] for name in
                         ["contacts", "members", "authorizations"] +
                         (["already_billed"] if inputs.already_billed else [])}

@@ -37,6 +37,9 @@ ExtraChecks = Callable[[ir.Table], tuple[ir.Table, list[Check]]]
 KeepErrors = Callable[[ir.Table], ir.Table]
 # Good rows to keep beside the rejected ones, given the typed rows (after ExtraChecks).
 AlsoKeep = Callable[[ir.Table], ir.BooleanValue]
+# Where validate() stores the checked rows: (connection, name) for a temp table, or a
+# function that stores the rows it is given and returns them stored (Spark's checkpoint).
+Materialize = tuple[ibis.BaseBackend, str] | Callable[[ir.Table], ir.Table]
 
 
 def date_checks(c: Column, value: ir.DateValue, as_of: dt.date | None) -> list[Check]:
@@ -53,7 +56,7 @@ def date_checks(c: Column, value: ir.DateValue, as_of: dt.date | None) -> list[C
 
 
 def validate(raw: ir.Table, columns: tuple[Column, ...],
-             materialize: tuple[ibis.BaseBackend, str] | None = None,
+             materialize: Materialize | None = None,
              trim_text: bool = True, extra: ExtraChecks | None = None,
              keep_errors: KeepErrors | None = None, also_keep: AlsoKeep | None = None,
              as_of: dt.date | None = None) -> tuple[ir.Table, ir.Table]:
@@ -62,12 +65,13 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
     A row's first problem is reported, in column order. Dates are bounded by
     :func:`date_checks` (with ``as_of`` None, a date of service may be up to LATEST_DATE).
     With ``materialize`` (connection, name) the checked rows are stored once in a temp
-    table, so the file is read once. With ``keep_errors`` (which stores the error rows, few)
-    the rows are checked once: the good rows are then every row but those, converted without
-    running the checks again. With ``also_keep`` as well, the good rows it picks are stored
-    in the same pass (``_field`` null); :func:`kept_good_rows` reads them back. Columns
-    beyond the spec's are ignored (dropped before the checks, so lookups joined by
-    ``extra`` cannot clash with them).
+    table, so the file is read once (or a function that stores them: Spark's checkpoint).
+    With ``keep_errors`` (which stores the error rows, few) the rows are checked once: the
+    good rows are then every row but those, converted without running the checks again.
+    With ``also_keep`` as well, the good rows it picks are stored in the same pass
+    (``_field`` null); :func:`kept_good_rows` reads them back. Columns beyond the spec's are
+    ignored (dropped before the checks, so lookups joined by ``extra`` cannot clash with
+    them).
 
     Three projections, each reading the one before: text cleaned once (trimmed, empty as
     null), then converted once, then checked. Written as one expression, every check and
@@ -164,7 +168,9 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
         good = unchecked.anti_join(bad_rows, unchecked._line == bad_rows.bad_row)
     else:
         flagged = flag(typed_table)
-        if materialize is not None:  # one scan of the file; errors and good rows are filters
+        if callable(materialize):  # one scan of the file; errors and good rows are filters
+            flagged = materialize(flagged)
+        elif materialize is not None:
             con, name = materialize
             con.create_table(f"{name}_checked", flagged, temp=True)
             flagged = con.table(f"{name}_checked")
