@@ -36,7 +36,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from bhpolicy.db import Database
@@ -364,9 +364,18 @@ class _Batch:
 
 def _insert(session: Session, model: type[RemitClaim] | type[RemitLine],
             rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` in bulk; their new ids, in the rows' order."""
+    """Insert ``rows`` in bulk; their new ids, in the rows' order. On SQLite the ids are
+    given (the table's largest id plus one onwards: the write transaction began IMMEDIATE,
+    so no other writer runs) and the rows go in one executemany: SQLAlchemy cannot keep
+    RETURNING in the rows' order on SQLite and would insert them one statement a row."""
     if not rows:
         return []
+    if session.get_bind().dialect.name == "sqlite":
+        first = (session.scalar(select(func.max(model.id))) or 0) + 1
+        ids = list(range(first, first + len(rows)))
+        session.execute(insert(model), [{**row, "id": new} for row, new in
+                                        zip(rows, ids, strict=True)])
+        return ids
     statement = insert(model).returning(model.id, sort_by_parameter_order=True)
     return list(session.scalars(statement, rows))
 
