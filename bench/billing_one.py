@@ -7,8 +7,10 @@ One member-month, 20 contacts (SC pack, a small team, a few days that do not qua
 statement (the EXECUTE of the prepared plan, its text built once) run directly on a cursor of
 the pool (no Python around it: no conversion of the rows, no result rows made into dicts).
 Prints p50 and p99 of both, wall time and this thread's CPU time (the machine is shared: the
-CPU time is what a call costs when it has a core), and their ratio. Target (issue 18):
-bill_one p99 under 50 ms. Nothing here is asserted.
+CPU time is what a call costs when it has a core), and their ratio. ``--malloc LIB`` runs
+it with ``LD_PRELOAD=LIB`` (about a third of a call's CPU is glibc's malloc and free;
+jemalloc or tcmalloc take less). Target (issue 18): bill_one p99 under 50 ms. Nothing here
+is asserted.
 """
 
 from __future__ import annotations
@@ -94,7 +96,16 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=1,
                         help="member-months a call bills (batching, as a server might under "
                         "load); the per-member cost is printed too")
+    parser.add_argument("--malloc", metavar="LIB",
+                        help="run with LD_PRELOAD=LIB (another C allocator, e.g. Debian "
+                        "libjemalloc2's /usr/lib/x86_64-linux-gnu/libjemalloc.so.2)")
     args = parser.parse_args()
+    if args.malloc and args.malloc not in os.environ.get("LD_PRELOAD", ""):
+        if not os.path.isfile(args.malloc):
+            parser.error(f"--malloc {args.malloc}: no such file")
+        env = {**os.environ, "LD_PRELOAD": args.malloc}
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    print(f"C allocator: {os.environ.get('LD_PRELOAD') or 'glibc malloc (no LD_PRELOAD)'}")
     registry = load_registry()
     start = time.perf_counter()
     state = warm(registry, AS_OF)
