@@ -20,8 +20,9 @@ Beside that load, ``--check-rate`` billing checks a second (POST /api/billing/ch
 member-month of 20 contacts on the engine's warm one-member path, the plan compiled before
 the load starts).
 
-``--malloc LIB`` starts the server with ``LD_PRELOAD=LIB`` (e.g. jemalloc), to compare C
-allocators: about a third of a warm billing call's CPU is glibc's malloc and free.
+``--malloc auto|system|LIB`` picks the server's C allocator as ``bhpolicy serve --malloc``
+does (default auto: jemalloc when the system has it, as serve runs): about a third of a warm
+billing call's CPU is glibc's malloc and free.
 
 Targets (issue 16), SQLite: POST p99 < 50 ms and < 3x the bare insert's p99, no error;
 (issue 19) billing check p99 < 100 ms.
@@ -42,6 +43,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from bhpolicy.allocator import chosen_library
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "examples" / "cases"
@@ -270,9 +273,12 @@ def run_one(label: str, url: str, rate: float, duration: float, warmup: float,
     tokens = prepare(url)
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    if malloc:  # the server's C allocator (the warm path's cost is a third glibc malloc)
-        env["LD_PRELOAD"] = malloc
-        label += f" (server LD_PRELOAD={Path(malloc).name})"
+    library = chosen_library(malloc or "system")  # as bhpolicy serve --malloc chooses
+    if library is not None:
+        env["LD_PRELOAD"] = str(library)
+        label += f" (server LD_PRELOAD={library.name})"
+    else:
+        label += " (server on the system's C allocator)"
     child = subprocess.Popen([sys.executable, __file__, "--child", url, str(port)], env=env)
     try:
         pin(child.pid, 1)
@@ -316,9 +322,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="POST /api/billing/check a second, beside the rest (0: none)")
     parser.add_argument("--pg", action="store_true",
                         help="the same on a throwaway PostgreSQL cluster, after SQLite")
-    parser.add_argument("--malloc", metavar="LIB",
-                        help="start the server with LD_PRELOAD=LIB, e.g. Debian libjemalloc2's "
-                        "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+    parser.add_argument("--malloc", default="auto", metavar="auto|system|LIB",
+                        help="the server's C allocator, as bhpolicy serve --malloc: auto "
+                        "(jemalloc when installed), system, or a library to preload")
     parser.add_argument("--child", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -326,7 +332,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.rate <= 0 or args.duration <= 0:
         parser.error("--rate and --duration must be positive")
-    if args.malloc and not Path(args.malloc).is_file():
+    if args.malloc not in ("auto", "system") and not Path(args.malloc).is_file():
         parser.error(f"--malloc {args.malloc}: no such file")
     with tempfile.TemporaryDirectory(prefix="bhpolicy-bench-") as tmp:
         run_one("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}", args.rate, args.duration,

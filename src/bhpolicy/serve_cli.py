@@ -103,11 +103,20 @@ def serve(
         help="Submitter configuration (TOML) for the 837P the billing pages write.")] = None,
     worker: Annotated[bool, typer.Option(
         help="Start one worker process for billing jobs beside the server.")] = True,
+    malloc: Annotated[str, typer.Option(
+        "--malloc", envvar="BHPOLICY_MALLOC",
+        help="C allocator: auto (jemalloc when the system has it, e.g. Debian's "
+        "libjemalloc2; the warm billing check takes about a third less CPU with it), "
+        "system, or the path of an allocator's shared library.")] = "auto",
 ) -> None:
     """Run the review service: the API (/api, /openapi.json, /docs) and the reviewers'
     pages, on uvicorn. The database must be at the latest migration."""
+    import logging
     import logging.config
 
+    from bhpolicy.allocator import describe, preload
+
+    preload(malloc)  # executes the command again with the allocator preloaded, if needed
     import uvicorn
 
     from bhpolicy.web.app import create_app, warm
@@ -126,6 +135,7 @@ def serve(
     warm(app)  # before uvicorn starts, so a broken pack or catalog is one line here
     config = _logging_config()
     logging.config.dictConfig(config)
+    logging.getLogger("bhpolicy.serve").info(describe())
     child = _start_worker(database.url, settings.job_lease_seconds) if worker else None
     try:
         uvicorn.run(app, host=host, port=port, access_log=False, log_config=config,

@@ -1,0 +1,96 @@
+"""``bhpolicy serve --malloc``: jemalloc preloaded when the system has it (the warm billing
+check's CPU is a third glibc malloc/free otherwise), the system allocator on request, a
+missing library in one line; the server keeps its process id across the re-execution."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bhpolicy.allocator import (
+    JEMALLOC,
+    chosen_library,
+    find_jemalloc,
+    loaded_libraries,
+    reexec_command,
+)
+from bhpolicy.errors import BhpolicyError
+from tests.support.web import bhpolicy_command, running_server
+
+
+def test_choices(tmp_path: Path) -> None:
+    assert chosen_library("system") is None
+    assert chosen_library("auto") == find_jemalloc()
+    library = tmp_path / "liballoc.so"
+    library.write_bytes(b"")
+    assert chosen_library(str(library)) == library
+    with pytest.raises(BhpolicyError, match="no such file"):
+        chosen_library(str(tmp_path / "missing.so"))
+
+
+def test_find_jemalloc_in_the_library_folders(tmp_path: Path) -> None:
+    assert find_jemalloc([str(tmp_path)]) is None
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / JEMALLOC).write_bytes(b"")
+    assert find_jemalloc([str(tmp_path / "a"), str(tmp_path / "b")]) == \
+        tmp_path / "b" / JEMALLOC
+
+
+def test_loaded_libraries_reads_the_maps(tmp_path: Path) -> None:
+    maps = tmp_path / "maps"
+    maps.write_text(
+        "7f00-7f01 r--p 00000000 08:01 123 /usr/lib/x86_64-linux-gnu/libjemalloc.so.2\n"
+        "7f01-7f02 rw-p 00000000 00:00 0 \n"
+        "7f02-7f03 r--p 00000000 00:00 0 [heap]\n", encoding="utf-8")
+    assert loaded_libraries(maps) == {"libjemalloc.so.2"}
+    assert loaded_libraries(tmp_path / "none") == set()
+
+
+def test_only_the_command_is_executed_again(tmp_path: Path) -> None:
+    script = tmp_path / "bhpolicy"
+    script.write_text("#!/bin/sh\n", encoding="utf-8")
+    assert reexec_command([str(script), "serve", "--port", "9"], "/py") == [
+        "/py", str(script), "serve", "--port", "9"]
+    assert reexec_command(["/x/bhpolicy/cli.py", "serve"], "/py") == [
+        "/py", "-m", "bhpolicy.cli", "serve"]
+    # pytest, a notebook, an embedding program: never executed again
+    assert reexec_command(["/usr/bin/pytest", "-k", "x"], "/py") is None
+    assert reexec_command([], "/py") is None
+
+
+def _mapped(pid: int) -> set[str]:
+    return loaded_libraries(Path(f"/proc/{pid}/maps"))
+
+
+def _upgraded(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'bhpolicy.db'}"
+    done = subprocess.run([*bhpolicy_command(), "db", "upgrade", "--db", url],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return url
+
+
+@pytest.mark.skipif(find_jemalloc() is None, reason="jemalloc (libjemalloc2) not installed")
+def test_serve_runs_on_jemalloc_by_default_and_on_the_system_allocator_on_request(
+        tmp_path: Path) -> None:
+    url = _upgraded(tmp_path)
+    with running_server(url, tmp_path, args=("--no-worker",)) as server:
+        assert JEMALLOC in _mapped(server.process.pid)  # same pid: executed again in place
+        assert f"C allocator: {JEMALLOC} (preloaded)" in server.log_text()
+    (tmp_path / "system").mkdir()
+    with running_server(url, tmp_path / "system",
+                        args=("--no-worker", "--malloc", "system")) as server:
+        assert JEMALLOC not in _mapped(server.process.pid)
+        assert "C allocator: the system's" in server.log_text()
+
+
+def test_serve_with_a_missing_allocator_is_one_line(tmp_path: Path) -> None:
+    url = _upgraded(tmp_path)
+    done = subprocess.run([*bhpolicy_command(), "serve", "--db", url, "--port", "1",
+                           "--malloc", str(tmp_path / "nothing.so")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no such file" in lines[0], done.stderr
