@@ -93,3 +93,92 @@ def test_without_a_configuration_nothing_is_expected(tmp_path: Path, database: D
     assert [(ln.expected_cents, ln.expected_from, ln.state) for ln in result.lines] == [
         (None, None, "not posted")]
     assert result.lines[0].claim_id == claim.id
+
+
+# ---------------------------------------------------------------- voids
+
+
+def _void_of(database: Database, tmp_path: Path, claim_id: str, days: int) -> str:
+    """Void ``claim_id`` (a run of March 2 .. days supplies the subscriber); the void's id."""
+    from tests.test_claims_void import month, void
+
+    result, _ = void(database, tmp_path, month(tmp_path, "void-run", days), claim_id)
+    [made] = result.claims
+    return str(made.claim_id)
+
+
+def test_a_void_in_force_withdraws_its_lines(tmp_path: Path, database: Database) -> None:
+    """Voided lines: nothing charged or expected, never underpaid or not posted; what the
+    payer paid shows until it reverses the claim, then nothing."""
+    from bhpolicy.db.ledger_models import LedgerClaim
+    from bhpolicy.services.ledger import post_front_end
+
+    [claim] = send(database, tmp_path, "a", 3)
+    import_remittance(database, remit(tmp_path, "paid.835", [
+        Claim(claim.id, payer_claim="PAY-1", services=services(
+            claim, d03={"cas": [Cas("CO", "45", 5000)]}))]), now=NOW)
+    before = reconcile(database, load_config(CONFIG))
+    assert before.total.underpaid_cents == 5000 and before.total.expected_cents == 50000
+
+    made = _void_of(database, tmp_path, claim.id, 3)
+    for step in ("sent", "accepted"):
+        result = reconcile(database, load_config(CONFIG))
+        assert [(ln.claim_id, ln.state, ln.charged_cents, ln.expected_cents,
+                 ln.expected_from, ln.paid_cents, ln.underpaid_cents)
+                for ln in result.lines] == [
+            (made, "voided", 0, None, None, 25000, 0), (made, "voided", 0, None, None,
+                                                         20000, 0)], step
+        total = result.total
+        assert (total.lines, total.charged_cents, total.expected_cents, total.paid_cents,
+                total.underpaid_cents, total.not_posted_lines, total.voided_lines) == (
+            2, 0, 0, 45000, 0, 0, 2), step
+        assert result.underpaid == []
+        assert post_front_end(database, [(made, True, "PAY-1V")]) == []
+
+    with database.read() as session:
+        void_claim = session.get(LedgerClaim, made)
+        assert void_claim is not None
+        negated = [s.__class__(**{**s.__dict__, "charge": -s.charge})
+                   for s in services(void_claim)]
+    assert import_remittance(database, remit(tmp_path, "reversal.835", [
+        Claim(made, status="22", payer_claim="PAY-1", services=negated)],
+        trace="T-VOID"), now=NOW).reversals == 1
+    result = reconcile(database, load_config(CONFIG), registry=load_registry())
+    assert [(ln.state, ln.charged_cents, ln.expected_cents, ln.paid_cents,
+             ln.underpaid_cents, ln.denial_carcs) for ln in result.lines] == [
+        ("voided", 0, None, 0, 0, [])] * 2
+    assert (result.total.paid_cents, result.total.underpaid_cents, result.total.voided_lines,
+            result.total.not_posted_lines) == (0, 0, 2, 0)
+    assert [(t.key, t.voided_lines, t.charged_cents) for t in result.by_month] == [
+        ("2026-03", 2, 0)]
+
+
+def test_a_void_of_a_claim_not_yet_paid_is_not_not_posted(tmp_path: Path,
+                                                          database: Database) -> None:
+    from bhpolicy.services.ledger import post_front_end
+
+    [claim] = send(database, tmp_path, "a", 3)
+    assert post_front_end(database, [(claim.id, True, "PAY-2")]) == []
+    made = _void_of(database, tmp_path, claim.id, 3)
+    result = reconcile(database, load_config(CONFIG))
+    assert [(ln.claim_id, ln.state, ln.expected_cents, ln.paid_cents, ln.underpaid_cents)
+            for ln in result.lines] == [(made, "voided", None, 0, 0)] * 2
+    assert (result.total.not_posted_lines, result.total.voided_lines) == (0, 2)
+
+
+def test_a_void_rejected_at_the_front_end_leaves_the_claim_current(
+        tmp_path: Path, database: Database) -> None:
+    from bhpolicy.services.ledger import post_front_end
+
+    [claim] = send(database, tmp_path, "a", 3)
+    import_remittance(database, remit(tmp_path, "paid.835", [
+        Claim(claim.id, payer_claim="PAY-3", services=services(
+            claim, d03={"cas": [Cas("CO", "45", 5000)]}))]), now=NOW)
+    made = _void_of(database, tmp_path, claim.id, 3)
+    assert post_front_end(database, [(made, False, None)]) == []
+    result = reconcile(database, load_config(CONFIG))
+    assert [(ln.claim_id, ln.state, ln.charged_cents, ln.expected_cents, ln.paid_cents,
+             ln.underpaid_cents) for ln in result.lines] == [
+        (claim.id, "paid", 25000, 25000, 25000, 0),
+        (claim.id, "partly paid", 25000, 25000, 20000, 5000)]
+    assert (result.total.voided_lines, result.total.underpaid_cents) == (0, 5000)

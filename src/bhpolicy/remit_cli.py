@@ -161,7 +161,7 @@ def remit_reconcile(db: Db, config: ConfigOption = None,
                f"{money(t.write_off_cents)}, patient responsibility "
                f"{money(t.patient_responsibility_cents)}, underpaid "
                f"{money(t.underpaid_cents)}; {t.denied_lines} denied, {t.not_posted_lines} "
-               "not posted")
+               f"not posted, {t.voided_lines} voided")
     if result.fee_schedule is None:
         typer.echo("expected: no --config given, so no fee schedule to expect from")
     for name, totals in (("team", result.by_team), ("payer", result.by_payer),

@@ -12,6 +12,11 @@ over the monthly maximum, is never the member's to pay), patient responsibility 
 other (OA, PI, CR). A line is underpaid when paid is less than expected and none of its
 CARCs is a denial (``x12/denial_actions.yaml``). Totals by team (billing provider), payer
 and month; denials counted by CARC. Money is integer cents.
+
+A line withdrawn by a void (``bhpolicy claims void``, CLM05-3 8) that the payer's front end
+has not rejected is ``voided``: nothing charged or expected, never underpaid; what was paid
+on it shows until the payer reverses the claim. A void the front end rejected leaves the
+voided claim's line current.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ from bhpolicy.services.posting import LineState, line_states
 from bhpolicy.strict_model import Strict
 from bhpolicy.x12.config import Payer, SubmitterConfig
 from bhpolicy.yaml_strict import validate_file
+
+VOID = "8"  # CLM05-3 of a void
+VOIDED = "voided"  # the state of a line a void in force withdrew
 
 # ---------------------------------------------------------------- denial actions (data)
 
@@ -125,7 +133,7 @@ class ReconLine:
     hcpcs: str
     modifier: str | None
     units: int
-    state: str  # paid, partly paid, denied, not posted, rejected at the front end
+    state: str  # paid, partly paid, denied, not posted, rejected at the front end, voided
     charged_cents: int
     expected_cents: int | None
     expected_from: str | None
@@ -155,6 +163,7 @@ class Total:
     underpaid_cents: int = 0
     denied_lines: int = 0
     not_posted_lines: int = 0
+    voided_lines: int = 0
 
     def add(self, line: ReconLine) -> None:
         self.lines += 1
@@ -167,6 +176,7 @@ class Total:
         self.underpaid_cents += line.underpaid_cents
         self.denied_lines += line.state == "denied"
         self.not_posted_lines += line.state in ("not posted", "rejected at the front end")
+        self.voided_lines += line.state == VOIDED
 
 
 @dataclass
@@ -217,7 +227,8 @@ def expected_rate(payer: Payer, hcpcs: str, modifier: str | None, on: dt.date
 
 def current_lines(session: Session, month: str | None = None) -> list[LedgerLine]:
     """One ledger line a line control number: the newest that went out on a claim the
-    payer's front end did not reject (else the newest)."""
+    payer's front end did not reject (else the newest). That may be a void's line (see
+    :func:`withdrawn`): the line is then withdrawn, not billed."""
     query = (select(LedgerLine).join(LedgerClaim, LedgerLine.claim_id == LedgerClaim.id)
              .order_by(LedgerClaim.created_at, LedgerClaim.id, LedgerLine.number))
     if month is not None:
@@ -232,14 +243,21 @@ def current_lines(session: Session, month: str | None = None) -> list[LedgerLine
                                                    ln.service_date, ln.line_control))
 
 
+def withdrawn(line: LedgerLine) -> bool:
+    """Whether ``line`` is a void's line that the payer's front end has not rejected (the
+    line it voids is then withdrawn)."""
+    return line.claim.frequency == VOID and line.claim.status != "rejected"
+
+
 def _line(line: LedgerLine, state: LineState | None, payers: dict[str, Payer],
           source: str | None, labels_of: dict[str, dict[str, str]], actions: DenialActions
           ) -> ReconLine:
     claim = line.claim
     labels = labels_of.get(claim.payer_id) or labels_of.get("", {})
     payer = payers.get(claim.payer_id)
-    rate = expected_rate(payer, line.hcpcs, line.modifier, line.service_date) if payer \
-        else None
+    voided = withdrawn(line)
+    rate = expected_rate(payer, line.hcpcs, line.modifier, line.service_date) \
+        if payer and not voided else None
     expected = int((rate[0] * line.units * 100).to_integral_value()) if rate else None
     expected_from = f"{source}: {rate[1]}" if rate and source else rate[1] if rate else None
     adjustments = [AdjustmentRow(g, c, cents, labels.get(c))
@@ -251,7 +269,9 @@ def _line(line: LedgerLine, state: LineState | None, payers: dict[str, Payer],
     other = sum(a.cents for a in adjustments) - write_off - patient
     denial = sorted({a.carc for a in adjustments if a.carc in actions.carcs})
     paid = state.paid_cents if state else 0
-    if state is None:
+    if voided:
+        label = VOIDED
+    elif state is None:
         label = "rejected at the front end" if claim.status == "rejected" else "not posted"
     elif state.denied:
         label = "denied"
@@ -263,7 +283,8 @@ def _line(line: LedgerLine, state: LineState | None, payers: dict[str, Payer],
         line_control=line.line_control, claim_id=claim.id, payer_id=claim.payer_id,
         team=claim.provider_id, month=claim.month, service_date=line.service_date.isoformat(),
         hcpcs=line.hcpcs, modifier=line.modifier, units=line.units, state=label,
-        charged_cents=line.charge_cents, expected_cents=expected, expected_from=expected_from,
+        charged_cents=0 if voided else line.charge_cents, expected_cents=expected,
+        expected_from=expected_from,
         allowed_cents=state.allowed_cents if state else None, paid_cents=paid,
         write_off_cents=write_off, patient_responsibility_cents=patient,
         other_adjustment_cents=other, underpaid_cents=underpaid, denial_carcs=denial,
