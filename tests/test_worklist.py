@@ -173,3 +173,128 @@ def test_csv_cells_are_neutralised(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     write_csv(path, ["a", "b"], [["=1+1", "-5"]])
     assert path.read_text().splitlines()[1] == "'=1+1,-5"
+
+
+# ---------------------------------------------------------------- a void rejected
+
+
+def _reject_void(database: Database, tmp_path: Path, void_id: str, how: str) -> None:
+    """The front end rejects the void: a 277CA (STC A7) or a 999 rejecting its set."""
+    from sqlalchemy import select
+
+    from bhpolicy.db.ledger_models import ClaimFile, LedgerClaim
+    from bhpolicy.db.posting_models import ClaimTransaction
+    from tests.support.x12_remit import SegmentError, SetAck, build_999
+
+    ack = tmp_path / f"void-{how}.ack"
+    if how == "277CA":
+        ack.write_text(build_277ca([ClaimAck(void_id, statuses=[Status("A7", "21", "PR")])]))
+    else:
+        with database.read() as session:
+            st02 = session.scalars(select(ClaimTransaction.st02).where(
+                ClaimTransaction.claim_id == void_id)).one()
+            made = session.get(LedgerClaim, void_id)
+            assert made is not None
+            file = session.get(ClaimFile, made.file_id)
+            assert file is not None
+            gs06 = file.gs06
+        ack.write_text(build_999([SetAck(str(st02).zfill(4), status="R", codes=["5"],
+                                         errors=[SegmentError("REF", 9, "2300", "8",
+                                                              claim=void_id)])],
+                                 group_control=str(gs06)))
+    assert import_acks(database, ack, now=NOW).claims_rejected == [void_id]
+
+
+def test_a_void_rejected_at_the_front_end_is_work(tmp_path: Path, database: Database) -> None:
+    """A paid claim voided, the void rejected (277CA, then the void sent again and rejected
+    by a 999): the rejected void is listed, per line, as a void to send again on the
+    correction clock from the voided claim's remittance; a void sent again is 'sent again'
+    until the front end accepts it, then done."""
+    from tests.test_claims_void import month, void
+
+    config = load_config(config_with_limits(tmp_path))
+    [claim] = send(database, tmp_path, "a", 3)
+    import_remittance(database, remit(tmp_path, "r.835", [
+        Claim(claim.id, payer_claim="PAY-1", services=services(claim))]), now=NOW)
+    run_dir = month(tmp_path, "void-run", 3)
+    assert worklist(database, config, as_of=AS_OF).items == []
+
+    def items() -> list[tuple[object, ...]]:
+        return [(i.claim_id, i.reason, i.action, i.frequency, i.clock, i.clock_from,
+                 i.deadline, i.days_left, i.status, i.payer_claim_number)
+                for i in worklist(database, config, as_of=AS_OF,
+                                  registry=load_registry()).items]
+
+    rejected = None
+    for n, how in enumerate(("277CA", "999")):
+        result, _ = void(database, tmp_path, run_dir, claim.id, name=f"void{n}.x12")
+        [made] = result.claims
+        # the void is in force: nothing to work, or the void rejected before is sent again
+        assert [(i[0], i[8]) for i in items()] == (
+            [] if rejected is None else [(rejected, "sent again")] * 2)
+        _reject_void(database, tmp_path, made.claim_id, how)
+        rejected = made.claim_id
+        assert items() == [
+            (made.claim_id, "void rejected at the front end", "resend_void", "8",
+             "correction", "2026-04-05", "2026-10-02", 170, "open", "PAY-1")] * 2, how
+        [item] = worklist(database, config, as_of=AS_OF).items[:1]
+        assert item.line_control == claim.lines[0].line_control
+        assert item.action_summary.startswith("Send the void again")
+
+    result, _ = void(database, tmp_path, run_dir, claim.id, name="void-again.x12")
+    [again] = result.claims
+    assert [i[8] for i in items()] == ["sent again"] * 2
+    ack = tmp_path / "accepted.277"
+    ack.write_text(build_277ca([ClaimAck(again.claim_id, payer_claim="PAY-1V")]))
+    assert import_acks(database, ack, now=NOW).claims_accepted == [again.claim_id]
+    assert [i[8] for i in items()] == ["done"] * 2
+    assert worklist(database, config, as_of=AS_OF).open() == []
+
+
+def test_a_rejected_void_of_a_denied_line(tmp_path: Path, database: Database) -> None:
+    """A line denied (CO-119: void it), the void rejected: the rejected void is the work
+    (not the denial again); once a void is in force again, the denial's item follows it."""
+    from tests.test_claims_void import month, void
+
+    config = load_config(config_with_limits(tmp_path))
+    [claim] = send(database, tmp_path, "a", 3)
+    import_remittance(database, remit(tmp_path, "r.835", [Claim(
+        claim.id, payer_claim="PAY-1", services=services(
+            claim, d03={"cas": [Cas("CO", "119", 25000)]}))]), now=NOW)
+    run_dir = month(tmp_path, "void-run", 3)
+    result, _ = void(database, tmp_path, run_dir, claim.id)
+    [made] = result.claims
+    _reject_void(database, tmp_path, made.claim_id, "277CA")
+    found = worklist(database, config, as_of=AS_OF).items
+    assert [(i.service_date, i.claim_id, i.reason, i.action, i.deadline, i.status)
+            for i in found] == [
+        ("2026-03-02", made.claim_id, "void rejected at the front end", "resend_void",
+         "2026-10-02", "open"),
+        ("2026-03-03", made.claim_id, "void rejected at the front end", "resend_void",
+         "2026-10-02", "open")]
+    result, _ = void(database, tmp_path, run_dir, claim.id, name="again.x12")
+    assert [c.frequency for c in result.claims] == ["8"]
+    found = worklist(database, config, as_of=AS_OF).items
+    assert [(i.claim_id, i.reason, i.status) for i in found] == [
+        (made.claim_id, "void rejected at the front end", "sent again"),
+        (claim.id, "CO-119", "sent again")]
+
+
+def test_a_rejected_void_of_a_claim_never_remitted_has_no_deadline(
+        tmp_path: Path, database: Database) -> None:
+    """A claim the payer only numbered (a 277CA, no 835): no remittance for the correction
+    clock to run from, so the rejected void has no deadline."""
+    from bhpolicy.services.ledger import post_front_end
+    from tests.test_claims_void import month, void
+
+    config = load_config(config_with_limits(tmp_path))
+    [claim] = send(database, tmp_path, "a", 3)
+    assert post_front_end(database, [(claim.id, True, "PAY-2")]) == []
+    result, _ = void(database, tmp_path, month(tmp_path, "void-run", 3), claim.id)
+    [made] = result.claims
+    _reject_void(database, tmp_path, made.claim_id, "999")
+    assert [(i.service_date, i.claim_id, i.action, i.limit_days, i.clock_from, i.deadline,
+             i.status, i.payer_claim_number)
+            for i in worklist(database, config, as_of=AS_OF).items] == [
+        ("2026-03-02", made.claim_id, "resend_void", 180, None, None, "open", "PAY-2"),
+        ("2026-03-03", made.claim_id, "resend_void", 180, None, None, "open", "PAY-2")]

@@ -63,6 +63,7 @@ class CarcAction(Strict):
 class DenialActions(Strict):
     default: StrictStr
     front_end_rejected: StrictStr
+    front_end_rejected_void: StrictStr
     actions: dict[StrictStr, Action]
     carcs: dict[StrictStr, CarcAction]
     write_off: list[StrictStr]
@@ -77,7 +78,7 @@ def _load(path: Path) -> DenialActions:
     from bhpolicy.errors import DataFileError
 
     table = validate_file(DenialActions, path)
-    named = [table.default, table.front_end_rejected,
+    named = [table.default, table.front_end_rejected, table.front_end_rejected_void,
              *[c.action for c in table.carcs.values()],
              *[c.conflict_reversed for c in table.carcs.values() if c.conflict_reversed]]
     for action in named:

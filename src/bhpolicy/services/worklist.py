@@ -15,8 +15,14 @@
 - Status: ``open``; ``sent again`` once a newer claim carries the line and nothing has been
   posted for it since; ``done`` once a later posting pays it. A line withdrawn by a void
   (``bhpolicy claims void``) is ``sent again`` until the payer's front end accepts the void,
-  then ``done``; once the payer reverses the claim, nothing is left to work. A void the
-  front end rejected puts the claim it would have voided back in force.
+  then ``done``; once the payer reverses the claim, nothing is left to work.
+- A void the front end rejected (999 or 277CA) puts the claim it would have voided back in
+  force, and is itself work, per line, while that claim is still the line's current one:
+  send the void again (the table's ``front_end_rejected_void``, on the correction clock from
+  the date of the latest remittance in force for the line; none, no deadline). It is
+  ``sent again`` once another void of the line is in force, ``done`` once the front end
+  accepts that void. A denied line whose void was rejected shows the rejected void until a
+  void is in force again, then its denial's item as above.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from bhpolicy.services.reconcile import (
     carc_labels,
     current_lines,
     load_denial_actions,
+    withdrawn,
 )
 from bhpolicy.x12.config import Payer, SubmitterConfig
 
@@ -126,17 +133,25 @@ def worklist(db: Database, config: SubmitterConfig | None = None, *, as_of: dt.d
         for row in line_postings(session):
             history.setdefault(row[3].line_control, []).append(row)
         rejected_lines: dict[str, LedgerLine] = {}
+        rejected_voids: dict[str, LedgerLine] = {}
         for line in session.scalars(
                 select(LedgerLine).join(LedgerClaim, LedgerLine.claim_id == LedgerClaim.id)
-                .where(LedgerClaim.status == "rejected", LedgerClaim.frequency != VOID)
-                .order_by(LedgerClaim.created_at, LedgerLine.number)):
-            rejected_lines[line.line_control] = line  # the latest rejection of the line
+                .where(LedgerClaim.status == "rejected")
+                .order_by(LedgerClaim.created_at, LedgerClaim.file_id, LedgerLine.number)):
+            # the latest rejection of the line, of a void apart
+            (rejected_voids if line.claim.frequency == VOID else rejected_lines)[
+                line.line_control] = line
         current = {line.line_control: line for line in current_lines(session)}
         for control, line in current.items():
             payer = payers.get(line.claim.payer_id)
             postings = history.get(control, [])
             denials = [r for r in postings if r[0].paid_cents == 0 and r[0].charge_cents != 0]
-            if denials:
+            void = rejected_voids.get(control)
+            if void is not None and (
+                    void.claim.replaces_id == line.claim_id  # the voided claim is current
+                    or (withdrawn(line) and not denials)):  # a void of it in force again
+                item = _rejected_void(void, line, postings, table, payer, as_of)
+            elif denials:
                 item = _denied(session, line, denials[-1], postings, table, payer,
                                labels.get(line.claim.payer_id) or every, as_of)
             elif control in rejected_lines:
@@ -183,6 +198,22 @@ def _rejected(rejected: LedgerLine, current: LedgerLine,
         status = "open"
     return _item(current, rejected.claim_id, "rejected at the front end", [], [],
                  table.front_end_rejected, table, payer, rejected.service_date, as_of, status)
+
+
+def _rejected_void(void: LedgerLine, current: LedgerLine,
+                   postings: list[tuple[RemitLine, RemitClaim, Remittance, LedgerLine]],
+                   table: DenialActions, payer: Payer | None, as_of: dt.date) -> WorkItem:
+    """A void of the line that the front end rejected: send it again."""
+    if withdrawn(current):  # another void of the line is in force
+        status = "done" if current.claim.status == "accepted" else "sent again"
+    else:
+        status = "open"
+    action = table.front_end_rejected_void
+    remittance = postings[-1][2] if postings else None
+    start = current.service_date if table.actions[action].clock == "filing" else (
+        remittance.payment_date or remittance.production_date if remittance else None)
+    return _item(current, void.claim_id, "void rejected at the front end", [], [], action,
+                 table, payer, start, as_of, status, remittance, void.claim.payer_claim_number)
 
 
 def _denied(session: Session, line: LedgerLine,
