@@ -252,3 +252,95 @@ def test_billing_forms_need_their_csrf_token(
     assert not any((tmp_path / "jobs").glob("J-*"))
     remit_form = client.post("/billing/remits", files={"file": ("r.835", b"ISA*")})
     assert remit_form.status_code == 403
+
+
+def test_void_through_the_api(site: tuple[TestClient, Any, dict[str, str]],
+                              files: dict[str, Path], tmp_path: Path) -> None:
+    """POST /api/billing/void: the same void_claims as `bhpolicy claims void`, the
+    subscriber fields from a finished job's run, the 837P in the job's claims (downloaded
+    like the 837P's); refusals one line naming the claim, no PHI, nothing written."""
+    from bhpolicy.db.ledger_models import ClaimFile
+
+    client, db, tokens = site
+    biller = bearer(tokens["biller"])
+    job = client.post("/api/billing/jobs", headers=biller, files=_upload(files)).json()
+    _run_worker(db)
+    written = client.post(f"/api/billing/jobs/{job['id']}/837p", headers=biller, json={})
+    assert written.status_code == 200, written.text
+    with db.read() as session:
+        claim = session.scalars(select(LedgerClaim)).one()
+        claim_id, lines = claim.id, len(claim.lines)
+
+    def void(*claims: str, job_id: str = job["id"], token: str = "biller") -> Any:
+        return client.post("/api/billing/void", headers=bearer(tokens[token]),
+                           json={"job_id": job_id, "claims": list(claims)})
+
+    def files_written() -> int:
+        with db.read() as session:
+            return len(list(session.scalars(select(ClaimFile))))
+
+    before = files_written()
+    unnumbered = void(claim_id)
+    assert unnumbered.status_code == 409, unnumbered.text
+    assert unnumbered.json() == {
+        "detail": f"claim {claim_id}: the payer has not numbered it yet (no 277CA or 835 "
+        "with its claim number imported): nothing to void at the payer yet",
+        "element": "claims"}
+    unknown = void("C-NOTINLEDGER")
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"] == "claim C-NOTINLEDGER: not in the ledger"
+    assert void("not a claim!").status_code == 422  # the body's pattern
+    assert void(claim_id, token="analyst").status_code == 403
+    assert void(claim_id, job_id="J-AAAAAAAAAAAA").status_code == 404
+
+    ack = tmp_path / "ack.277"
+    ack.write_text(remit.build_277ca([remit.ClaimAck(claim_id, payer_claim="PAYER-9")]))
+    posted = client.post("/api/remits", headers=biller,
+                         files={"file": ("ack.277", ack.read_bytes(), "text/plain")})
+    assert posted.status_code == 200, posted.text
+
+    # a job whose run does not hold the member cannot supply the subscriber fields
+    folder = files["contacts"].parent
+    other = {"contacts": write_csv(folder / "c2.csv", CONTACT_FIELDS,
+                                   days("2026-03", 2, 5, member_id="M2")),
+             "members": write_csv(folder / "m2.csv", MEMBER_FIELDS, [member("M2")]),
+             "authorizations": write_csv(folder / "a2.csv", AUTH_FIELDS,
+                                         [auth("A2", "M2")])}
+    job2 = client.post("/api/billing/jobs", headers=biller, files=_upload(other)).json()
+    queued = void(claim_id, job_id=job2["id"])
+    assert queued.status_code == 422 and "has not finished" in queued.json()["detail"]
+    _run_worker(db)
+    missing = void(claim_id, job_id=job2["id"])
+    assert missing.status_code == 422, missing.text
+    assert missing.json()["detail"].startswith(
+        f"claim {claim_id}: its member is not in the run's subscribers file")
+    for answer in (unnumbered, unknown, queued, missing):
+        for phi in ("Doe", "Jane", "0012345678", "1980-01-02", "F20", str(tmp_path)):
+            assert phi not in answer.text
+    assert files_written() == before
+
+    done = void(claim_id)
+    assert done.status_code == 200, done.text
+    answer = done.json()
+    [made] = answer["voids"]
+    assert (made["voids"], made["payer_claim_number"], made["lines"]) == (
+        claim_id, "PAYER-9", lines)
+    [file] = answer["files"]
+    assert file["claims"] == 1 and file["valid"] is True
+    assert file["name"].startswith("void-") and file["name"].endswith(".x12")
+    with db.read() as session:
+        voided = session.get(LedgerClaim, claim_id)
+        void_claim = session.get(LedgerClaim, made["claim_id"])
+        assert voided is not None and void_claim is not None
+        assert (voided.status, void_claim.frequency, void_claim.replaces_id) == (
+            "voided", "8", claim_id)
+    login(client, "biller")
+    page = client.get(f"/billing/jobs/{job['id']}")
+    assert f'href="/billing/jobs/{job["id"]}/claims/{file["name"]}"' in page.text
+    x12 = client.get(f"/billing/jobs/{job['id']}/claims/{file['name']}")
+    assert x12.status_code == 200 and x12.text.startswith("ISA*")
+    assert f"CLM*{made['claim_id']}*" in x12.text and ":B:8*" in x12.text
+    assert "REF*F8*PAYER-9~" in x12.text
+    twice = void(claim_id)
+    assert twice.status_code == 409
+    assert twice.json()["detail"] == f"claim {claim_id}: already voided"

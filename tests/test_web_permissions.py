@@ -76,7 +76,7 @@ def role_table() -> str:
 
 
 def test_every_api_route_declares_a_known_operation() -> None:
-    assert len(API_ROUTES) == 24
+    assert len(API_ROUTES) == 25
     for method, path, operation in API_ROUTES:
         assert operation in PERMISSIONS, f"{method} {path} declares no operation"
     declared = {operation for _, _, operation in API_ROUTES}
@@ -143,6 +143,19 @@ class World:
                                        headers=bearer(self.tokens["biller"]))
             assert written.status_code == 200, written.text
         return job_id
+
+    def numbered_claim(self) -> str:
+        """The one claim of the ledger, numbered by the payer (a 277CA), so it can be
+        voided."""
+        from sqlalchemy import select
+
+        from bhpolicy.db.ledger_models import LedgerClaim
+        from bhpolicy.services.ledger import post_front_end
+
+        with self.db.read() as session:
+            claim_id: str = session.scalars(select(LedgerClaim.id)).one()
+        assert post_front_end(self.db, [(claim_id, True, "PAYER-1")]) == []
+        return claim_id
 
     def remit(self) -> Upload:
         path = remit.write_835(self.folder / "r.835", [remit.Claim("C-UNKNOWN")])
@@ -218,6 +231,11 @@ def prepare(world: World, role: str, method: str, path: str) -> tuple[str, Any]:
     if path == "/api/billing/jobs/{job_id}/837p":
         allowed = role in PERMISSIONS["claims.write"]
         return path.format(job_id=world.job(done=allowed) if allowed else NO_JOB), {}
+    if path == "/api/billing/void":
+        if role not in PERMISSIONS["claims.void"]:  # refused before the job is looked up
+            return path, {"job_id": NO_JOB, "claims": ["C-AAAAAAAAAAAA"]}
+        job_id = world.job(claims=True)
+        return path, {"job_id": job_id, "claims": [world.numbered_claim()]}
     if path == "/api/remits":
         return path, world.remit()
     if path == "/api/billing/check":

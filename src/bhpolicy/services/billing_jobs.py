@@ -159,3 +159,53 @@ def write_job_837p(db: Any, actor: Any, job_id: str, config_path: Path | None,
             "lines_sent_before": ledger_run.skipped_lines,
             "rejected": [str(p) for p in result.rejected],
             "warnings": [str(w) for w in result.warnings]}
+
+
+def void_job_claims(db: Any, actor: Any, job_id: str, config_path: Path | None,
+                    now: dt.datetime, claim_ids: list[str]) -> dict[str, Any]:
+    """Void claims of the server's claim ledger (``ledger.void_claims``, the function
+    ``bhpolicy claims void`` calls): an 837P of frequency-8 claims written to the job's
+    claims folder, the subscriber fields from the finished job's run. A claim that cannot be
+    voided is refused (409; 422 for a claim not in the ledger), with nothing written.
+    Returns what was written (no PHI)."""
+    from bhpolicy.services import jobs, reference
+    from bhpolicy.services.errors import Conflict, Invalid
+    from bhpolicy.services.ledger import VoidRefused, void_claims
+    from bhpolicy.services.permissions import require
+    from bhpolicy.x12.config import load_config
+    from bhpolicy.x12.validate import validate_837p
+
+    require(actor, "claims.void")
+    if not claim_ids:
+        raise Invalid("name at least one claim to void", "claims")
+    job = jobs.get(db, actor, job_id)
+    if job.status != "done":
+        raise Invalid(f"job {job_id} has not finished; its run supplies the subscribers "
+                      "when it is done", "job_id")
+    if config_path is None:
+        raise Invalid("the server has no submitter configuration (bhpolicy serve "
+                      "--submitter-config)", "config")
+    config = load_config(config_path)
+    out_dir = job.folder / CLAIMS
+    out_dir.mkdir(mode=0o700, exist_ok=True)
+    stem = f"void-{now:%Y%m%dT%H%M%S}"
+    taken = {Path(name).name.split(".")[0] for name in claim_files(job.folder)}
+    name = next(s for n in range(1, len(taken) + 2)
+                if (s := stem if n == 1 else f"{stem}-{n}") not in taken)
+    try:
+        result, planned = void_claims(
+            db, claim_ids, run_folder(job.folder), config, out_dir / f"{name}.x12",
+            config_path.parent / config.control_numbers_file,
+            set(reference.catalog()[0].entries), now=now)
+    except VoidRefused as exc:
+        raise (Invalid if exc.unknown else Conflict)(str(exc), "claims") from None
+    except BhpolicyError as exc:  # named by the job, not by where the server keeps it
+        raise Invalid(str(exc).replace(str(run_folder(job.folder)), f"job {job.id}")
+                      .replace(str(job.folder), f"job {job.id}"), "job_id") from None
+    return {"files": [{"name": f.path.name, "claims": len(f.claims),
+                       "valid": validate_837p(f.path).valid} for f in result.files],
+            "voids": [{"claim_id": c.claim_id, "voids": planned.replaces[c.claim_id],
+                       "payer_claim_number": c.payer_claim_number, "lines": len(c.lines),
+                       "total_cents": int((c.total * 100).to_integral_value())}
+                      for c in result.claims],
+            "warnings": [str(w) for w in result.warnings]}

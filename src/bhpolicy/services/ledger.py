@@ -269,6 +269,15 @@ def write_837p_with_ledger(db: Database, run: Path, config: SubmitterConfig, out
     return result, planner.run
 
 
+class VoidRefused(BhpolicyError):
+    """Claims that cannot be voided, every reason in one line; ``unknown`` when a claim
+    named is not in the ledger at all (the others conflict with the claim's state)."""
+
+    def __init__(self, refusals: list[str], unknown: bool) -> None:
+        super().__init__("; ".join(refusals))
+        self.unknown = unknown
+
+
 def void_refusal(claim_id: str, claim: LedgerClaim | None) -> str | None:
     """Why a claim cannot be voided (one line naming it), or None."""
     where = f"claim {claim_id}"
@@ -322,7 +331,8 @@ def void_claims(db: Database, claim_ids: list[str], run: Path, config: Submitter
     """Write an 837P voiding each named claim (frequency 8, REF*F8 the payer's claim number,
     the lines as last sent) and record the voids; the claims voided are then no longer in
     force. The subscriber fields come from the billing run ``run``. Any claim that cannot be
-    voided stops the whole file, with every reason in one line."""
+    voided stops the whole file, with every reason in one line (:class:`VoidRefused` when
+    the ledger refuses it)."""
     written: list[Path] = []
     wanted = list(dict.fromkeys(claim_ids))
     try:
@@ -330,7 +340,7 @@ def void_claims(db: Database, claim_ids: list[str], run: Path, config: Submitter
             found = {i: session.get(LedgerClaim, i) for i in wanted}
             refusals = [r for i in wanted if (r := void_refusal(i, found[i])) is not None]
             if refusals:
-                raise BhpolicyError("; ".join(refusals))
+                raise VoidRefused(refusals, any(c is None for c in found.values()))
             earlier = [c for c in found.values() if c is not None]
             subscribers = read_subscribers(run, {c.member_id for c in earlier})
             built = [_void_of(c, config, subscribers) for c in earlier]

@@ -30,6 +30,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "jobs.read": frozenset({"biller", "admin"}),
     "billing.check": frozenset({"biller", "provider-system"}),
     "claims.write": frozenset({"biller"}),
+    "claims.void": frozenset({"biller"}),
     "remits.import": frozenset({"biller"}),
     "worklist.read": frozenset({"biller", "analyst", "admin"}),
     "billing.dashboard": frozenset({"biller", "analyst", "admin"}),

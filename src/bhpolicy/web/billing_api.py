@@ -232,6 +232,35 @@ def write_837p(request: Request, job_id: JobId, body: ClaimsRequest,
         raise Invalid(str(exc), "job") from None
 
 
+ClaimNumber = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,38}$")]  # CLM01
+
+
+class VoidRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: the finished billing job whose run holds the claims' members (the subscriber fields)
+    job_id: Annotated[str, Field(min_length=1, max_length=20, pattern=r"^J-[A-Z2-7]+$")]
+    #: the claims to void, by CLM01 (patient control number)
+    claims: Annotated[list[ClaimNumber], Field(min_length=1, max_length=1000)]
+
+
+@router.post("/billing/void", response_model=dict[str, Any],
+             openapi_extra=operation("claims.void"),
+             summary="Void claims of the claim ledger (frequency 8, REF*F8 the payer's claim "
+             "number, the lines as last sent): the 837P written to the job's claims, the "
+             "subscriber fields from the job's run",
+             responses={409: {"description": "A claim that cannot be voided (not numbered "
+                              "by the payer yet, rejected, already voided or replaced, or "
+                              "itself a void): nothing written"},
+                        422: {"description": "A claim not in the ledger, a job not done, "
+                              "or a member not in the job's run: nothing written"}})
+def void_claims(request: Request, body: VoidRequest, actor: ApiActor) -> dict[str, Any]:
+    from bhpolicy.services.billing_jobs import void_job_claims
+
+    return void_job_claims(request.app.state.db, actor, body.job_id,
+                           request.app.state.settings.submitter_config, _now(request),
+                           body.claims)
+
+
 def _config(request: Request) -> Any:
     path = request.app.state.settings.submitter_config
     if path is None:
