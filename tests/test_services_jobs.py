@@ -14,7 +14,7 @@ import pytest
 
 from bhpolicy.errors import BhpolicyError
 from bhpolicy.services import jobs
-from bhpolicy.services.billing_jobs import input_name, run_folder
+from bhpolicy.services.billing_jobs import CLAIMS, free_stem, input_name, run_folder
 from bhpolicy.services.errors import Forbidden, NotFound
 from bhpolicy.services.users import Actor, add_user
 from tests.billing_helpers import (
@@ -120,3 +120,18 @@ def test_an_upload_over_the_cap_is_refused_and_leaves_no_file(tmp_path: Path) ->
     assert not target.exists()
     with pytest.raises(BhpolicyError, match=r"csv or \.parquet"):
         input_name("contacts", "contacts.xlsx")
+
+
+def test_a_claim_file_written_in_the_same_second_never_replaces_another(tmp_path: Path
+                                                                        ) -> None:
+    stem = "837p-20261207T031500"
+    assert free_stem(tmp_path, stem) == stem  # no claims folder yet
+    claims = tmp_path / CLAIMS
+    claims.mkdir()
+    (claims / f"{stem}.x12").write_text("", encoding="ascii")
+    assert free_stem(tmp_path, stem) == f"{stem}-2"
+    # a file split by receiver (stem.RECEIVER.x12) and a later -2 rule their stems out
+    (claims / f"{stem}-2.R1.x12").write_text("", encoding="ascii")
+    (claims / f"{stem}-3.x12").write_text("", encoding="ascii")
+    assert free_stem(tmp_path, stem) == f"{stem}-4"
+    assert free_stem(tmp_path, "void-20261207T031500") == "void-20261207T031500"

@@ -76,6 +76,19 @@ def claim_files(folder: Path) -> list[str]:
                   key=lambda name: (claims / name).stat().st_mtime_ns)
 
 
+def free_stem(folder: Path, stem: str) -> str:
+    """``stem``, or ``stem-2``, ``stem-3``...: the first that no file of the job's claims
+    folder starts with (a writer adds a receiver's id to the stem when a file goes to
+    several), so a second file written in the same second never replaces the first."""
+    taken = claim_files(folder)
+    n = 1
+    while True:  # each file rules out at most two stems: this ends
+        candidate = stem if n == 1 else f"{stem}-{n}"
+        if not any(name.startswith((f"{candidate}.", f"{candidate}-")) for name in taken):
+            return candidate
+        n += 1
+
+
 def claim_file(folder: Path, name: str) -> Path:
     """One of :func:`claim_files` by its exact name (never a path the caller builds)."""
     if name not in claim_files(folder):
@@ -140,7 +153,7 @@ def write_job_837p(db: Any, actor: Any, job_id: str, config_path: Path | None,
     config = load_config(config_path)
     out_dir = job.folder / CLAIMS
     out_dir.mkdir(mode=0o700, exist_ok=True)
-    out = out_dir / f"837p-{now:%Y%m%dT%H%M%S}.x12"
+    out = out_dir / f"{free_stem(job.folder, f'837p-{now:%Y%m%dT%H%M%S}')}.x12"
     try:
         result, ledger_run = write_837p_with_ledger(
             db, run_folder(job.folder), config, out, config_path.parent /
@@ -188,10 +201,7 @@ def void_job_claims(db: Any, actor: Any, job_id: str, config_path: Path | None,
     config = load_config(config_path)
     out_dir = job.folder / CLAIMS
     out_dir.mkdir(mode=0o700, exist_ok=True)
-    stem = f"void-{now:%Y%m%dT%H%M%S}"
-    taken = {Path(name).name.split(".")[0] for name in claim_files(job.folder)}
-    name = next(s for n in range(1, len(taken) + 2)
-                if (s := stem if n == 1 else f"{stem}-{n}") not in taken)
+    name = free_stem(job.folder, f"void-{now:%Y%m%dT%H%M%S}")
     try:
         result, planned = void_claims(
             db, claim_ids, run_folder(job.folder), config, out_dir / f"{name}.x12",
