@@ -58,7 +58,7 @@ AddedDays = Literal["new", "replace"]
 #: claim statuses whose lines count as sent
 SENT = ("sent", "accepted")
 ALL_STATUSES = ("sent", "accepted", "rejected", "replaced", "voided")
-VOID = "8"
+VOID = "8"  # CLM05-3 of a void (claim frequency 8)
 LineKey = tuple[str, str, str]  # service date, hcpcs, modifier
 
 

@@ -37,12 +37,12 @@ from bhpolicy.db import Database
 from bhpolicy.db.ledger_models import LedgerClaim, LedgerLine
 from bhpolicy.db.posting_models import ProviderAdjustment, Remittance
 from bhpolicy.policy.registry import PolicyRegistry
+from bhpolicy.services.ledger import VOID  # CLM05-3 of a void
 from bhpolicy.services.posting import LineState, line_states
 from bhpolicy.strict_model import Strict
 from bhpolicy.x12.config import Payer, SubmitterConfig
 from bhpolicy.yaml_strict import validate_file
 
-VOID = "8"  # CLM05-3 of a void
 VOIDED = "voided"  # the state of a line a void in force withdrew
 
 # ---------------------------------------------------------------- denial actions (data)

@@ -38,6 +38,7 @@ from bhpolicy.db import Database
 from bhpolicy.db.ledger_models import LedgerClaim, LedgerLine
 from bhpolicy.db.posting_models import RemitClaim, RemitLine, Remittance
 from bhpolicy.policy.registry import PolicyRegistry
+from bhpolicy.services.ledger import VOID  # CLM05-3 of a void
 from bhpolicy.services.posting import line_postings
 from bhpolicy.services.reconcile import (
     DenialActions,
@@ -48,7 +49,6 @@ from bhpolicy.services.reconcile import (
 )
 from bhpolicy.x12.config import Payer, SubmitterConfig
 
-VOID = "8"  # CLM05-3 of a void
 LIMIT_OF_CLOCK = {"filing": "filing_limit_days", "correction": "correction_limit_days",
                   "appeal": "appeal_limit_days"}
 
