@@ -1,4 +1,4 @@
-"""Where a billing run on Spark spends its time: each :class:`~bhpolicy.billing.spark.SparkRun`
+"""Where a billing run on Spark spends its time: each :class:`~bhpolicy.domain.spark.SparkRun`
 call timed (wall seconds, the Spark jobs and tasks it started, from Spark's status tracker),
 the run's steps timed, and a total by kind of call.
 
@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bhpolicy.billing import spark as spark_module
 from bhpolicy.billing.run import BillInputs, BillSettings, bill_to_folder
+from bhpolicy.domain import spark as spark_module
 from bhpolicy.engines import engine_settings
 from bhpolicy.policy import load_registry
 

@@ -4,8 +4,9 @@ PySpark backend, ``local[N]`` or a cluster master), and the options that pick it
 The rules are the same Ibis expressions on both (:mod:`bhpolicy.billing.graph`); what differs
 stays behind the run's stages (:mod:`bhpolicy.billing.run`): DuckDB stores stages as tables
 (ENUM dictionaries, memory limit, spill folder), Spark as checkpointed DataFrames behind temp
-views. The few SQL functions the rules call by name are declared for each dialect here
-(:func:`dialect`), so an expression built for Spark compiles to Spark's spelling.
+views (:mod:`bhpolicy.domain.spark`). The few SQL functions the rules call by name are
+declared for each dialect here (:func:`dialect`), so an expression built for Spark compiles to
+Spark's spelling.
 
 Spark sessions get safe defaults (:func:`spark_conf`): session time zone UTC (a date of
 service never shifts), no UI and no event log, the driver bound to 127.0.0.1, and with a

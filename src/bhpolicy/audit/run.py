@@ -53,7 +53,7 @@ from bhpolicy.policy.model import PolicyPack
 from bhpolicy.policy.registry import PolicyRegistry
 
 if TYPE_CHECKING:
-    from bhpolicy.billing.spark import SparkRun
+    from bhpolicy.domain.spark import SparkRun
 
 
 @dataclass
@@ -149,7 +149,7 @@ class _DuckAudit:
 
 
 class _SparkAudit(_DuckAudit):
-    """The same on Spark (:mod:`bhpolicy.billing.spark`)."""
+    """The same on Spark (:mod:`bhpolicy.domain.spark`)."""
 
     def __init__(self, spark: SparkRun) -> None:
         super().__init__(spark.con)

@@ -50,7 +50,7 @@ from bhpolicy.policy.model import PolicyPack
 from bhpolicy.policy.registry import PolicyRegistry
 
 if TYPE_CHECKING:
-    from bhpolicy.billing.spark import SparkRun
+    from bhpolicy.domain.spark import SparkRun
 
 OUTPUTS = ("lines", "member_months", "unbilled_days", "other_provider_contacts",
            "subscribers")
@@ -151,7 +151,7 @@ class _FolderStages:
 
 
 class _SparkStages(_FolderStages):
-    """The folder run's stages on Spark (:mod:`bhpolicy.billing.spark`): inputs read by
+    """The folder run's stages on Spark (:mod:`bhpolicy.domain.spark`): inputs read by
     Spark, stages checkpointed DataFrames, no ENUM dictionaries."""
 
     def __init__(self, run: SparkRun, inputs: BillInputs, settings: BillSettings,

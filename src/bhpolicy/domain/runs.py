@@ -23,7 +23,7 @@ from bhpolicy.engines import EngineSettings, dialect, spark_failures
 from bhpolicy.errors import BhpolicyError
 
 if TYPE_CHECKING:
-    from bhpolicy.billing.spark import SparkRun
+    from bhpolicy.domain.spark import SparkRun
 
 
 @dataclass
@@ -156,8 +156,8 @@ def engine_failures(settings: RunSettings, step: Callable[[str], None]
 
 
 def open_spark(settings: RunSettings) -> SparkRun:
-    """The run's Spark session and adapter (:mod:`bhpolicy.billing.spark`)."""
-    from bhpolicy.billing.spark import SparkRun
+    """The run's Spark session and adapter (:mod:`bhpolicy.domain.spark`)."""
+    from bhpolicy.domain.spark import SparkRun
 
     return SparkRun(settings.engine, settings.temp_directory)
 

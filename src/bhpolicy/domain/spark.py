@@ -1,5 +1,7 @@
-"""A run's stages on Apache Spark (Ibis's PySpark backend): what :mod:`bhpolicy.billing.run`
-does with DuckDB tables, done with Spark DataFrames.
+"""A run's stages on Apache Spark (Ibis's PySpark backend): what billing
+(:mod:`bhpolicy.billing.run`) and the audit (:mod:`bhpolicy.audit.run`) do with DuckDB tables
+(:mod:`bhpolicy.domain.runs`), done with Spark DataFrames. Opened by
+:func:`bhpolicy.domain.runs.open_spark`.
 
 - Inputs: Parquet is read by Spark (a local path or any URI the installation reads); the row
   of an error is the record number in its file (``_metadata.row_index`` + 1), as on DuckDB.
@@ -28,7 +30,8 @@ import ibis.expr.types as ir
 
 from bhpolicy.engines import EngineSettings, is_remote, spark_conf, spark_session, uri
 from bhpolicy.errors import DataFileError
-from bhpolicy.io.readers import Column, load_raw_rejects, spec_columns
+from bhpolicy.io.columns import Column
+from bhpolicy.io.readers import load_raw_rejects, spec_columns
 
 
 class SparkRun:
