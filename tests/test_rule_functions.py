@@ -1,14 +1,26 @@
-"""The rules read the packs' parameters by their pack names, only those they declare, and the
-monthly cap is one function that billing's days, its member-months and the audit all call."""
+"""The rules read the packs' parameters by their pack names, only those they declare; the
+monthly cap is one function that billing's days, its member-months and the audit all call; the
+audit's days with a qualifying contact are billing's."""
 
 from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
 
 import ibis
 import pytest
 
-from bhpolicy.domain.parameters import PARAMETER_SCHEMA, param
+from bhpolicy.billing import engine
+from bhpolicy.billing.synth import SynthSpec, synthesize
+from bhpolicy.domain.contacts import qualifying_days
+from bhpolicy.domain.coverage import policy_keys, prepare_authorizations
+from bhpolicy.domain.parameters import PARAMETER_SCHEMA, param, parameter_table
 from bhpolicy.domain.rules import over_monthly_cap
+from bhpolicy.io.columns import AUTHORIZATIONS, CONTACTS
+from bhpolicy.io.readers import read_validated
 from bhpolicy.policy import load_registry
+from tests.billing_helpers import AUTH_FIELDS, CONTACT_FIELDS, auth, contact, write_csv
+from tests.support.dates import AS_OF
 
 BOOKKEEPING = {"policy_id", "policy_revision", "day", "segment", "not_in_force", "not_issued"}
 
@@ -58,3 +70,66 @@ def test_the_audit_imports_no_billing_module_but_its_qualifying_days() -> None:
                     assert not {n for n in names if n.startswith("_")}, (path, node.module)
     assert found <= {"bhpolicy.billing.engine.qualifying_days",
                      "bhpolicy.billing.spark.SparkRun"}, found
+
+
+Day = tuple[str, dt.date, bool]  # member, date, qualifying
+
+
+def _both_days(folder: Path) -> tuple[list[Day], list[Day]]:
+    """(the audit's qualifying days, billing's: the days its month bitmaps unnest) of the
+    contacts and authorizations in ``folder`` (March and April 2026)."""
+    con = ibis.duckdb.connect()
+    registry = load_registry()
+    auths, _ = read_validated(con, folder / "authorizations.csv", "authorizations",
+                              AUTHORIZATIONS, as_of=AS_OF)
+    contacts, _ = read_validated(con, folder / "contacts.csv", "contacts", CONTACTS,
+                                 as_of=AS_OF)
+    coverage, member_policy, _ = prepare_authorizations(auths, policy_keys(registry))
+    params = parameter_table(list(registry.packs), dt.date(2026, 3, 1), dt.date(2026, 4, 30))
+
+    def qualify(checked: ibis.Table) -> ibis.Table:
+        q = engine.qualify_contacts(checked, coverage, member_policy, params)
+        return q.filter(q.not_in_force.isnull())
+
+    _, billing, _ = engine.bill_days(contacts, qualify, coverage, params, engine.empty_billed(),
+                                     lambda name, table: con.create_table(name, table))
+    audit = qualifying_days(contacts, coverage, member_policy, params)
+
+    def rows(table: ibis.Table) -> list[Day]:
+        found = con.to_pyarrow(table.select("member_id", "contact_date", "qualifying"))
+        return sorted((r["member_id"], r["contact_date"], r["qualifying"])
+                      for r in found.to_pylist())
+    return rows(audit), rows(billing)
+
+
+def test_the_audits_qualifying_days_are_billings(tmp_path: Path) -> None:
+    """domain.contacts.qualifying_days (the audit's per diem check) answers as billing's
+    month bitmaps do for every member-day: synthetic inputs, with the per-15-minute code's
+    days short of the first unit (8 minutes) alone and summed added by hand."""
+    synthesize(SynthSpec(members=40, months=2, out=tmp_path))
+    hand = [("authorizations", AUTH_FIELDS, [
+        auth("A1", "M1", billing_code="H0039"), auth("A2", "M2"),
+        auth("A3", "M3", policy="mn-act", end="2026-03-15")]),
+        ("contacts", CONTACT_FIELDS, [
+            contact("2026-03-02", 5, member_id="M1"),                  # short of the unit
+            contact("2026-03-03", 5, member_id="M1"), contact("2026-03-03", 5, member_id="M1"),
+            contact("2026-03-04", 5, member_id="M1"),                  # short: the phone's
+            contact("2026-03-04", 30, mode="phone", member_id="M1"),   # minutes do not count
+            contact("2026-03-02", 5, member_id="M2"),                  # per diem: too short
+            contact("2026-03-03", 30, member_id="M2"),
+            contact("2026-03-20", 30, member_id="M3"),                 # outside authorization
+            contact("2026-03-21", 30, member_id="M4")])]               # no authorization
+    for name, fields, rows in hand:
+        synthetic = (tmp_path / f"{name}.csv").read_text(encoding="utf-8")
+        assert synthetic.splitlines()[0] == ",".join(fields)
+        written = write_csv(tmp_path / f"{name}_hand.csv", fields, rows).read_text("utf-8")
+        (tmp_path / f"{name}.csv").write_text(synthetic + written.split("\n", 1)[1],
+                                              encoding="utf-8")
+    audit, billing = _both_days(tmp_path)
+    assert audit == billing
+    assert {True, False} <= {q for m, _, q in audit if m.startswith("M0")}  # synthetic
+    day = dt.date.fromisoformat
+    assert [d for d in audit if len(d[0]) == 2] == [
+        ("M1", day("2026-03-02"), False), ("M1", day("2026-03-03"), True),
+        ("M1", day("2026-03-04"), False), ("M2", day("2026-03-02"), False),
+        ("M2", day("2026-03-03"), True), ("M3", day("2026-03-20"), True)]

@@ -29,7 +29,7 @@ from bhpolicy.audit.tables import (
     revision_table,
     rule_table,
 )
-from bhpolicy.billing.engine import qualifying_days
+from bhpolicy.domain.contacts import qualifying_days
 from bhpolicy.domain.coverage import episodes, policy_keys, prepare_authorizations
 from bhpolicy.domain.parameters import parameter_table
 from bhpolicy.domain.reasons import reason_table
@@ -323,7 +323,8 @@ def _episode_parameters(run: _Audit, eps: ir.Table, packs: list[PolicyPack],
 def _qualifying_days(run: _Audit, path: Path, coverage: ir.Table,
                      member_policy: ir.Table, registry: PolicyRegistry,
                      errors: list[ir.Table], as_of: dt.date) -> ir.Table:
-    """Grain: member-day in the contact log, with ``qualifying`` from the billing rules."""
+    """Grain: member-day in the contact log, with ``qualifying``: whether it has a contact
+    that qualifies under the contact checks billing applies (:mod:`bhpolicy.domain.contacts`)."""
     con = run.con
     contacts, contact_errors = run.read(path, "contacts", CONTACTS, as_of=as_of)
     errors.append(contact_errors)
@@ -338,5 +339,5 @@ def _qualifying_days(run: _Audit, path: Path, coverage: ir.Table,
     params = parameter_table(used, first, last)
     params = run.store("parameters", params)
 
-    return qualifying_days(contacts, coverage, member_policy, params,
-                           lambda name, table: run.store(f"contacts_{name}", table))
+    return run.store("qualifying_days",
+                     qualifying_days(contacts, coverage, member_policy, params))

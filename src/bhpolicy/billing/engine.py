@@ -17,7 +17,8 @@ contacts (one row per contact)
   -> lines (one per member-day with a qualifying contact: billable, held or already
      billed), unbilled_days (days with contacts but none qualifying) and member_months
      (:mod:`bhpolicy.billing.lines`)
-Authorizations become coverage in :mod:`bhpolicy.domain.coverage` (shared with the audit).
+Authorizations become coverage in :mod:`bhpolicy.domain.coverage` and contacts are checked in
+:mod:`bhpolicy.domain.contacts` (both shared with the audit).
 """
 
 from __future__ import annotations
@@ -49,17 +50,25 @@ from bhpolicy.billing.bits import (
     one,
 )
 from bhpolicy.billing.kinds import HOLD
-from bhpolicy.billing.rules import QUALIFIES
-from bhpolicy.domain.coverage import by_other_provider, cover
+from bhpolicy.domain.contacts import qualified_contacts
 from bhpolicy.domain.parameters import segments
-from bhpolicy.domain.rules import code_not_in_coding_table, is_timed, over_monthly_cap
+from bhpolicy.domain.rules import (
+    QUALIFIES,
+    billing_code,
+    code_not_in_coding_table,
+    is_qualifying_contact,
+    is_timed,
+    over_monthly_cap,
+    short_of_first_unit,
+)
 
 QUALIFYING_BITS = f"reach{QUALIFIES}"  # month_facts' bitmap of days with a qualifying contact
 
 
 def other_provider_contacts(rows: ir.Table) -> ir.Table:
-    """Grain: contact by another provider (:func:`by_other_provider`), from checked contacts
-    with :func:`cover`'s columns, ``row`` and ``file``."""
+    """Grain: contact by another provider
+    (:func:`~bhpolicy.domain.coverage.by_other_provider`), from checked contacts with
+    :func:`~bhpolicy.domain.coverage.cover`'s columns, ``row`` and ``file``."""
     return rows.select("contact_id", "member_id", "provider_id", "contact_date", "minutes",
                        "mode", "participant", authorized_provider=rows.auth_provider,
                        authorization_id=rows.authorization_id, row=rows.row, file=rows.file)
@@ -67,19 +76,12 @@ def other_provider_contacts(rows: ir.Table) -> ir.Table:
 
 def qualify_contacts(contacts: ir.Table, coverage: ir.Table, member_policy: ir.Table,
                      params: ir.Table) -> ir.Table:
-    """Grain: contact. Adds the covering authorization, the day's pack parameters and
-    ``level``: how far the contact gets through the checks (:data:`QUALIFIES` = qualifies)."""
-    joined = cover(contacts, coverage)
-    joined = joined.left_join(member_policy, joined.member_id == member_policy.member_id)
-    joined = joined.mutate(policy_id=joined.auth_policy.fill_null(joined.member_policy_id))
-    joined = joined.join(params, [joined.policy_id == params.policy_id,
-                                  joined.contact_date == params.day])
-    covered = joined.authorization_id.notnull()
-    code = rules.billing_code(joined, joined.auth_code)
-    timed = is_timed(joined, code)
-    level = rules.contact_level(joined, by_other_provider(joined, joined.provider_id), timed)
-    return joined.mutate(covered=covered, code=code, timed=timed, level=level,
-                         at_inpatient=rules.at_inpatient_pos(joined))
+    """Grain: contact. :func:`bhpolicy.domain.contacts.qualified_contacts` (the covering
+    authorization, the day's pack parameters, ``level``: how far the contact gets through
+    the checks, :data:`QUALIFIES` = qualifies) with ``at_inpatient``, the inpatient POS
+    (:func:`~bhpolicy.billing.rules.at_inpatient_pos`)."""
+    q = qualified_contacts(contacts, coverage, member_policy, params)
+    return q.mutate(at_inpatient=rules.at_inpatient_pos(q))
 
 
 def month_facts(q: ir.Table) -> ir.Table:
@@ -93,7 +95,7 @@ def month_facts(q: ir.Table) -> ir.Table:
     month has ~15 contact days."""
     d0 = day_index(q.contact_date)
     bit = one() << d0
-    with_pos = (rules.is_qualifying_contact(q.level)) & q.pos.notnull()
+    with_pos = (is_qualifying_contact(q.level)) & q.pos.notnull()
     shift = (d0 % LANE_DAYS) * LANE_BITS
     lane = d0 // LANE_DAYS
     field = q.pos.cast("int64") << shift
@@ -127,7 +129,7 @@ def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Tabl
     r = facts.left_join(auth, facts.auth_key == auth.a_key).drop("a_key")
     seg = segments(params).rename(seg_segment="segment")
     r = r.join(seg, r.segment == seg.seg_segment).drop("seg_segment")
-    code = rules.billing_code(r, r.auth_code)
+    code = billing_code(r, r.auth_code)
     timed = is_timed(r, code)
     covered = r.authorization_id.notnull()
     hold = ibis.cases(
@@ -170,7 +172,7 @@ def detail_contacts(contacts: ir.Table, wanted: ir.Table,
                                contacts.contact_date.truncate("M") == wanted.x_month])
     c = c.filter(has(c.x_bits, one() << day_index(c.contact_date)))
     q = qualify(c.drop("x_member", "x_month", "x_bits"))
-    return q.filter(rules.is_qualifying_contact(q.level))
+    return q.filter(is_qualifying_contact(q.level))
 
 
 DETAIL_COLUMNS = ("det_member", "det_date", "det_minutes", "det_pos", "det_timed",
@@ -198,7 +200,7 @@ def day_details(contacts: ir.Table, wanted: ir.Table,
             where=x.pos.notnull()) & (2**LANE_BITS - 1),
         det_first=x.h0039_first_unit_min_minutes.max(), det_timed=x.timed.any(),
         det_longest=longest_provider.max())
-    short = rules.short_of_first_unit(g.det_timed, g.det_minutes, g.det_first)
+    short = short_of_first_unit(g.det_timed, g.det_minutes, g.det_first)
     return g.mutate(det_short=short, det_provider=g.det_longest.substr(20)
                     ).select(*DETAIL_COLUMNS)
 
@@ -348,16 +350,3 @@ def empty_billed() -> ir.Table:
     schema = ibis.schema({"line_id": "string", "member_id": "string", "service_date": "date",
                           "hcpcs": "string", "provider_id": "string"})
     return ibis.memtable(schema.to_pyarrow().empty_table())
-
-
-def qualifying_days(contacts: ir.Table, coverage: ir.Table, member_policy: ir.Table,
-                    params: ir.Table, keep: Keep) -> ir.Table:
-    """Grain: member-day of the contacts, with ``qualifying``: whether the day has a
-    contact that qualifies under the billing rules (what the audit's per diem check asks
-    of a contact log; days of a parameter not in force are left out)."""
-    def qualify(checked: ir.Table) -> ir.Table:
-        q = qualify_contacts(checked, coverage, member_policy, params)
-        return q.filter(q.not_in_force.isnull())
-
-    _, day_rows, _ = bill_days(contacts, qualify, coverage, params, empty_billed(), keep)
-    return day_rows.select("member_id", "contact_date", "qualifying")

@@ -1,7 +1,8 @@
 """The encoding of line and day texts: a line's text that repeats is found through one
 number, its kind (see :func:`kind_of`), joined from a small table of every kind
 (:func:`line_kinds`); an unbilled day's likewise (:func:`unbilled_kinds`). The rules
-(:mod:`bhpolicy.billing.rules`) decide each text; this module only numbers them.
+(:mod:`bhpolicy.billing.rules`, :mod:`bhpolicy.domain.rules`) decide each text; this module
+only numbers them.
 """
 
 from __future__ import annotations
@@ -11,10 +12,15 @@ import ibis.expr.types as ir
 
 from bhpolicy.billing import rules
 from bhpolicy.billing.bits import two_digits
-from bhpolicy.billing.rules import LEVEL_REASONS, QUALIFIES
 from bhpolicy.domain.coverage import TEAM_SIZES
 from bhpolicy.domain.parameters import param, segments
-from bhpolicy.domain.rules import is_timed, monthly_cap_section
+from bhpolicy.domain.rules import (
+    LEVEL_REASONS,
+    QUALIFIES,
+    billing_code,
+    is_timed,
+    monthly_cap_section,
+)
 
 # Holds as small numbers (0: none); line_kinds turns the numbers back into text.
 HOLDS = (None, "outside_authorization", "code_not_listed", "team_size_unknown",
@@ -65,7 +71,7 @@ def line_kinds(params: ir.Table, coverage: ir.Table, reasons: ir.Table) -> ir.Ta
     k = k.cross_join(numbered("billed", [0, 1]))
     k = k.cross_join(numbered("team", list(range(len(TEAM_SIZES))), list(TEAM_SIZES)))
     k = k.cross_join(numbered("pos", list(range(POS_DEFAULT + 1))))
-    code = rules.billing_code(k, k.t_code)
+    code = billing_code(k, k.t_code)
     timed = is_timed(k, code)
     modifier = rules.team_size_modifier(k, timed, k.t_team)
     # POS keys: the inpatient POS, a contact's two-digit POS, or none (the pack's default)

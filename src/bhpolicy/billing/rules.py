@@ -7,8 +7,10 @@ in :data:`bhpolicy.policy.reads.BILLING_RULES` (the declarations the pack loader
 parameter against). A rule gets a contact, a day or a line as plain columns: it knows nothing
 of how the engine stores days (:mod:`bhpolicy.billing.bits`) or line texts
 (:mod:`bhpolicy.billing.kinds`). The rules the audit applies too are in
-:mod:`bhpolicy.domain.rules`: the monthly cap (:func:`~bhpolicy.domain.rules.over_monthly_cap`),
-the per-15-minute code (:func:`~bhpolicy.domain.rules.is_timed`) and the coding table
+:mod:`bhpolicy.domain.rules`: the contact checks (:func:`~bhpolicy.domain.rules.contact_level`,
+the billing code, a day short of the first per-15-minute unit), the monthly cap
+(:func:`~bhpolicy.domain.rules.over_monthly_cap`), the per-15-minute code
+(:func:`~bhpolicy.domain.rules.is_timed`) and the coding table
 (:func:`~bhpolicy.domain.rules.code_not_in_coding_table`).
 
 Sections: SC is the South Carolina ACT policy (sc-act), MN the Minnesota ACT policy (mn-act).
@@ -19,77 +21,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from bhpolicy.domain.code_lists import listed
-from bhpolicy.domain.parameters import MODES, PARTICIPANTS, param
-
-# How far a contact gets through the checks (the order a contact meets them), and the
-# reason a day stops at each step; a contact that passes them all qualifies.
-LEVEL_REASONS = {1: "other_provider", 2: "not_member_or_family", 3: "not_face_to_face",
-                 4: "group_only", 5: "under_min_minutes", 6: "place_of_service_excluded"}
-QUALIFIES = 7
-
-
-def billing_code(t: ir.Table, authorized_code: ir.StringValue) -> ir.StringValue:
-    """SC Coding Implications / MN Billing: the code the authorization names, else the
-    pack's ``per_diem_code``."""
-    return authorized_code.fill_null(param(t, "per_diem_day", "per_diem_code"))
-
-
-def is_member_or_family(t: ir.Table) -> ir.BooleanValue:
-    """SC I.E.1 / MN Billing: the contact's participant is one the pack's
-    ``qualifying_participants`` lists (the recipient, or family where the pack says so)."""
-    return ibis.cases(*[(t.participant == p, param(t, "not_member_or_family",
-                                                   f"qualifying_participants__{p}"))
-                        for p in PARTICIPANTS], else_=False)
-
-
-def is_face_to_face(t: ir.Table) -> ir.BooleanValue:
-    """SC I.E.1 / MN Billing: the contact's mode is one of the pack's
-    ``face_to_face_modes``."""
-    return ibis.cases(*[(t["mode"] == m, param(t, "not_face_to_face",
-                                               f"face_to_face_modes__{m}"))
-                        for m in MODES], else_=False)
-
-
-def group_only(t: ir.Table) -> ir.BooleanValue:
-    """SC I.E.1: a group contact, where the pack's ``group_contact_counts_alone`` says a
-    group contact does not count on its own."""
-    return t.group & ~param(t, "group_only", "group_contact_counts_alone")
-
-
-def under_min_minutes(t: ir.Table, timed: ir.BooleanValue) -> ir.BooleanValue:
-    """SC Prior Authorization: a per diem contact shorter than the pack's
-    ``contact_min_minutes`` (a per-15-minute code counts its minutes instead)."""
-    minimum = param(t, "under_min_minutes", "contact_min_minutes")
-    return ~timed & minimum.notnull() & (t.minutes < minimum)
-
-
-def place_of_service_excluded(t: ir.Table) -> ir.BooleanValue:
-    """SC Other General Guidelines (``pos_restrictions``): a contact at a place of service
-    the pack excludes does not count; never where the pack excludes none (null)."""
-    excluded = param(t, "place_of_service_excluded", "pos_restrictions")
-    return excluded.notnull() & listed(excluded, t.pos).fill_null(False)
-
-
-def contact_level(t: ir.Table, other_provider: ir.BooleanValue, timed: ir.BooleanValue
-                  ) -> ir.IntegerValue:
-    """How far a contact gets through the checks (:data:`LEVEL_REASONS`, in order), or
-    :data:`QUALIFIES`. ``other_provider``: by a provider neither the covering
-    authorization's nor a contributing agency's
-    (:func:`bhpolicy.domain.coverage.by_other_provider`)."""
-    return ibis.cases(
-        (other_provider, 1),
-        (~is_member_or_family(t), 2),
-        (~is_face_to_face(t), 3),
-        (group_only(t), 4),
-        (under_min_minutes(t, timed), 5),
-        (place_of_service_excluded(t), 6),
-        else_=QUALIFIES)
-
-
-def is_qualifying_contact(level: ir.IntegerValue) -> ir.BooleanValue:
-    """A contact that passes every check of :func:`contact_level`: its day bills."""
-    return level == QUALIFIES
+from bhpolicy.domain.parameters import PARTICIPANTS, param
 
 
 def at_inpatient_pos(t: ir.Table) -> ir.BooleanValue:
@@ -146,14 +78,6 @@ def timed_units(t: ir.Table, minutes: ir.IntegerValue) -> ir.IntegerValue:
     first = param(t, "timed_units", "h0039_first_unit_min_minutes")
     unit = param(t, "timed_units", "h0039_unit_minutes")
     return ((minutes - first) / unit).floor().cast("int64") + 1
-
-
-def short_of_first_unit(timed: ir.BooleanValue, minutes: ir.IntegerValue,
-                        first_unit_minutes: ir.IntegerValue) -> ir.BooleanValue:
-    """SC Coding Implications: a per-15-minute day whose qualifying minutes do not reach
-    the first unit (``h0039_first_unit_min_minutes``, given here as the day's value): no
-    line, its reason under_min_minutes."""
-    return timed & first_unit_minutes.notnull() & (minutes < first_unit_minutes)
 
 
 def under_monthly_minimum(t: ir.Table, partial: ir.BooleanValue,

@@ -24,7 +24,8 @@ from bhpolicy.errors import DataFileError
 from bhpolicy.policy.model import Parameter
 from bhpolicy.yaml_strict import load_yaml, validate_file
 
-# Billing rules (bhpolicy.billing.rules), named by what they decide; most are also the
+# Billing rules (bhpolicy.billing.rules; the contact checks and the cap, which the audit
+# applies too, in bhpolicy.domain.rules), named by what they decide; most are also the
 # reason a day is held or has no line (reasons.yaml). Each reads these pack parameters.
 BILLING_RULES: dict[str, tuple[str, ...]] = {
     # a member-day with a qualifying contact bills the per diem (its section: the contact's)
