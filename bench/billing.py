@@ -90,7 +90,8 @@ def measure(command: list[str]) -> tuple[float, float, bool]:
 SPARK_SCRIPT = """
 import sys, datetime as dt
 from pathlib import Path
-from bhpolicy.billing.run import BillInputs, BillSettings, bill_to_folder
+from bhpolicy.billing.run import BillInputs, bill_to_folder
+from bhpolicy.domain.runs import RunSettings
 from bhpolicy.engines import engine_settings
 from bhpolicy.policy import load_registry
 data, out, master, driver_memory = sys.argv[1:5]
@@ -98,7 +99,7 @@ data = Path(data)
 engine = engine_settings("spark", master, [f"spark.driver.memory={driver_memory}"])
 bill_to_folder(BillInputs(data / "contacts.parquet", data / "members.parquet",
                           data / "authorizations.parquet"),
-               BillSettings(out=Path(out), formats=("parquet",), engine=engine),
+               RunSettings(out=Path(out), formats=("parquet",), engine=engine),
                load_registry())
 """
 

@@ -23,8 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bhpolicy.billing.run import BillInputs, BillSettings, bill_to_folder
+from bhpolicy.billing.run import BillInputs, bill_to_folder
 from bhpolicy.domain import spark as spark_module
+from bhpolicy.domain.runs import RunSettings
 from bhpolicy.engines import engine_settings
 from bhpolicy.policy import load_registry
 
@@ -106,7 +107,7 @@ def main() -> int:
         bill_to_folder(BillInputs(args.data / "contacts.parquet",
                                   args.data / "members.parquet",
                                   args.data / "authorizations.parquet"),
-                       BillSettings(out=args.out, formats=("parquet",), engine=engine),
+                       RunSettings(out=args.out, formats=("parquet",), engine=engine),
                        registry, step)
         total = time.perf_counter() - start
         print(f"== run {attempt + 1}: {total:.1f} s; load average "

@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 
 from bhpolicy.audit.run import AuditInputs, AuditSummary, audit_to_folder
-from bhpolicy.domain.runs import RunSettings as BillSettings
+from bhpolicy.domain.runs import RunSettings
 from bhpolicy.policy import load_registry
 from tests.billing_helpers import AUTH_FIELDS, CONTACT_FIELDS, MEMBER_FIELDS, write_csv
 from tests.support.dates import AS_OF
@@ -55,8 +55,8 @@ def run(tmp: Path, members: list[dict[str, Any]], auths: list[dict[str, Any]],
         if contacts is not None else None,
         act_claims=write_csv(tmp / "act.csv", CLAIM_FIELDS, act) if act is not None else None)
     out = tmp / "out"
-    summary = audit_to_folder(inputs, BillSettings(out=out, formats=("parquet", "csv"),
-                                                   as_of=AS_OF), load_registry())
+    summary = audit_to_folder(inputs, RunSettings(out=out, formats=("parquet", "csv"),
+                                                  as_of=AS_OF), load_registry())
     con = duckdb.connect()
     findings = con.sql(
         f"SELECT f.*, r.category_label, r.action FROM read_parquet('{out / 'findings.parquet'}')"

@@ -9,7 +9,8 @@ from typing import Any
 
 import duckdb
 
-from bhpolicy.billing.run import BillInputs, BillSettings, BillSummary, bill_to_folder
+from bhpolicy.billing.run import BillInputs, BillSummary, bill_to_folder
+from bhpolicy.domain.runs import RunSettings
 from bhpolicy.policy import load_registry
 from tests.support.dates import AS_OF
 
@@ -104,8 +105,8 @@ def run(tmp_path: Path, contacts: list[dict[str, Any]],
             folder / "already_billed.csv",
             ["line_id", "member_id", "service_date", "hcpcs", "provider_id"], already_billed)
     out = folder / "out"
-    summary = bill_to_folder(inputs, BillSettings(out=out, formats=("parquet",), as_of=AS_OF,
-                                                  missing_pos=missing_pos), load_registry())
+    summary = bill_to_folder(inputs, RunSettings(out=out, formats=("parquet",), as_of=AS_OF,
+                                                 missing_pos=missing_pos), load_registry())
 
     def read(name: str, order: str) -> list[dict[str, Any]]:
         cursor = duckdb.execute(f"SELECT * FROM '{out / name}.parquet' ORDER BY {order}")

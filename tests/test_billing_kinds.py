@@ -15,8 +15,7 @@ from bhpolicy.billing import kinds as encoding
 from bhpolicy.domain.coverage import TEAM_SIZES
 from bhpolicy.domain.parameters import parameter_table
 from bhpolicy.domain.reasons import reason_table
-from bhpolicy.domain.runs import RunSettings as BillSettings
-from bhpolicy.domain.runs import connect, store_dictionary
+from bhpolicy.domain.runs import RunSettings, connect, store_dictionary
 from bhpolicy.policy import load_registry
 from tests.billing_helpers import MN_NPI, auth, contact, member, run
 
@@ -70,7 +69,7 @@ def test_unbilled_kinds_name_every_reason_for_no_line() -> None:
 
 def test_stored_dictionary_keeps_quotes_and_nulls_and_writes_plain_text(tmp_path: Path
                                                                          ) -> None:
-    con = connect(BillSettings(out=tmp_path, temp_directory=tmp_path / "tmp"))
+    con = connect(RunSettings(out=tmp_path, temp_directory=tmp_path / "tmp"))
     table = ibis.memtable({"k": [1, 2, 3], "text": ["it's", None, "a;b"],
                            "empty": [None, None, None]},
                           schema=ibis.schema({"k": "int64", "text": "string",

@@ -15,7 +15,8 @@ import pytest
 from bhpolicy.billing.one import OneInputError, OneResult, bill_one, warm
 from bhpolicy.errors import BhpolicyError
 from bhpolicy.policy import load_registry
-from bhpolicy.policy.examples import BillingExample, load_examples
+from bhpolicy.policy.example_schema import BillingExample
+from bhpolicy.policy.examples import load_examples
 from bhpolicy.policy.registry import PolicyRegistry
 from tests.billing_helpers import MN_NPI, OTHER_NPI, auth, contact, days, member, run
 from tests.support.dates import AS_OF

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import duckdb
 
-from bhpolicy.billing.run import BillInputs, BillSettings, run_billing
+from bhpolicy.billing.run import BillInputs, run_billing
+from bhpolicy.domain.runs import RunSettings
 from bhpolicy.policy import load_registry
 from tests.billing_helpers import (
     AGENCY,
@@ -120,7 +121,7 @@ def test_extra_contact_columns_are_ignored_even_with_internal_names(tmp_path: Pa
                   rows),
         write_csv(folder / "members.csv", MEMBER_FIELDS, [member()]),
         write_csv(folder / "authorizations.csv", AUTH_FIELDS, [auth()]))
-    summary = run_billing(inputs, BillSettings(out=tmp_path / "out", formats=("parquet",)),
+    summary = run_billing(inputs, RunSettings(out=tmp_path / "out", formats=("parquet",)),
                           load_registry())
     assert summary.counts == {"lines_billable": 1, "pos_defaulted": 0}
     assert summary.rejected_rows == 0
@@ -395,13 +396,14 @@ def test_typed_parquet_inputs_bill_like_csv(tmp_path: Path) -> None:
                  }[name]
         duckdb.execute(f"COPY (SELECT * REPLACE ({typed}) FROM read_csv('{source}', "
                        f"all_varchar=true)) TO '{folder / name}.parquet'")
-    from bhpolicy.billing.run import BillInputs, BillSettings, run_billing
+    from bhpolicy.billing.run import BillInputs, run_billing
+    from bhpolicy.domain.runs import RunSettings
     from bhpolicy.policy import load_registry
 
     out = folder / "out"
     summary = run_billing(BillInputs(folder / "contacts.parquet", folder / "members.parquet",
                                      folder / "authorizations.parquet"),
-                          BillSettings(out=out, formats=("parquet",)), load_registry())
+                          RunSettings(out=out, formats=("parquet",)), load_registry())
     lines = duckdb.execute(f"SELECT line_id, status FROM '{out}/lines.parquet' "
                            "ORDER BY line_id").fetchall()
     assert lines == sorted((r["line_id"], r["status"]) for r in csv_run.lines)

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from bhpolicy.errors import DataFileError
-from bhpolicy.policy.examples import ExampleResult, catalogue, run_examples, uncovered
+from bhpolicy.policy.example_coverage import catalogue, uncovered
+from bhpolicy.policy.example_schema import ExampleResult
+from bhpolicy.policy.examples import run_examples
 from bhpolicy.policy.registry import PolicyRegistry, builtin_policy_root, load_pack, load_registry
 
 

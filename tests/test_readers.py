@@ -16,16 +16,8 @@ import pytest
 
 from bhpolicy.errors import DataFileError
 from bhpolicy.io.bounds import EARLIEST_DATE, LATEST_DATE
-from bhpolicy.io.readers import (
-    ALREADY_BILLED,
-    AUTHORIZATIONS,
-    CLAIMS,
-    CONTACTS,
-    MAX_ROW_BYTES,
-    MEMBERS,
-    Column,
-    read_validated,
-)
+from bhpolicy.io.columns import ALREADY_BILLED, AUTHORIZATIONS, CLAIMS, CONTACTS, MEMBERS, Column
+from bhpolicy.io.readers import MAX_ROW_BYTES, read_validated
 from tests.support.dates import AS_OF
 
 SPECS = {"contacts": CONTACTS, "members": MEMBERS, "authorizations": AUTHORIZATIONS,

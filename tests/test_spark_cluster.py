@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from bhpolicy.billing.run import BillInputs, BillSettings, run_billing
+from bhpolicy.billing.run import BillInputs, run_billing
 from bhpolicy.billing.synth import SynthSpec, synthesize
+from bhpolicy.domain.runs import RunSettings
 from bhpolicy.engines import SECRET_VARIABLE, EngineSettings, engine_settings, stop_spark
 from bhpolicy.errors import BhpolicyError
 from bhpolicy.policy.registry import load_registry
@@ -117,13 +118,13 @@ def test_a_bill_on_a_loopback_cluster_equals_duckdb(
                                 contacts_per_month=8))
     inputs = BillInputs(data["contacts"], data["members"], data["authorizations"])
     registry = load_registry()
-    run_billing(inputs, BillSettings(out=tmp_path / "duckdb", as_of=AS_OF), registry)
+    run_billing(inputs, RunSettings(out=tmp_path / "duckdb", as_of=AS_OF), registry)
     monkeypatch.setenv(SECRET_VARIABLE, secret)
     engine = engine_settings("spark", master, ["spark.sql.shuffle.partitions=4",
                                                "spark.executor.memory=512m",
                                                "spark.cores.max=2"])
-    summary = run_billing(inputs, BillSettings(out=tmp_path / "spark", as_of=AS_OF,
-                                               engine=engine), registry)
+    summary = run_billing(inputs, RunSettings(out=tmp_path / "spark", as_of=AS_OF,
+                                              engine=engine), registry)
     assert summary.counts.get("lines_billable", 0) > 0
     assert differences(tmp_path / "duckdb", tmp_path / "spark") == {}
 
@@ -134,6 +135,6 @@ def test_a_cluster_master_without_the_secret_is_one_line(
     with pytest.raises(BhpolicyError, match=SECRET_VARIABLE):
         run_billing(BillInputs(tmp_path / "c.parquet", tmp_path / "m.parquet",
                                tmp_path / "a.parquet"),
-                    BillSettings(out=tmp_path / "out", as_of=AS_OF,
-                                 engine=EngineSettings("spark", "spark://127.0.0.1:7077")),
+                    RunSettings(out=tmp_path / "out", as_of=AS_OF,
+                                engine=EngineSettings("spark", "spark://127.0.0.1:7077")),
                     load_registry())

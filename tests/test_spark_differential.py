@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from bhpolicy.audit.run import AuditInputs, run_audit
-from bhpolicy.billing.run import BillInputs, BillSettings, run_billing
+from bhpolicy.billing.run import BillInputs, run_billing
 from bhpolicy.billing.synth import SynthSpec, synthesize
+from bhpolicy.domain.runs import RunSettings
 from bhpolicy.engines import EngineSettings, stop_spark
 from bhpolicy.errors import BhpolicyError
 from bhpolicy.policy.examples import run_examples
@@ -52,8 +53,8 @@ def _bill_both(inputs: BillInputs, out: Path, formats: tuple[str, ...] = ("parqu
     folders = []
     for engine in (EngineSettings(), SPARK):
         folder = out / engine.engine
-        run_billing(inputs, BillSettings(out=folder, formats=formats, as_of=AS_OF,
-                                         missing_pos=missing_pos, engine=engine), registry)
+        run_billing(inputs, RunSettings(out=folder, formats=formats, as_of=AS_OF,
+                                        missing_pos=missing_pos, engine=engine), registry)
         folders.append(folder)
     return folders[0], folders[1]
 
@@ -63,8 +64,8 @@ def _audit_both(inputs: AuditInputs, out: Path) -> tuple[Path, Path]:
     folders = []
     for engine in (EngineSettings(), SPARK):
         folder = out / engine.engine
-        run_audit(inputs, BillSettings(out=folder, formats=("parquet", "csv"), as_of=AS_OF,
-                                       engine=engine), registry)
+        run_audit(inputs, RunSettings(out=folder, formats=("parquet", "csv"), as_of=AS_OF,
+                                      engine=engine), registry)
         folders.append(folder)
     return folders[0], folders[1]
 
@@ -154,7 +155,7 @@ def test_a_spark_failure_is_one_line_without_the_value(tmp_path: Path,
     bad.write_bytes(b"PAR1 not really parquet SECRET-VALUE")
     with pytest.raises(BhpolicyError) as failure:
         run_billing(BillInputs(bad, synthetic["members"], synthetic["authorizations"]),
-                    BillSettings(out=tmp_path / "out", as_of=AS_OF, engine=SPARK),
+                    RunSettings(out=tmp_path / "out", as_of=AS_OF, engine=SPARK),
                     load_registry())
     message = str(failure.value)
     assert str(bad) in message and "SECRET" not in message

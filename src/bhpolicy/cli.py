@@ -240,7 +240,8 @@ def bill(
     """Turn a log of ACT team contacts into per diem claim lines: billable, held (with the
     CARC/RARC a payer would use) or already billed, plus a member-month summary. The outputs
     appear in --out all at once, with manifest.json, when the run finishes."""
-    from bhpolicy.billing.run import BillInputs, BillSettings, bill_to_folder
+    from bhpolicy.billing.run import BillInputs, bill_to_folder
+    from bhpolicy.domain.runs import RunSettings
     from bhpolicy.engines import engine_settings
     from bhpolicy.report.billing import run_report
 
@@ -252,10 +253,10 @@ def bill(
     if already_billed is not None:
         _refuse_unfinished_run_file(already_billed, "--already-billed")
     inputs = BillInputs(contacts, members, authorizations, already_billed)
-    settings_ = BillSettings(out=out, formats=wanted, memory_limit=memory_limit,
-                             threads=threads, store=store, as_of=_as_of(as_of),
-                             missing_pos=missing_pos, payer_ids=_payer_ids(config),
-                             engine=engine_settings(engine, spark_master, spark_conf or []))
+    settings_ = RunSettings(out=out, formats=wanted, memory_limit=memory_limit,
+                            threads=threads, store=store, as_of=_as_of(as_of),
+                            missing_pos=missing_pos, payer_ids=_payer_ids(config),
+                            engine=engine_settings(engine, spark_master, spark_conf or []))
 
     summary = _with_progress("billing", as_json, lambda step: bill_to_folder(
         inputs, settings_, _registry(), step, run_report if html else None))
@@ -333,7 +334,7 @@ def audit(
     with its section, the CARC/RARC a payer would use, the money at stake and the action.
     The outputs appear in --out all at once, with manifest.json, when the run finishes."""
     from bhpolicy.audit.run import AuditInputs, AuditSummary, audit_to_folder
-    from bhpolicy.billing.run import BillSettings
+    from bhpolicy.domain.runs import RunSettings
     from bhpolicy.engines import engine_settings
 
     wanted = _output_formats(formats, html)
@@ -345,9 +346,9 @@ def audit(
         if given is not None:
             _refuse_unfinished_run_file(given, flag)
     inputs = AuditInputs(claims, members, authorizations, contacts, act_claims)
-    settings_ = BillSettings(out=out, formats=wanted, memory_limit=memory_limit,
-                             threads=threads, as_of=_as_of(as_of),
-                             engine=engine_settings(engine, spark_master, spark_conf or []))
+    settings_ = RunSettings(out=out, formats=wanted, memory_limit=memory_limit,
+                            threads=threads, as_of=_as_of(as_of),
+                            engine=engine_settings(engine, spark_master, spark_conf or []))
 
     def report(folder: Path, summary: AuditSummary) -> str:
         from bhpolicy.report.audit import render_audit

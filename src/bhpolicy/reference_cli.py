@@ -150,7 +150,7 @@ def reasons_check(
     as_json: JsonFlag = False,
 ) -> None:
     """Check every CARC/RARC the pack's reasons use against your code lists."""
-    from bhpolicy.billing.code_lists import check_reasons, read_code_list
+    from bhpolicy.domain.reasons import check_reasons, read_code_list
 
     when = _date(on) or dt.date.today()
     results = check_reasons(_registry().get(policy), read_code_list(carc),

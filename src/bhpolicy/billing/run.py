@@ -64,9 +64,6 @@ class BillInputs:
     already_billed: Path | None = None
 
 
-BillSettings = RunSettings  # billing's name for the run's settings
-
-
 @dataclass
 class BillSummary:
     out: Path
@@ -77,7 +74,7 @@ class BillSummary:
     rows: dict[str, int] = field(default_factory=dict)  # rows read per input (manifest)
 
 
-def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
+def run_billing(inputs: BillInputs, settings: RunSettings, registry: PolicyRegistry,
                 step: Callable[[str], None] = lambda _: None) -> BillSummary:
     """Run the rules; an engine failure (out of memory, say) becomes one line naming the
     stage."""
@@ -88,7 +85,7 @@ def run_billing(inputs: BillInputs, settings: BillSettings, registry: PolicyRegi
             return _run(inputs, settings, registry, tracked, database)
 
 
-def bill_to_folder(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
+def bill_to_folder(inputs: BillInputs, settings: RunSettings, registry: PolicyRegistry,
                    step: Callable[[str], None] = lambda _: None,
                    report: Callable[[Path, BillSummary], str] | None = None) -> BillSummary:
     """Bill into a staging folder beside ``settings.out`` (with ``report(folder, summary)``
@@ -112,7 +109,7 @@ class _FolderStages:
     """The folder run's :class:`~bhpolicy.billing.graph.Stages`: inputs read from files,
     stages stored in the run's database, questions answered by the data."""
 
-    def __init__(self, con: ibis.BaseBackend, inputs: BillInputs, settings: BillSettings,
+    def __init__(self, con: ibis.BaseBackend, inputs: BillInputs, settings: RunSettings,
                  registry: PolicyRegistry) -> None:
         self.con, self.inputs, self.settings, self.registry = con, inputs, settings, registry
 
@@ -154,7 +151,7 @@ class _SparkStages(_FolderStages):
     """The folder run's stages on Spark (:mod:`bhpolicy.domain.spark`): inputs read by
     Spark, stages checkpointed DataFrames, no ENUM dictionaries."""
 
-    def __init__(self, run: SparkRun, inputs: BillInputs, settings: BillSettings,
+    def __init__(self, run: SparkRun, inputs: BillInputs, settings: RunSettings,
                  registry: PolicyRegistry) -> None:
         super().__init__(run.con, inputs, settings, registry)
         self.run = run
@@ -195,7 +192,7 @@ class _SparkStages(_FolderStages):
         return self.run.count(table) > 0
 
 
-def _run_on(run: SparkRun, inputs: BillInputs, settings: BillSettings,
+def _run_on(run: SparkRun, inputs: BillInputs, settings: RunSettings,
             registry: PolicyRegistry, step: Callable[[str], None]) -> BillSummary:
     """:func:`_run` on Spark: the same graph, written by Spark as one file per output."""
     try:
@@ -254,7 +251,7 @@ def line_counts(con: ibis.BaseBackend, written: ir.Table) -> dict[str, int]:
     return counts
 
 
-def _run(inputs: BillInputs, settings: BillSettings, registry: PolicyRegistry,
+def _run(inputs: BillInputs, settings: RunSettings, registry: PolicyRegistry,
          step: Callable[[str], None], database: Path | None) -> BillSummary:
     con = connect(settings, database)
     graph = bill_graph(_FolderStages(con, inputs, settings, registry), registry,

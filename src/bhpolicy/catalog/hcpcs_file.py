@@ -37,7 +37,7 @@ from typing import Any
 from bhpolicy.catalog.store import ImportedRecord
 from bhpolicy.catalog.units import unit_from_descriptor
 from bhpolicy.errors import DataFileError
-from bhpolicy.io.readers import ragged, small_csv_rows
+from bhpolicy.io.small_csv import ragged, small_csv_rows
 
 RECORD_LENGTH = 320
 DETAIL_END = 293  # the last position a first-line record must reach (action code)

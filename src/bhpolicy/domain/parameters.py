@@ -29,7 +29,7 @@ def first_issued(pack: PolicyPack) -> dt.date:
     return min([r.since for r in pack.header.revisions] + [pack.header.effective_from])
 
 
-MODES = ("in_person", "video", "phone")  # the input schema's values (io/readers.py)
+MODES = ("in_person", "video", "phone")  # the input schema's values (io/columns.py)
 PARTICIPANTS = ("member", "family", "collateral")
 
 

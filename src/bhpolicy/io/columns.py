@@ -33,7 +33,7 @@ CONTACTS = (
     Column("contact_id"), Column("member_id"), Column("provider_id"),
     Column("staff_id", required=False), Column("contact_date", "date", future=SERVICE),
     Column("minutes", "int", minimum=0),
-    Column("mode", "enum", values=("in_person", "video", "phone")),  # = billing.params.MODES
+    Column("mode", "enum", values=("in_person", "video", "phone")),  # = domain.parameters.MODES
     Column("participant", "enum", values=("member", "family", "collateral")),
     Column("group", "bool"), Column("pos", "pos", required=False),
 )

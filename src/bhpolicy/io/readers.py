@@ -30,69 +30,8 @@ import ibis
 import ibis.expr.types as ir
 
 from bhpolicy.errors import DataFileError
-from bhpolicy.io.columns import (
-    ALREADY_BILLED as ALREADY_BILLED,
-)
-from bhpolicy.io.columns import (
-    AUTHORIZATIONS as AUTHORIZATIONS,
-)
-from bhpolicy.io.columns import (
-    CLAIMS as CLAIMS,
-)
-from bhpolicy.io.columns import (
-    CONTACTS as CONTACTS,
-)
-from bhpolicy.io.columns import (
-    DECIMAL as DECIMAL,
-)
-from bhpolicy.io.columns import (
-    MEMBERS as MEMBERS,
-)
-from bhpolicy.io.columns import (
-    OPTIONAL_COLUMNS as OPTIONAL_COLUMNS,
-)
-from bhpolicy.io.columns import (
-    SERVICE as SERVICE,
-)
-from bhpolicy.io.columns import (
-    Column as Column,
-)
-from bhpolicy.io.columns import (
-    Kind as Kind,
-)
-from bhpolicy.io.small_csv import (
-    ragged as ragged,
-)
-from bhpolicy.io.small_csv import (
-    small_csv_rows as small_csv_rows,
-)
-from bhpolicy.io.validate import (
-    AlsoKeep as AlsoKeep,
-)
-from bhpolicy.io.validate import (
-    Check as Check,
-)
-from bhpolicy.io.validate import (
-    ExtraChecks as ExtraChecks,
-)
-from bhpolicy.io.validate import (
-    KeepErrors as KeepErrors,
-)
-from bhpolicy.io.validate import (
-    date_checks as date_checks,
-)
-from bhpolicy.io.validate import (
-    error_rows as error_rows,
-)
-from bhpolicy.io.validate import (
-    kept_good_rows as kept_good_rows,
-)
-from bhpolicy.io.validate import (
-    native_ok as native_ok,
-)
-from bhpolicy.io.validate import (
-    validate as validate,
-)
+from bhpolicy.io.columns import OPTIONAL_COLUMNS, Column
+from bhpolicy.io.validate import AlsoKeep, ExtraChecks, KeepErrors, native_ok, validate
 
 # A CSV row longer than this is one rejected row (a 300 KB field is read).
 MAX_ROW_BYTES = 4 * 1024 * 1024

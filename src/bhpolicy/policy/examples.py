@@ -20,80 +20,22 @@ from typing import Any
 import duckdb
 
 from bhpolicy.errors import BhpolicyError
-from bhpolicy.policy.example_coverage import (
-    applies as applies,
-)
-from bhpolicy.policy.example_coverage import (
-    catalogue as catalogue,
-)
-from bhpolicy.policy.example_coverage import (
-    uncovered as uncovered,
-)
 from bhpolicy.policy.example_schema import (
-    AS_OF as AS_OF,
-)
-from bhpolicy.policy.example_schema import (
-    PROVIDER as PROVIDER,
-)
-from bhpolicy.policy.example_schema import (
-    AuditExample as AuditExample,
-)
-from bhpolicy.policy.example_schema import (
-    AuditExpected as AuditExpected,
-)
-from bhpolicy.policy.example_schema import (
-    AuditInput as AuditInput,
-)
-from bhpolicy.policy.example_schema import (
-    Authorization as Authorization,
-)
-from bhpolicy.policy.example_schema import (
-    BilledLine as BilledLine,
-)
-from bhpolicy.policy.example_schema import (
-    BillingExample as BillingExample,
-)
-from bhpolicy.policy.example_schema import (
-    BillingExpected as BillingExpected,
-)
-from bhpolicy.policy.example_schema import (
-    BillingInput as BillingInput,
-)
-from bhpolicy.policy.example_schema import (
-    Case as Case,
-)
-from bhpolicy.policy.example_schema import (
-    Claim as Claim,
-)
-from bhpolicy.policy.example_schema import (
-    Contact as Contact,
-)
-from bhpolicy.policy.example_schema import (
-    CriteriaExample as CriteriaExample,
-)
-from bhpolicy.policy.example_schema import (
-    CriteriaExpected as CriteriaExpected,
-)
-from bhpolicy.policy.example_schema import (
-    ExampleResult as ExampleResult,
-)
-from bhpolicy.policy.example_schema import (
-    ExamplesFile as ExamplesFile,
-)
-from bhpolicy.policy.example_schema import (
-    Finding as Finding,
-)
-from bhpolicy.policy.example_schema import (
-    Line as Line,
-)
-from bhpolicy.policy.example_schema import (
-    Member as Member,
-)
-from bhpolicy.policy.example_schema import (
-    MemberMonth as MemberMonth,
-)
-from bhpolicy.policy.example_schema import (
-    Unbilled as Unbilled,
+    AS_OF,
+    AuditExample,
+    AuditInput,
+    Authorization,
+    BillingExample,
+    BillingExpected,
+    BillingInput,
+    Contact,
+    CriteriaExample,
+    ExampleResult,
+    ExamplesFile,
+    Line,
+    Member,
+    MemberMonth,
+    Unbilled,
 )
 from bhpolicy.policy.model import PolicyPack
 from bhpolicy.policy.reads import BILLING_RULES
@@ -233,7 +175,8 @@ def _split(rows: list[dict[str, Any]], key: str = "member_id"
 
 def _run_billing(items: list[_Loaded], registry: PolicyRegistry, folder: Path,
                  missing_pos: str) -> None:
-    from bhpolicy.billing.run import BillInputs, BillSettings, run_billing
+    from bhpolicy.billing.run import BillInputs, run_billing
+    from bhpolicy.domain.runs import RunSettings
 
     folder.mkdir(parents=True, exist_ok=True)
     inputs = [_billing_input(x) for x in items]
@@ -251,8 +194,8 @@ def _run_billing(items: list[_Loaded], registry: PolicyRegistry, folder: Path,
                               ["line_id", "member_id", "service_date", "hcpcs",
                                "provider_id"], billed) if billed else None)
     out = folder / "out"
-    run_billing(files, BillSettings(out=out, formats=("parquet",), as_of=AS_OF,
-                                    missing_pos=missing_pos), registry)
+    run_billing(files, RunSettings(out=out, formats=("parquet",), as_of=AS_OF,
+                                   missing_pos=missing_pos), registry)
     lines = _split(_query(out / "lines.parquet", "member_id, service_date"))
     unbilled = _split(_query(out / "unbilled_days.parquet", "member_id, service_date"))
     months = _split(_query(out / "member_months.parquet", "member_id, month"))
@@ -357,7 +300,7 @@ def _billing_covers(expected: BillingExpected) -> set[str]:
 def _run_audit(items: list[_Loaded], registry: PolicyRegistry, folder: Path,
                with_log: bool) -> None:
     from bhpolicy.audit.run import AuditInputs, run_audit
-    from bhpolicy.billing.run import BillSettings
+    from bhpolicy.domain.runs import RunSettings
 
     folder.mkdir(parents=True, exist_ok=True)
     inputs = [_audit_input(x) for x in items]
@@ -384,7 +327,7 @@ def _run_audit(items: list[_Loaded], registry: PolicyRegistry, folder: Path,
                         _contact_rows([i.contacts or [] for i in inputs]))
         if with_log else None)
     out = folder / "out"
-    run_audit(files, BillSettings(out=out, formats=("parquet",), as_of=AS_OF), registry)
+    run_audit(files, RunSettings(out=out, formats=("parquet",), as_of=AS_OF), registry)
     findings = _split(_query(out / "findings.parquet", "claim_id, flagged_from, rule_id"),
                       "claim_id")
     errors = _query_csv(out / "errors.csv")

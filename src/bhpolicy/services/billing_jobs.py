@@ -38,7 +38,8 @@ def run_folder(folder: Path) -> Path:
 
 def run_bill_job(folder: Path, params: dict[str, Any],
                  step: Callable[[str], None]) -> dict[str, Any]:
-    from bhpolicy.billing.run import BillInputs, BillSettings, bill_to_folder
+    from bhpolicy.billing.run import BillInputs, bill_to_folder
+    from bhpolicy.domain.runs import RunSettings
     from bhpolicy.report.billing import run_report
     from bhpolicy.services.determining import registry
 
@@ -48,7 +49,7 @@ def run_bill_job(folder: Path, params: dict[str, Any],
         raise BhpolicyError(f"job inputs missing: {', '.join(missing)}")
     inputs = BillInputs(*(folder / "inputs" / str(names[kind]) for kind in INPUT_NAMES))
     payers = params.get("payer_ids")
-    settings = BillSettings(
+    settings = RunSettings(
         out=run_folder(folder), formats=("parquet", "csv"),
         memory_limit=str(params.get("memory_limit") or "1GB"),
         temp_directory=folder / "tmp",

@@ -98,7 +98,7 @@ def carc_labels(registry: PolicyRegistry | None, packs: list[str] | None = None
     """CARC -> the packs' label for it ("<pack alias>: <reason id>: <summary>"), from the
     reasons.yaml of ``packs`` (aliases or ids; default every pack); the first pack naming a
     CARC gives its label."""
-    from bhpolicy.billing.params import load_reasons
+    from bhpolicy.domain.reasons import load_reasons
 
     out: dict[str, str] = {}
     if registry is None:
