@@ -1,4 +1,5 @@
-"""The flow stays one way: web -> services -> db and the domain modules, never back. The
+"""The flow stays one way: web -> services -> db and the domain modules, never back; the audit
+and billing share bhpolicy.domain and the audit imports nothing of billing. The
 contracts live in pyproject.toml ([tool.importlinter]); this runs them with lint-imports,
 which reads every import statement, those inside functions too."""
 
@@ -30,6 +31,11 @@ def test_the_contracts_cover_the_layers() -> None:
     assert framework and "bhpolicy.services" in framework[0]["source_modules"]  # type: ignore[operator]
     db_up = [c for c in _contracts() if c["source_modules"] == ["bhpolicy.db"]]
     assert db_up and "bhpolicy.services" in db_up[0]["forbidden_modules"]  # type: ignore[operator]
+    audit = [c for c in _contracts() if c["source_modules"] == ["bhpolicy.audit"]]
+    assert audit and "bhpolicy.billing" in audit[0]["forbidden_modules"]  # type: ignore[operator]
+    shared = [c for c in _contracts() if c["source_modules"] == ["bhpolicy.domain"]]
+    assert shared and {"bhpolicy.billing", "bhpolicy.audit"} <= set(
+        shared[0]["forbidden_modules"])  # type: ignore[call-overload]
 
 
 def test_lint_imports_keeps_every_contract() -> None:
