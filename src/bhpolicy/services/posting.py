@@ -34,10 +34,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from bhpolicy.db import Database
 from bhpolicy.db.ledger_models import ClaimFile, LedgerClaim, LedgerLine
@@ -245,42 +245,76 @@ def _day(service: x12remit.ServicePayment) -> dt.date | None:
     return service.period[0] if service.period else None
 
 
-def _match(service: x12remit.ServicePayment, lines: list[LedgerLine], taken: set[int]
-           ) -> tuple[LedgerLine | None, str | None]:
-    free = [line for line in lines if line.id not in taken]
+class _Line(NamedTuple):
+    """A ledger line as posting reads it (a plain row, not an ORM object)."""
+
+    id: int
+    line_control: str
+    service_date: dt.date
+    hcpcs: str
+    modifier: str | None
+    units: int
+    charge_cents: int
+
+
+@dataclass(slots=True)
+class _LedgerClaim:
+    """A ledger claim as posting reads it: plain values, its lines in LX order and by REF*6R.
+    ``status`` and ``payer_claim_number`` are changed here as claims are posted and written
+    back in one UPDATE (:func:`_write_back`)."""
+
+    id: str
+    frequency: str
+    replaces_id: str | None
+    status: str
+    payer_claim_number: str | None
+    lines: list[_Line] = field(default_factory=list)
+    by_control: dict[str, list[_Line]] = field(default_factory=dict)
+    loaded: tuple[str, str | None] = ("", None)  # status and payer claim number as read
+
+
+def _match(service: x12remit.ServicePayment, ledger: _LedgerClaim, taken: set[int]
+           ) -> tuple[_Line | None, str | None]:
+    """The first line not taken yet with the SVC's REF*6R, else with its date and code (and
+    modifier), else with its SVC06 code, in LX order."""
     if service.line_control_number:
-        for line in free:
-            if line.line_control == service.line_control_number:
+        for line in ledger.by_control.get(service.line_control_number, ()):
+            if line.id not in taken:
                 return line, "6R"
     day = _day(service)
 
-    def same(line: LedgerLine, code: str, modifiers: tuple[str, ...]) -> bool:
-        return (line.service_date == day and line.hcpcs == code
-                and (line.modifier or "") == (modifiers[0] if modifiers else ""))
+    def find(code: str, modifiers: tuple[str, ...]) -> _Line | None:
+        modifier = modifiers[0] if modifiers else ""
+        for line in ledger.lines:
+            if (line.service_date == day and line.hcpcs == code
+                    and (line.modifier or "") == modifier and line.id not in taken):
+                return line
+        return None
 
-    for line in free:
-        if same(line, service.procedure, service.modifiers):
-            return line, "date_code"
+    found = find(service.procedure, service.modifiers)
+    if found is not None:
+        return found, "date_code"
     if service.original_procedure:
-        for line in free:
-            if same(line, service.original_procedure, service.original_modifiers):
-                return line, "recoded"
+        found = find(service.original_procedure, service.original_modifiers)
+        if found is not None:
+            return found, "recoded"
     return None, None
 
 
 def _reversed_target(session: Session, claim: x12remit.ClaimPayment,
-                     ledger: LedgerClaim | None = None) -> RemitClaim | None:
+                     ledger: _LedgerClaim | None = None) -> RemitClaim | None:
     """The latest posting of the same claim (CLP01, and CLP07 when one matches) that is not
     a reversal and not reversed yet. A reversal sent for a void or a replacement (CLP01 its
     own CLM01, which nothing was posted to) reverses the claim it withdrew."""
     reversed_ids = select(RemitClaim.reverses_id).where(RemitClaim.reverses_id.is_not(None))
     numbers = [claim.patient_control_number]
     seen = {claim.patient_control_number}
-    while ledger is not None and ledger.replaces_id is not None \
-            and ledger.replaces_id not in seen:
-        numbers.append(ledger.replaces_id)
-        seen.add(ledger.replaces_id)
-        ledger = session.get(LedgerClaim, ledger.replaces_id)
+    replaces = ledger.replaces_id if ledger is not None else None
+    while replaces is not None and replaces not in seen:
+        numbers.append(replaces)
+        seen.add(replaces)
+        replaces = session.scalar(select(LedgerClaim.replaces_id).where(
+            LedgerClaim.id == replaces))
     candidates: list[RemitClaim] = []
     for number in numbers:
         candidates = list(session.scalars(
@@ -296,17 +330,48 @@ def _reversed_target(session: Session, claim: x12remit.ClaimPayment,
 
 
 def _ledger_claims(session: Session, sets: list[x12remit.Remittance]
-                   ) -> dict[str, LedgerClaim]:
-    """The ledger claims the sets' CLP01s name, with their lines, read in a few queries
-    (not two a claim)."""
+                   ) -> dict[str, _LedgerClaim]:
+    """The ledger claims the sets' CLP01s name, with their lines, read as plain rows (the
+    columns posting needs) in a few queries (not two a claim)."""
     numbers = sorted({c.patient_control_number for item in sets for c in item.claims})
-    found: dict[str, LedgerClaim] = {}
+    found: dict[str, _LedgerClaim] = {}
     for start in range(0, len(numbers), LOOKUP_CHUNK):
         chunk = numbers[start:start + LOOKUP_CHUNK]
-        for claim in session.scalars(select(LedgerClaim).where(LedgerClaim.id.in_(chunk))
-                                     .options(selectinload(LedgerClaim.lines))):
-            found[claim.id] = claim
+        for pcn, frequency, replaces_id, status, payer_number in session.execute(
+                select(LedgerClaim.id, LedgerClaim.frequency, LedgerClaim.replaces_id,
+                       LedgerClaim.status, LedgerClaim.payer_claim_number)
+                .where(LedgerClaim.id.in_(chunk))):
+            found[pcn] = _LedgerClaim(pcn, frequency, replaces_id, status, payer_number,
+                                      loaded=(status, payer_number))
+        for row in session.execute(
+                select(LedgerLine.claim_id, LedgerLine.id, LedgerLine.line_control,
+                       LedgerLine.service_date, LedgerLine.hcpcs, LedgerLine.modifier,
+                       LedgerLine.units, LedgerLine.charge_cents)
+                .where(LedgerLine.claim_id.in_(chunk))
+                .order_by(LedgerLine.claim_id, LedgerLine.number, LedgerLine.id)):
+            claim = found[row[0]]
+            line = _Line(*row[1:])
+            claim.lines.append(line)
+            claim.by_control.setdefault(line.line_control, []).append(line)
     return found
+
+
+def _write_back(session: Session, ledger: dict[str, _LedgerClaim]) -> None:
+    """The ledger claims whose status or payer claim number posting changed, in one
+    UPDATE (an executemany)."""
+    changed = [{"b_id": claim.id, "b_status": claim.status,
+                "b_payer_claim_number": claim.payer_claim_number}
+               for claim in ledger.values()
+               if (claim.status, claim.payer_claim_number) != claim.loaded]
+    if changed:
+        table = _table(LedgerClaim)
+        session.execute(update(table).where(table.c.id == bindparam("b_id")).values(
+            status=bindparam("b_status"),
+            payer_claim_number=bindparam("b_payer_claim_number")), changed)
+
+
+def _table(model: type[Any]) -> Table:
+    return cast(Table, model.__table__)
 
 
 LOOKUP_CHUNK = 500  # ids a query (well under SQLite's and PostgreSQL's parameter limits)
@@ -393,7 +458,7 @@ def _adjustment_row(adjustment: x12remit.Adjustment, share: int | None = None
 
 
 def _post_claim(session: Session, batch: _Batch, remittance: Remittance,
-                claim: x12remit.ClaimPayment, out: RemitImport, ledger: LedgerClaim | None
+                claim: x12remit.ClaimPayment, out: RemitImport, ledger: _LedgerClaim | None
                 ) -> None:
     row: dict[str, Any] = {
         "remittance_id": remittance.id,
@@ -426,10 +491,11 @@ def _post_claim(session: Session, batch: _Batch, remittance: Remittance,
         out.unmatched_claims.append(claim.patient_control_number)
     pending = _PendingClaim(row, [_adjustment_row(a) for a in claim.adjustments],
                             [remark[:30] for remark in claim.remarks], [])
-    lines = list(ledger.lines) if ledger is not None else []
+    lines = ledger.lines if ledger is not None else []
     taken: set[int] = set()
     for service in claim.services:
-        matched, how = _match(service, lines, taken)
+        matched, how = (_match(service, ledger, taken) if ledger is not None
+                        else (None, None))
         if matched is not None:
             taken.add(matched.id)
         else:
@@ -475,7 +541,7 @@ def shares(total: int, weights: list[int]) -> list[int]:
     return [sign * part for part in parts]
 
 
-def _spread(claim: x12remit.ClaimPayment, lines: list[LedgerLine]) -> list[_PendingLine]:
+def _spread(claim: x12remit.ClaimPayment, lines: list[_Line]) -> list[_PendingLine]:
     """A claim the payer adjudicated as a whole (a CLP with no SVC: a claim-level denial,
     say) on each line the claim carried: its payment and each claim-level CAS in proportion
     to the lines' charges (:func:`shares`, cent-exact), marked ``matched_by="claim"``. The
@@ -585,6 +651,7 @@ def import_remittance(db: Database, path: Path, *, now: dt.datetime | None = Non
             out.sets += 1
             out.paid_cents += (-item.payment_cents if item.credit_debit == "D"
                                else item.payment_cents)
+        _write_back(session, ledger)
         out.posted = True
     return out
 
