@@ -30,13 +30,14 @@ codes, dates, amounts), for the CLI and the web pages alike.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Dialect, Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bhpolicy.db import Database
@@ -420,10 +421,8 @@ class _Batch:
         remarks += [{"remit_claim_id": claim_id, "remit_line_id": line_id, "code": code}
                     for (claim_id, line), line_id in zip(lines, line_ids, strict=True)
                     for code in line.remarks]
-        if adjustments:
-            session.execute(insert(RemitAdjustment), adjustments)
-        if remarks:
-            session.execute(insert(RemitRemark), remarks)
+        _executemany(session, _table(RemitAdjustment), adjustments)
+        _executemany(session, _table(RemitRemark), remarks)
         self.claims.clear()
 
 
@@ -435,14 +434,46 @@ def _insert(session: Session, model: type[RemitClaim] | type[RemitLine],
     RETURNING in the rows' order on SQLite and would insert them one statement a row."""
     if not rows:
         return []
+    table = _table(model)
     if session.get_bind().dialect.name == "sqlite":
-        first = (session.scalar(select(func.max(model.id))) or 0) + 1
+        first = (session.scalar(select(func.max(table.c.id))) or 0) + 1
         ids = list(range(first, first + len(rows)))
-        session.execute(insert(model), [{**row, "id": new} for row, new in
-                                        zip(rows, ids, strict=True)])
+        _executemany(session, table, [{**row, "id": new} for row, new in
+                                      zip(rows, ids, strict=True)])
         return ids
-    statement = insert(model).returning(model.id, sort_by_parameter_order=True)
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
     return list(session.scalars(statement, rows))
+
+
+def _executemany(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (each with the same keys) in one executemany. On SQLite the statement
+    SQLAlchemy compiles is run by the driver directly, each value through its column type's
+    own bind processor: the same SQL and values as ``session.execute(insert(table), rows)``
+    without SQLAlchemy's per-row parameter building (a fifth of the posting's time in a
+    profile at 10,000 claims)."""
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        session.execute(insert(table), rows)
+        return
+    sql, keys, processors = _compiled_insert(table, tuple(rows[0]), dialect)
+    columns = [[row[key] for row in rows] if processor is None
+               else [processor(row[key]) for row in rows]
+               for key, processor in zip(keys, processors, strict=True)]
+    connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+
+@lru_cache(maxsize=32)
+def _compiled_insert(table: Table, keys: tuple[str, ...], dialect: Dialect
+                     ) -> tuple[str, list[str], list[Callable[[Any], Any] | None]]:
+    """An INSERT of ``keys`` into ``table`` as ``dialect`` writes it (positional
+    parameters): its text, its parameters' columns in order and their bind processors."""
+    compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))
+    order = list(compiled.positiontup or ())
+    return compiled.string, order, [
+        table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in order]
 
 
 BATCH_CLAIMS = 1000  # claims inserted together
