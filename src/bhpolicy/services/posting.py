@@ -30,6 +30,7 @@ codes, dates, amounts), for the CLI and the web pages alike.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -642,7 +643,23 @@ def import_remittance(db: Database, path: Path, *, now: dt.datetime | None = Non
         out.problems += list(item.problems)
     if out.problems:
         return out
-    at = now or dt.datetime.now(dt.UTC)
+    # the records read (and all else alive now) left out of the collector's full passes
+    # while posting allocates its rows: each pass would walk them all again (a fifth of the
+    # posting's CPU at 2,000 claims); back in its care once posted. Not when something else
+    # froze objects already (the web app after its warm-up): unfreeze would undo that.
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
+    try:
+        _post_remittance(db, path, sets, out, now or dt.datetime.now(dt.UTC))
+    finally:
+        if freeze:
+            gc.unfreeze()
+    return out
+
+
+def _post_remittance(db: Database, path: Path, sets: tuple[x12remit.Remittance, ...],
+                     out: RemitImport, at: dt.datetime) -> None:
     with db.transaction() as session:
         fresh = []
         for item in sets:
@@ -653,9 +670,9 @@ def import_remittance(db: Database, path: Path, *, now: dt.datetime | None = Non
                 fresh.append(item)
         if not fresh:
             out.already_imported = True
-            return out
+            return
         if _hold(session, path, fresh, out, at):
-            return out
+            return
         ledger = _ledger_claims(session, fresh)
         for item in fresh:
             remittance = Remittance(
@@ -684,7 +701,6 @@ def import_remittance(db: Database, path: Path, *, now: dt.datetime | None = Non
                                else item.payment_cents)
         _write_back(session, ledger)
         out.posted = True
-    return out
 
 
 # ---------------------------------------------------------------- current state
