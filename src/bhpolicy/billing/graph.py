@@ -83,7 +83,7 @@ class Stages(Protocol):
 class GraphSettings:
     as_of: dt.date
     missing_pos: str = "default"  # default | hold (see engine.month_rules)
-    payer_ids: frozenset[str] | None = None  # see BillSettings.payer_ids
+    payer_ids: frozenset[str] | None = None  # see RunSettings.payer_ids
 
 
 @dataclass
