@@ -80,6 +80,19 @@ def test_safe_defaults_local_and_cluster() -> None:
     assert conf["spark.network.crypto.enabled"] == "true"
 
 
+def test_huge_methods_are_compiled() -> None:
+    """The rules' generated Java methods pass HotSpot's size limit for JIT compilation: the
+    flag that lifts it is on the driver and executors, beside Java options given."""
+    local = spark_conf(EngineSettings("spark"), environ={})
+    assert local["spark.driver.extraJavaOptions"] == "-XX:-DontCompileHugeMethods"
+    assert local["spark.executor.extraJavaOptions"] == "-XX:-DontCompileHugeMethods"
+    given = spark_conf(EngineSettings("spark", spark_conf=(
+        ("spark.driver.extraJavaOptions", "-Dx=1"),
+        ("spark.executor.extraJavaOptions", "-XX:+DontCompileHugeMethods"))), environ={})
+    assert given["spark.driver.extraJavaOptions"] == "-Dx=1 -XX:-DontCompileHugeMethods"
+    assert given["spark.executor.extraJavaOptions"] == "-XX:+DontCompileHugeMethods"
+
+
 def test_uri_keeps_a_scheme() -> None:
     from pathlib import Path
 

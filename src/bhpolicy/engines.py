@@ -125,6 +125,13 @@ CLUSTER_DEFAULTS: dict[str, str] = {
     "spark.io.encryption.enabled": "true",  # spilled and shuffled blocks
 }
 FIXED = {"spark.sql.session.timeZone": "UTC"}
+# The rules compile to Java methods over HotSpot's 8,000-byte limit for JIT compilation
+# (one stage checks every field of a contact, then joins and filters), which the JVM then
+# interprets: 41 s instead of 12 s for the contact checks at 1e7 contacts on local[2]
+# (bench/spark_profile.py, 2026-12-07). Added to the driver's and executors' Java options,
+# also when --spark-conf gives others.
+JIT_OPTION = "-XX:-DontCompileHugeMethods"
+JAVA_OPTIONS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
 
 
 def spark_conf(settings: EngineSettings, local_dir: Path | None = None,
@@ -154,6 +161,9 @@ def spark_conf(settings: EngineSettings, local_dir: Path | None = None,
             conf["spark.authenticate.secret"] = secret
     conf.update(given)
     conf.update(FIXED)
+    for key in JAVA_OPTIONS:
+        if "DontCompileHugeMethods" not in conf.get(key, ""):
+            conf[key] = f"{conf.get(key, '')} {JIT_OPTION}".strip()
     return conf
 
 

@@ -8,10 +8,14 @@
   CSV is read by the DuckDB reader (:func:`bhpolicy.io.readers.load_raw_rejects`: the same
   strict dialect, row numbers and rejected rows) into a temporary Parquet copy of the spec's
   columns as text, which Spark reads: a CSV input must be a local file.
-- Stages: each stored stage is a DataFrame checkpointed on the executors
-  (``localCheckpoint``: computed once, its plan cut there) behind a temp view of the stage's
-  name, dropped at the end of the run. The DuckDB-only features (ENUM dictionaries, memory
-  limit, spill folder, temp tables) are not used.
+- Stages: each stored stage is computed once, its plan cut there, behind a temp view of the
+  stage's name, dropped at the end of the run. With a local master it is written as Parquet
+  into the run's temporary folder and read back: Spark then knows its size (a small stage,
+  or the few columns a join takes of it, is broadcast rather than sorted against every
+  contact) and a stage larger than memory stays on disk, compressed. With a cluster master
+  (the driver's folder is not the executors') it is checkpointed on the executors
+  (``localCheckpoint``). The DuckDB-only features (ENUM dictionaries, memory limit, spill
+  folder, temp tables) are not used.
 - Outputs: each table is written by Spark as one Parquet or CSV file in the run's folder
   (one writing task; CSV sorted), so the run folder, its manifest and the reports read the
   same files as after a DuckDB run.
@@ -28,7 +32,14 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from bhpolicy.engines import EngineSettings, is_remote, spark_conf, spark_session, uri
+from bhpolicy.engines import (
+    EngineSettings,
+    is_cluster,
+    is_remote,
+    spark_conf,
+    spark_session,
+    uri,
+)
 from bhpolicy.errors import DataFileError
 from bhpolicy.io.columns import Column
 from bhpolicy.io.readers import load_raw_rejects, spec_columns
@@ -52,6 +63,8 @@ class SparkRun:
         self.views: list[str] = []
         self.frames: list[Any] = []
         self.rows: dict[str, int] = {}
+        # stages as Parquet files on the driver's disk: only where the executors share it
+        self.stage_files = not is_cluster(engine.spark_master)
 
     # -- inputs ------------------------------------------------------------------------
 
@@ -139,9 +152,15 @@ class SparkRun:
         return view
 
     def store(self, name: str, table: ir.Table) -> ir.Table:
-        """Compute ``table`` once (checkpointed on the executors) and return it."""
-        frame = self.frame(table).localCheckpoint(eager=True)
-        self.frames.append(frame)
+        """Compute ``table`` once (see the module's text) and return it."""
+        frame = self.frame(table)
+        if self.stage_files:
+            folder = self.work / "stages" / f"{len(self.views)}-{name}"
+            frame.write.parquet(str(folder))
+            frame = self.session.read.parquet(str(folder))
+        else:
+            frame = frame.localCheckpoint(eager=True)
+            self.frames.append(frame)
         return self.con.table(self._view(name, frame))
 
     def drop(self, name: str) -> None:
