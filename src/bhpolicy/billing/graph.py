@@ -131,6 +131,9 @@ def bill_graph(stages: Stages, registry: PolicyRegistry, settings: GraphSettings
     coverage, member_policy, coverage_errors = cov.prepare_authorizations(
         auths, cov.policy_keys(registry))
     coverage = stages.store("coverage", coverage)
+    # read by every pass over the contacts: stored, not derived from the authorizations
+    # again each time (and, stored, an engine that plans by size knows it is small)
+    member_policy = stages.store("member_policy", member_policy)
 
     step("checking contacts")
     known = members.select(known_member=members.member_id).distinct()
