@@ -95,7 +95,8 @@ class RemitClaim(Base):
     remittance: Mapped[Remittance] = relationship(back_populates="claims")
     ledger_claim_id: Mapped[str | None] = mapped_column(ForeignKey("ledger_claims.id"),
                                                         index=True)  # null: unmatched
-    patient_control_number: Mapped[str] = mapped_column(String(38))  # CLP01 as sent
+    patient_control_number: Mapped[str] = mapped_column(String(38),
+                                                        index=True)  # CLP01 as sent
     status: Mapped[str] = mapped_column(String(2))  # CLP02
     charge_cents: Mapped[int]  # CLP03
     paid_cents: Mapped[int]  # CLP04
@@ -103,7 +104,8 @@ class RemitClaim(Base):
     payer_claim_number: Mapped[str] = mapped_column(String(50))  # CLP07
     original_reference: Mapped[str | None] = mapped_column(String(50))  # REF*F8
     reversal: Mapped[bool]  # CLP02 22
-    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("remit_claims.id"))
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("remit_claims.id"),
+                                                    index=True)
     lines: Mapped[list[RemitLine]] = relationship(back_populates="claim",
                                                   order_by="RemitLine.id")
     adjustments: Mapped[list[RemitAdjustment]] = relationship(
