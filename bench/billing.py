@@ -21,9 +21,9 @@ Each runs in its own process; peak RSS is the whole process tree's (sampled ever
 /proc: a Spark run's JVM is a child of its Python), and for the DuckDB runs also the
 process's own (os.wait4). Prints seconds, rows/s, peak RSS and the ratios. Target for Spark
 (issue 20): local[2] completes 1e8 with a 2 GB driver, and spark_bhpolicy is no slower than
-spark_sql. Measured at 1e6 (2 cores shared, load 4.6-4.9): spark_sql 34.5 s, peak RSS (tree)
-1.2 GB; spark_bhpolicy 144.2 s, 2.0 GB (0.24x: not met; most of it is Spark planning and
-running each stored stage and each output as its own job). 1e7 and 1e8 not run yet.
+spark_sql. Measured 2026-12-07 (2 cores, quiet): at 1e7 spark_sql 36.0 s, spark_bhpolicy
+167.5 s (0.21x); at 1e8 188.4 s and 1,237.4 s (0.15x, peak RSS of the tree 3.1 GB): 1e8
+completes with a 2 GB driver, the speed target is not met.
 Targets (issue 5, at 1e8): within 2.5x of the floor, at least 1.5x
 faster than the SQL, peak RSS under 3 GB; (issue 18, at 1e8 with --memory-limit 2GB) within
 2.2x of io_floor, faster than the SQL, peak RSS under 2.5 GB. Nothing here is asserted.
