@@ -182,3 +182,26 @@ def test_a_void_rejected_at_the_front_end_leaves_the_claim_current(
         (claim.id, "paid", 25000, 25000, 25000, 0),
         (claim.id, "partly paid", 25000, 25000, 20000, 5000)]
     assert (result.total.voided_lines, result.total.underpaid_cents) == (0, 5000)
+
+
+def test_a_void_written_in_the_same_instant_is_still_the_newest(tmp_path: Path,
+                                                                database: Database) -> None:
+    """Two claims of one line sent at the same timestamp: the later file's claim is the
+    line's current one (files are numbered as written), whatever the claim ids."""
+    from bhpolicy.db.ledger_models import LedgerClaim
+    from bhpolicy.services.ledger import post_front_end
+    from bhpolicy.services.reconcile import current_lines
+
+    [claim] = send(database, tmp_path, "a", 3)
+    assert post_front_end(database, [(claim.id, True, "PAY-3")]) == []
+    made = _void_of(database, tmp_path, claim.id, 3)
+    with database.transaction() as session:
+        original = session.get(LedgerClaim, claim.id)
+        void_claim = session.get(LedgerClaim, made)
+        assert original is not None and void_claim is not None
+        assert void_claim.file_id > original.file_id
+        void_claim.created_at = original.created_at
+        # the void's id sorting before the original's must not make the original newest
+        swapped = sorted([claim.id, made])[0] == made
+    with database.read() as session:
+        assert {line.claim_id for line in current_lines(session)} == {made}, swapped

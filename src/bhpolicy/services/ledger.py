@@ -102,7 +102,8 @@ class _Planner:
                 LedgerClaim.status.in_(statuses),
                 # a void is never in force (its lines were withdrawn), only their numbers
                 LedgerClaim.frequency != VOID if statuses == SENT else true())
-            .order_by(LedgerClaim.created_at.desc(), LedgerClaim.id.desc())))
+            .order_by(LedgerClaim.created_at.desc(), LedgerClaim.file_id.desc(),
+                      LedgerClaim.id.desc())))
 
     def plan(self, claims: list[Claim]) -> list[Claim]:
         out: list[Claim] = []

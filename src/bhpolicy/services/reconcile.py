@@ -231,7 +231,9 @@ def current_lines(session: Session, month: str | None = None) -> list[LedgerLine
     payer's front end did not reject (else the newest). That may be a void's line (see
     :func:`withdrawn`): the line is then withdrawn, not billed."""
     query = (select(LedgerLine).join(LedgerClaim, LedgerLine.claim_id == LedgerClaim.id)
-             .order_by(LedgerClaim.created_at, LedgerClaim.id, LedgerLine.number))
+             # files are numbered as written: the later file's claim wins a tie
+             .order_by(LedgerClaim.created_at, LedgerClaim.file_id, LedgerClaim.id,
+                       LedgerLine.number))
     if month is not None:
         query = query.where(LedgerClaim.month == month)
     chosen: dict[str, LedgerLine] = {}
