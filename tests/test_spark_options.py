@@ -3,6 +3,8 @@ $BHPOLICY_ENGINE, --spark-master, --spark-conf, and the session's safe defaults.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bhpolicy.engines import (
@@ -93,8 +95,43 @@ def test_huge_methods_are_compiled() -> None:
     assert given["spark.executor.extraJavaOptions"] == "-XX:+DontCompileHugeMethods"
 
 
+def test_site_java_options_are_kept(tmp_path: Path) -> None:
+    """A --conf replaces spark-defaults.conf's value: the installation's Java options are
+    carried over, with the flag beside them."""
+    (tmp_path / "spark-defaults.conf").write_text(
+        "# site\nspark.driver.extraJavaOptions  -Djava.security.krb5.conf=/etc/krb5.conf\n"
+        "spark.executor.extraJavaOptions=-Dsite=1\n", encoding="utf-8")
+    conf = spark_conf(EngineSettings("spark"), environ={"SPARK_CONF_DIR": str(tmp_path)})
+    assert conf["spark.driver.extraJavaOptions"] == (
+        "-Djava.security.krb5.conf=/etc/krb5.conf -XX:-DontCompileHugeMethods")
+    assert conf["spark.executor.extraJavaOptions"] == "-Dsite=1 -XX:-DontCompileHugeMethods"
+    missing = spark_conf(EngineSettings("spark"), environ={"SPARK_HOME": str(tmp_path / "x")})
+    assert missing["spark.driver.extraJavaOptions"] == "-XX:-DontCompileHugeMethods"
+
+
 def test_uri_keeps_a_scheme() -> None:
     from pathlib import Path
 
     assert uri(Path("s3a://bucket/key/contacts.parquet")) == "s3a://bucket/key/contacts.parquet"
     assert uri(Path("/data/contacts.parquet")) == "/data/contacts.parquet"
+
+
+def test_the_temporary_folder_is_private(tmp_path: Path) -> None:
+    """Spark's stages hold member data: their folder is made owner-only, and a link in its
+    place is refused (one line, before Spark starts)."""
+    from bhpolicy.domain.spark import _private_folder
+    from bhpolicy.errors import DataFileError
+
+    made = tmp_path / "made"
+    _private_folder(made)
+    assert made.stat().st_mode & 0o777 == 0o700
+    opened = tmp_path / "opened"
+    opened.mkdir(mode=0o755)
+    opened.chmod(0o755)
+    _private_folder(opened)
+    assert opened.stat().st_mode & 0o777 == 0o700
+    link = tmp_path / "link"
+    link.symlink_to(made)
+    with pytest.raises(DataFileError, match="not a folder of this user's") as refused:
+        _private_folder(link)
+    assert "\n" not in str(refused.value)

@@ -3,10 +3,10 @@ PySpark backend, ``local[N]`` or a cluster master), and the options that pick it
 
 The rules are the same Ibis expressions on both (:mod:`bhpolicy.billing.graph`); what differs
 stays behind the run's stages (:mod:`bhpolicy.billing.run`): DuckDB stores stages as tables
-(ENUM dictionaries, memory limit, spill folder), Spark as checkpointed DataFrames behind temp
-views (:mod:`bhpolicy.domain.spark`). The few SQL functions the rules call by name are
-declared for each dialect here (:func:`dialect`), so an expression built for Spark compiles to
-Spark's spelling.
+(ENUM dictionaries, memory limit, spill folder), Spark as stored DataFrames (Parquet files
+or checkpoints) behind temp views (:mod:`bhpolicy.domain.spark`). The few SQL functions the
+rules call by name are declared for each dialect here (:func:`dialect`), so an expression
+built for Spark compiles to Spark's spelling.
 
 Spark sessions get safe defaults (:func:`spark_conf`): session time zone UTC (a date of
 service never shifts), no UI and no event log, the driver bound to 127.0.0.1, and with a
@@ -162,9 +162,30 @@ def spark_conf(settings: EngineSettings, local_dir: Path | None = None,
     conf.update(given)
     conf.update(FIXED)
     for key in JAVA_OPTIONS:
-        if "DontCompileHugeMethods" not in conf.get(key, ""):
-            conf[key] = f"{conf.get(key, '')} {JIT_OPTION}".strip()
+        # given on the command line, else the installation's own (a --conf replaces
+        # spark-defaults.conf's value: keep it, with the flag beside it)
+        value = conf.get(key) or _site_default(key, env)
+        if "DontCompileHugeMethods" not in value:
+            conf[key] = f"{value} {JIT_OPTION}".strip()
     return conf
+
+
+def _site_default(key: str, env: Mapping[str, str]) -> str:
+    """``key``'s value in the Spark installation's spark-defaults.conf
+    (``$SPARK_CONF_DIR``, else ``$SPARK_HOME/conf``), or empty."""
+    folder = env.get("SPARK_CONF_DIR") or (
+        str(Path(env["SPARK_HOME"]) / "conf") if env.get("SPARK_HOME") else "")
+    if not folder:
+        return ""
+    try:
+        lines = (Path(folder) / "spark-defaults.conf").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        found = re.match(r"\s*(\S+?)(?:\s*=\s*|\s+)(.*?)\s*$", line)
+        if found and found.group(1) == key:
+            return found.group(2)
+    return ""
 
 
 # -- the session ----------------------------------------------------------------------

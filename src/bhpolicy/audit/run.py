@@ -159,7 +159,7 @@ class _SparkAudit(_DuckAudit):
              materialize: bool = True, extra: ExtraChecks | None = None,
              as_of: dt.date | None = None) -> tuple[ir.Table, ir.Table]:
         raw, unreadable, trim = self.spark.load(path, name, columns)
-        # small inputs checked once and checkpointed (as read_validated's temp table)
+        # small inputs checked once and stored (as read_validated's temp table)
         checked = functools.partial(self.spark.store, f"{name}_checked") if materialize \
             else None
         good, errors = validate(raw, columns, checked, trim_text=trim, extra=extra,

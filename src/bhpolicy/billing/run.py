@@ -149,7 +149,7 @@ class _FolderStages:
 
 class _SparkStages(_FolderStages):
     """The folder run's stages on Spark (:mod:`bhpolicy.domain.spark`): inputs read by
-    Spark, stages checkpointed DataFrames, no ENUM dictionaries."""
+    Spark, stages stored DataFrames (:meth:`SparkRun.store`), no ENUM dictionaries."""
 
     def __init__(self, run: SparkRun, inputs: BillInputs, settings: RunSettings,
                  registry: PolicyRegistry) -> None:
@@ -167,8 +167,8 @@ class _SparkStages(_FolderStages):
         return RawInput(raw, unreadable, trim_text=trim)
 
     def checked(self, name: str) -> Materialize:
-        # small inputs, checked once and checkpointed: every stage reading them (coverage,
-        # the member checks, the error rows, subscribers) reads the checkpoint, not the file
+        # small inputs, checked once and stored: every stage reading them (coverage, the
+        # member checks, the error rows, subscribers) reads the stored copy, not the file
         return functools.partial(self.run.store, f"{name}_checked")
 
     def store(self, name: str, table: ir.Table) -> ir.Table:

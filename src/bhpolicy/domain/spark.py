@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -50,9 +51,9 @@ class SparkRun:
     and the rows read per input."""
 
     def __init__(self, engine: EngineSettings, temp_directory: Path | None = None) -> None:
-        base = temp_directory or Path(tempfile.gettempdir()) / "bhpolicy-spark"
+        base = (temp_directory or Path(tempfile.gettempdir()) / "bhpolicy-spark").resolve()
         conf = spark_conf(engine, local_dir=base)  # a missing secret: before any work
-        base.mkdir(parents=True, exist_ok=True)
+        _private_folder(base)
         self.session = spark_session(conf)
         self.work = Path(tempfile.mkdtemp(prefix="run-", dir=base))
         self.con = ibis.pyspark.connect(self.session)
@@ -65,6 +66,7 @@ class SparkRun:
         self.rows: dict[str, int] = {}
         # stages as Parquet files on the driver's disk: only where the executors share it
         self.stage_files = not is_cluster(engine.spark_master)
+        self.stage_folders: dict[str, Path] = {}
 
     # -- inputs ------------------------------------------------------------------------
 
@@ -116,9 +118,9 @@ class SparkRun:
             duck.disconnect()
         self.rows[name] = kept + rejected
         table = self.con.table(self._view(f"{name}_raw",
-                                          self.session.read.parquet(str(copy))))
+                                          self.session.read.parquet(_local(copy))))
         bad = None if bad_copy is None else self.con.table(
-            self._view(f"{name}_unreadable", self.session.read.parquet(str(bad_copy))))
+            self._view(f"{name}_unreadable", self.session.read.parquet(_local(bad_copy))))
         return table, bad
 
     def _register_memtable(self, op: Any) -> None:
@@ -154,18 +156,23 @@ class SparkRun:
     def store(self, name: str, table: ir.Table) -> ir.Table:
         """Compute ``table`` once (see the module's text) and return it."""
         frame = self.frame(table)
-        if self.stage_files:
+        if self.stage_files:  # file:// URIs: never the default file system of a Hadoop config
             folder = self.work / "stages" / f"{len(self.views)}-{name}"
-            frame.write.parquet(str(folder))
-            frame = self.session.read.parquet(str(folder))
+            frame.write.parquet(_local(folder))
+            frame = self.session.read.parquet(_local(folder))
+            self.stage_folders[name] = folder
         else:
             frame = frame.localCheckpoint(eager=True)
             self.frames.append(frame)
         return self.con.table(self._view(name, frame))
 
     def drop(self, name: str) -> None:
+        """The stage is read no more (as a dropped DuckDB table): its view and files go."""
         view = self.prefix + name
         self.session.catalog.dropTempView(view)
+        folder = self.stage_folders.pop(name, None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def count(self, table: ir.Table) -> int:
         return int(self.frame(table.count().as_table()).collect()[0][0])
@@ -179,10 +186,10 @@ class SparkRun:
         frame = self.frame(table.order_by(order) if order else table)
         parts = path.with_name(path.name + ".parts")
         if form == "parquet":
-            frame.repartition(1).write.mode("overwrite").parquet(str(parts))
+            frame.repartition(1).write.mode("overwrite").parquet(_local(parts))
         else:  # DuckDB's CSV: quotes only where needed, "" for an empty text, nothing for null
             frame.coalesce(1).write.mode("overwrite").csv(
-                str(parts), header=True, quote='"', escape='"', nullValue="",
+                _local(parts), header=True, quote='"', escape='"', nullValue="",
                 emptyValue='""', ignoreLeadingWhiteSpace=False,
                 ignoreTrailingWhiteSpace=False, lineSep="\n", dateFormat="yyyy-MM-dd",
                 timestampFormat="yyyy-MM-dd HH:mm:ss")
@@ -207,7 +214,7 @@ class SparkRun:
 
     def read_parquet(self, path: Path) -> ir.Table:
         return self.con.table(self._view(f"written_{path.stem}",
-                                         self.session.read.parquet(str(path))))
+                                         self.session.read.parquet(_local(path))))
 
     def close(self) -> None:
         """Drop the run's views and checkpoints and its temporary copies (the session stays
@@ -217,3 +224,22 @@ class SparkRun:
         for frame in self.frames:
             frame.unpersist()
         shutil.rmtree(self.work, ignore_errors=True)
+
+
+def _private_folder(base: Path) -> None:
+    """``base`` (stages and CSV copies hold member data) as a folder of this user's only:
+    created owner-only; one that is a symbolic link or another user's is refused."""
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = base.lstat()
+    if base.is_symlink() or info.st_uid != os.getuid():
+        raise DataFileError(str(base), "folder", "is not a folder of this user's (Spark's "
+                            "temporary files hold member data): give another temporary folder")
+    if info.st_mode & 0o077:
+        base.chmod(0o700)
+
+
+def _local(path: Path) -> str:
+    """A path on the driver's disk as a ``file://`` URI for Spark: never the default file
+    system of a Hadoop configuration (HDFS on many edge nodes). Not percent-encoded: Hadoop
+    quotes the path itself."""
+    return f"file://{path.absolute()}"

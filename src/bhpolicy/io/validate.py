@@ -38,7 +38,7 @@ KeepErrors = Callable[[ir.Table], ir.Table]
 # Good rows to keep beside the rejected ones, given the typed rows (after ExtraChecks).
 AlsoKeep = Callable[[ir.Table], ir.BooleanValue]
 # Where validate() stores the checked rows: (connection, name) for a temp table, or a
-# function that stores the rows it is given and returns them stored (Spark's checkpoint).
+# function that stores the rows it is given and returns them stored (Spark's stage).
 Materialize = tuple[ibis.BaseBackend, str] | Callable[[ir.Table], ir.Table]
 
 
@@ -65,7 +65,7 @@ def validate(raw: ir.Table, columns: tuple[Column, ...],
     A row's first problem is reported, in column order. Dates are bounded by
     :func:`date_checks` (with ``as_of`` None, a date of service may be up to LATEST_DATE).
     With ``materialize`` (connection, name) the checked rows are stored once in a temp
-    table, so the file is read once (or a function that stores them: Spark's checkpoint).
+    table, so the file is read once (or a function that stores them: Spark's stage).
     With ``keep_errors`` (which stores the error rows, few) the rows are checked once: the
     good rows are then every row but those, converted without running the checks again.
     With ``also_keep`` as well, the good rows it picks are stored in the same pass
