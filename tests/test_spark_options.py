@@ -82,6 +82,20 @@ def test_safe_defaults_local_and_cluster() -> None:
     assert conf["spark.network.crypto.enabled"] == "true"
 
 
+def test_shuffle_partitions_two_a_local_core() -> None:
+    import os
+
+    def partitions(master: str) -> str:
+        return spark_conf(EngineSettings("spark", master), environ={})[
+            "spark.sql.shuffle.partitions"]
+
+    assert partitions("local") == "2" and partitions("local[3]") == "6"
+    assert partitions("local[4,2]") == "8"
+    assert partitions("local[*]") == str(2 * (os.cpu_count() or 1))
+    assert "spark.sql.shuffle.partitions" not in spark_conf(
+        EngineSettings("spark", "spark://h:7077"), environ={"BHPOLICY_SPARK_SECRET": "s"})
+
+
 def test_huge_methods_are_compiled() -> None:
     """The rules' generated Java methods pass HotSpot's size limit for JIT compilation: the
     flag that lifts it is on the driver and executors, beside Java options given."""

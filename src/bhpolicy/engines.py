@@ -144,9 +144,11 @@ def spark_conf(settings: EngineSettings, local_dir: Path | None = None,
             "spark.app.name": "bhpolicy"}
     if local_dir is not None:
         conf["spark.local.dir"] = str(local_dir)
-    local = re.fullmatch(r"local(\[([1-9][0-9]*)(,[1-9][0-9]*)?\])?", settings.spark_master)
+    local = re.fullmatch(r"local(\[([1-9][0-9]*|\*)(,[1-9][0-9]*)?\])?", settings.spark_master)
     if local:  # two shuffle partitions a core, not Spark's 200 (one file each per map task)
-        conf["spark.sql.shuffle.partitions"] = str(2 * int(local.group(2) or 1))
+        cores = local.group(2) or "1"
+        conf["spark.sql.shuffle.partitions"] = str(
+            2 * (os.cpu_count() or 1 if cores == "*" else int(cores)))
     given = dict(settings.spark_conf)
     if is_cluster(settings.spark_master):
         conf.update(CLUSTER_DEFAULTS)
