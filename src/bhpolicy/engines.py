@@ -148,7 +148,7 @@ def spark_conf(settings: EngineSettings, local_dir: Path | None = None,
     if local:  # two shuffle partitions a core, not Spark's 200 (one file each per map task)
         cores = local.group(2) or "1"
         conf["spark.sql.shuffle.partitions"] = str(
-            2 * (os.cpu_count() or 1 if cores == "*" else int(cores)))
+            2 * ((os.cpu_count() or 1) if cores == "*" else int(cores)))
     given = dict(settings.spark_conf)
     if is_cluster(settings.spark_master):
         conf.update(CLUSTER_DEFAULTS)

@@ -51,7 +51,8 @@ class SparkRun:
     and the rows read per input."""
 
     def __init__(self, engine: EngineSettings, temp_directory: Path | None = None) -> None:
-        base = (temp_directory or Path(tempfile.gettempdir()) / "bhpolicy-spark").resolve()
+        # absolute, not resolved: a link in its place must stay visible to the check
+        base = (temp_directory or Path(tempfile.gettempdir()) / "bhpolicy-spark").absolute()
         conf = spark_conf(engine, local_dir=base)  # a missing secret: before any work
         _private_folder(base)
         self.session = spark_session(conf)
