@@ -22,7 +22,9 @@ the load starts).
 
 ``--malloc auto|system|LIB`` picks the server's C allocator as ``bhpolicy serve --malloc``
 does (default auto: jemalloc when the system has it, as serve runs): about a third of a warm
-billing call's CPU is glibc's malloc and free.
+billing call's CPU is glibc's malloc and free. The server also gets DuckDB's allocator
+setting as serve sets it (freed pages kept a minute, ``bhpolicy.allocator``);
+``--duckdb-conf none`` leaves DuckDB's own (pages back to the kernel within a second).
 
 Targets (issue 16), SQLite: POST p99 < 50 ms and < 3x the bare insert's p99, no error;
 (issue 19) billing check p99 < 100 ms.
@@ -44,7 +46,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bhpolicy.allocator import chosen_library
+from bhpolicy.allocator import DUCKDB_CONF_ENV, server_environment
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = REPO / "examples" / "cases"
@@ -269,16 +271,22 @@ def report(label: str, results: dict[str, dict[str, list[float]]]) -> None:
 
 
 def run_one(label: str, url: str, rate: float, duration: float, warmup: float,
-            check_rate: float = 0.0, malloc: str | None = None) -> None:
+            check_rate: float = 0.0, malloc: str | None = None,
+            duckdb_conf: str | None = None) -> None:
     tokens = prepare(url)
     port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    library = chosen_library(malloc or "system")  # as bhpolicy serve --malloc chooses
-    if library is not None:
-        env["LD_PRELOAD"] = str(library)
-        label += f" (server LD_PRELOAD={library.name})"
-    else:
-        label += " (server on the system's C allocator)"
+    base_env = {k: v for k, v in os.environ.items() if k != DUCKDB_CONF_ENV}
+    if duckdb_conf == "none":
+        base_env[DUCKDB_CONF_ENV] = ""  # set (so serve's is not added), and empty
+    elif duckdb_conf:
+        base_env[DUCKDB_CONF_ENV] = duckdb_conf
+    # as bhpolicy serve --malloc runs itself again
+    env = {**(server_environment(malloc or "system", base_env) or base_env),
+           "PYTHONUNBUFFERED": "1"}
+    preloaded = env.get("LD_PRELOAD", "").split()
+    label += (f" (server LD_PRELOAD={Path(preloaded[0]).name}" if preloaded else
+              " (server on the system's C allocator") + \
+        f", {DUCKDB_CONF_ENV}={env.get(DUCKDB_CONF_ENV) or '(DuckDB own)'})"
     child = subprocess.Popen([sys.executable, __file__, "--child", url, str(port)], env=env)
     try:
         pin(child.pid, 1)
@@ -325,6 +333,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--malloc", default="auto", metavar="auto|system|LIB",
                         help="the server's C allocator, as bhpolicy serve --malloc: auto "
                         "(jemalloc when installed), system, or a library to preload")
+    parser.add_argument("--duckdb-conf", default=None, metavar="CONF|none",
+                        help="DuckDB's jemalloc setting for the server (default: as serve "
+                        "sets it; none: DuckDB's own)")
     parser.add_argument("--child", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -336,7 +347,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--malloc {args.malloc}: no such file")
     with tempfile.TemporaryDirectory(prefix="bhpolicy-bench-") as tmp:
         run_one("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}", args.rate, args.duration,
-                args.warmup, args.check_rate, args.malloc)
+                args.warmup, args.check_rate, args.malloc, args.duckdb_conf)
         if args.pg:
             sys.path.insert(0, str(REPO))
             from tests.support.pg import start_cluster, unavailable
@@ -349,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
             try:
                 url = cluster.create_database(cluster.new_name("bench"))
                 run_one("PostgreSQL", url, args.rate, args.duration, args.warmup,
-                        args.check_rate, args.malloc)
+                        args.check_rate, args.malloc, args.duckdb_conf)
             finally:
                 cluster.stop()
 

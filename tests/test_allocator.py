@@ -10,11 +10,16 @@ from pathlib import Path
 import pytest
 
 from bhpolicy.allocator import (
+    DUCKDB_CONF,
+    DUCKDB_CONF_ENV,
     JEMALLOC,
+    PRELOADED_ENV,
     chosen_library,
     find_jemalloc,
     loaded_libraries,
     reexec_command,
+    server_environment,
+    worker_environment,
 )
 from bhpolicy.errors import BhpolicyError
 from tests.support.web import bhpolicy_command, running_server
@@ -64,6 +69,11 @@ def _mapped(pid: int) -> set[str]:
     return loaded_libraries(Path(f"/proc/{pid}/maps"))
 
 
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().partition("=")[::2] for item in raw if b"=" in item)
+
+
 def _upgraded(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'bhpolicy.db'}"
     done = subprocess.run([*bhpolicy_command(), "db", "upgrade", "--db", url],
@@ -79,6 +89,9 @@ def test_serve_runs_on_jemalloc_by_default_and_on_the_system_allocator_on_reques
     with running_server(url, tmp_path, args=("--no-worker",)) as server:
         assert JEMALLOC in _mapped(server.process.pid)  # same pid: executed again in place
         assert f"C allocator: {JEMALLOC} (preloaded)" in server.log_text()
+        assert f"DuckDB's allocator: {DUCKDB_CONF}" in server.log_text()
+        served = _environ(server.process.pid)  # after the second execution, same pid
+        assert served.get(DUCKDB_CONF_ENV) == DUCKDB_CONF
     (tmp_path / "system").mkdir()
     with running_server(url, tmp_path / "system",
                         args=("--no-worker", "--malloc", "system")) as server:
@@ -94,3 +107,27 @@ def test_serve_with_a_missing_allocator_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "no such file" in lines[0], done.stderr
+
+
+def test_the_server_keeps_duckdbs_freed_pages_a_minute(tmp_path: Path) -> None:
+    library = tmp_path / "liballoc.so"
+    library.write_bytes(b"")
+    env = server_environment(str(library), {"LD_PRELOAD": "/x/other.so", "PATH": "/bin"})
+    assert env is not None
+    assert env["LD_PRELOAD"] == f"{library} /x/other.so"
+    assert env[DUCKDB_CONF_ENV] == DUCKDB_CONF and "dirty_decay_ms" in DUCKDB_CONF
+    assert env[PRELOADED_ENV] == str(library) and env["PATH"] == "/bin"
+    # the system allocator: executed again for DuckDB's setting alone
+    env = server_environment("system", {"PATH": "/bin"})
+    assert env is not None and "LD_PRELOAD" not in env
+    assert env[DUCKDB_CONF_ENV] == DUCKDB_CONF and env[PRELOADED_ENV] == ""
+    # a user's own setting is kept; nothing to change means no second execution
+    assert server_environment("system", {DUCKDB_CONF_ENV: "dirty_decay_ms:0"}) is None
+    assert server_environment("system", {PRELOADED_ENV: ""}) is None
+
+
+def test_the_worker_runs_on_duckdbs_own_setting() -> None:
+    served = {DUCKDB_CONF_ENV: DUCKDB_CONF, PRELOADED_ENV: "", "PATH": "/bin"}
+    assert worker_environment(served) == {PRELOADED_ENV: "", "PATH": "/bin"}
+    own = {DUCKDB_CONF_ENV: "dirty_decay_ms:5", PRELOADED_ENV: ""}
+    assert worker_environment(own) == own  # the user's, not ours: kept

@@ -10,6 +10,15 @@ again (same process id, same arguments) with ``LD_PRELOAD`` naming the library.
 
 ``auto`` (the default) takes jemalloc when the system has it (Debian's ``libjemalloc2``)
 and the system allocator otherwise; ``system`` never preloads; a path preloads that file.
+
+DuckDB's Python wheel carries a jemalloc of its own (symbols ``duckdb_je_*``) for its
+vectors and hash tables, configured to hand freed pages back to the kernel within about a
+second. A billing check allocates about 65 MB and frees it; checks that come a fraction of a
+second apart (a server, not a loop) then take every page again from the kernel, some 6,000
+page faults and 15 ms a call (perf: ``madvise(MADV_DONTNEED)`` from ``duckdb_je_arena_decay``).
+So the re-executed server also sets ``DUCKDB_JE_MALLOC_CONF`` (that jemalloc's own setting,
+read when DuckDB first allocates) to keep freed pages for a minute, unless it is set already.
+The billing jobs' worker is started without it (a folder run's pages go back as before).
 """
 
 from __future__ import annotations
@@ -24,6 +33,9 @@ from bhpolicy.errors import BhpolicyError
 ENV = "BHPOLICY_MALLOC"
 PRELOADED_ENV = "BHPOLICY_MALLOC_PRELOADED"  # set on the re-executed process (no loop)
 JEMALLOC = "libjemalloc.so.2"
+DUCKDB_CONF_ENV = "DUCKDB_JE_MALLOC_CONF"  # DuckDB's bundled jemalloc reads it at its start
+#: freed pages kept a minute before they go back to the kernel (DuckDB's own: about 1 s)
+DUCKDB_CONF = "dirty_decay_ms:60000"
 LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64",
                 "/usr/lib", "/usr/local/lib")
 
@@ -64,11 +76,45 @@ def loaded_libraries(maps: Path = Path("/proc/self/maps")) -> set[str]:
 def describe() -> str:
     """The allocator this process runs with, for the start-up log line."""
     preloaded = os.environ.get(PRELOADED_ENV)
+    duckdb = os.environ.get(DUCKDB_CONF_ENV)
+    tail = f"; DuckDB's allocator: {duckdb}" if duckdb else ""
     if preloaded and Path(preloaded).name in loaded_libraries():
-        return f"C allocator: {Path(preloaded).name} (preloaded)"
+        return f"C allocator: {Path(preloaded).name} (preloaded){tail}"
     if preloaded:
-        return f"C allocator: the system's ({Path(preloaded).name} could not be preloaded)"
-    return "C allocator: the system's"
+        return (f"C allocator: the system's ({Path(preloaded).name} could not be "
+                f"preloaded){tail}")
+    return f"C allocator: the system's{tail}"
+
+
+def server_environment(choice: str, environ: Mapping[str, str]) -> dict[str, str] | None:
+    """The environment the server runs with for allocator ``choice``: the library preloaded
+    (when one is chosen and not loaded yet) and DuckDB's allocator setting (when not set);
+    None when ``environ`` is already that (or the server was already executed again)."""
+    if environ.get(PRELOADED_ENV) is not None:
+        return None
+    env = dict(environ)
+    library = chosen_library(choice)
+    changed = False
+    if library is not None and library.name not in loaded_libraries():
+        preloads = [p for p in env.get("LD_PRELOAD", "").split() if p]
+        env["LD_PRELOAD"] = " ".join([str(library), *preloads])
+        changed = True
+    if DUCKDB_CONF_ENV not in env:
+        env[DUCKDB_CONF_ENV] = DUCKDB_CONF
+        changed = True
+    if not changed:
+        return None
+    env[PRELOADED_ENV] = "" if library is None else str(library)
+    return env
+
+
+def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without the DuckDB allocator setting the server added (a user's own is
+    kept): the billing jobs' worker runs folder runs, whose pages go back as DuckDB sets."""
+    env = dict(environ)
+    if env.get(DUCKDB_CONF_ENV) == DUCKDB_CONF and PRELOADED_ENV in env:
+        del env[DUCKDB_CONF_ENV]
+    return env
 
 
 def reexec_command(argv: Sequence[str], executable: str) -> list[str] | None:
@@ -85,21 +131,15 @@ def reexec_command(argv: Sequence[str], executable: str) -> list[str] | None:
 
 
 def preload(choice: str, environ: Mapping[str, str] | None = None) -> None:
-    """Execute this command again with the chosen allocator preloaded (never returns then);
-    return at once when nothing is to be preloaded, it already is, or the process was not
-    started as the command."""
-    env = dict(os.environ if environ is None else environ)
-    library = chosen_library(choice)
-    if library is None or env.get(PRELOADED_ENV) is not None:
-        return
-    if library.name in loaded_libraries():
+    """Execute this command again in :func:`server_environment` (never returns then);
+    return at once when that changes nothing, or the process was not started as the
+    command."""
+    env = server_environment(choice, os.environ if environ is None else environ)
+    if env is None:
         return
     command = reexec_command(sys.argv, sys.executable)
     if command is None:
         return
-    preloads = [p for p in env.get("LD_PRELOAD", "").split() if p]
-    env["LD_PRELOAD"] = " ".join([str(library), *preloads])
-    env[PRELOADED_ENV] = str(library)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(command[0], command, env)

@@ -153,7 +153,9 @@ def serve(
 def _start_worker(url: str, lease_seconds: float) -> subprocess.Popen[bytes]:
     """``bhpolicy worker`` as a child process (the packs and data home reach it through
     the environment that ``_export_cli_settings`` set)."""
-    env = {**os.environ, DB_ENV: url}
+    from bhpolicy.allocator import worker_environment
+
+    env = {**worker_environment(os.environ), DB_ENV: url}
     return subprocess.Popen([sys.executable, "-m", "bhpolicy.cli", "worker",
                              "--lease-seconds", str(lease_seconds),
                              "--parent-pid", str(os.getpid())],
