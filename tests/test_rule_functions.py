@@ -134,3 +134,32 @@ def test_the_audits_qualifying_days_are_billings(tmp_path: Path) -> None:
         ("M1", day("2026-03-02"), False), ("M1", day("2026-03-03"), True),
         ("M1", day("2026-03-04"), False), ("M2", day("2026-03-02"), False),
         ("M2", day("2026-03-03"), True), ("M3", day("2026-03-20"), True)]
+
+
+def test_the_member_pack_of_two_authorizations_starting_the_same_day() -> None:
+    """A contact outside every authorization is checked under the pack of the member's latest
+    authorization; of two starting the same day, the one with the larger id (coverage gives
+    it the later days), whatever the order of the rows (argmax on the date alone took
+    whichever row came first)."""
+    registry = load_registry()
+    for order in ((0, 1), (1, 0)):
+        rows = [{"authorization_id": "A1", "policy": "sc-act", "start_date": "2026-03-01"},
+                {"authorization_id": "A2", "policy": "mn-act", "start_date": "2026-03-01"}]
+        rows = [rows[i] for i in order] + [
+            {"authorization_id": "A0", "policy": "sc-act", "start_date": "2026-02-01"}]
+        auths = ibis.memtable({
+            "_line": list(range(1, len(rows) + 1)), "_file": ["a.csv"] * len(rows),
+            "member_id": ["M1"] * len(rows), "provider_id": ["1234567893"] * len(rows),
+            "authorization_id": [r["authorization_id"] for r in rows],
+            "policy": [r["policy"] for r in rows],
+            "start_date": [dt.date.fromisoformat(r["start_date"]) for r in rows],
+            "end_date": [dt.date(2026, 3, 31)] * len(rows), "team_size": ["small"] * len(rows),
+            "billing_code": [None] * len(rows), "contributing_provider_ids": [None] * len(rows)},
+            schema={"_line": "int64", "_file": "string", "member_id": "string",
+                    "provider_id": "string", "authorization_id": "string", "policy": "string",
+                    "start_date": "date", "end_date": "date", "team_size": "string",
+                    "billing_code": "string", "contributing_provider_ids": "string"})
+        _, member_policy, _ = prepare_authorizations(auths, policy_keys(registry))
+        found = ibis.duckdb.connect().to_pyarrow(member_policy).to_pylist()
+        mn = next(p.id for p in registry.packs if p.alias == "mn-act")
+        assert found == [{"member_id": "M1", "member_policy_id": mn}], order

@@ -96,8 +96,13 @@ def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table
     coverage = coverage.left_join(codes, coverage.billing_code == codes.k_code)
     coverage = coverage.mutate(code_key=coverage.code_key.fill_null(0)).drop(
         "k_provider_id", "k_code")
-    member_policy = ok.group_by("member_id").aggregate(
-        member_policy_id=ok.policy_id.argmax(ok.start_date))
+    # a contact outside every authorization is checked under the pack of the member's latest
+    # authorization: latest start, then (same start) the one coverage gives the later days
+    # (the larger id), so every engine picks the same one
+    latest = ok.mutate(_latest=ibis.row_number().over(ibis.window(
+        group_by=ok.member_id, order_by=[ok.start_date.desc(), ok.authorization_id.desc()])))
+    member_policy = latest.filter(latest._latest == 0).select(
+        "member_id", member_policy_id=latest.policy_id)
     return coverage, member_policy, ibis.union(*errors)
 
 
