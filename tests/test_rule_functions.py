@@ -136,30 +136,51 @@ def test_the_audits_qualifying_days_are_billings(tmp_path: Path) -> None:
         ("M2", day("2026-03-03"), True), ("M3", day("2026-03-20"), True)]
 
 
-def test_the_member_pack_of_two_authorizations_starting_the_same_day() -> None:
-    """A contact outside every authorization is checked under the pack of the member's latest
-    authorization; of two starting the same day, the one with the larger id (coverage gives
-    it the later days), whatever the order of the rows (argmax on the date alone took
-    whichever row came first)."""
+def _member_pack(rows: list[tuple[str, str, str, str]]) -> tuple[list[str], str]:
+    """(the authorizations coverage keeps, the member's pack) of one member's
+    authorizations (id, pack alias, start, end), one provider, in the order given."""
     registry = load_registry()
-    for order in ((0, 1), (1, 0)):
-        rows = [{"authorization_id": "A1", "policy": "sc-act", "start_date": "2026-03-01"},
-                {"authorization_id": "A2", "policy": "mn-act", "start_date": "2026-03-01"}]
-        rows = [rows[i] for i in order] + [
-            {"authorization_id": "A0", "policy": "sc-act", "start_date": "2026-02-01"}]
-        auths = ibis.memtable({
-            "_line": list(range(1, len(rows) + 1)), "_file": ["a.csv"] * len(rows),
-            "member_id": ["M1"] * len(rows), "provider_id": ["1234567893"] * len(rows),
-            "authorization_id": [r["authorization_id"] for r in rows],
-            "policy": [r["policy"] for r in rows],
-            "start_date": [dt.date.fromisoformat(r["start_date"]) for r in rows],
-            "end_date": [dt.date(2026, 3, 31)] * len(rows), "team_size": ["small"] * len(rows),
-            "billing_code": [None] * len(rows), "contributing_provider_ids": [None] * len(rows)},
-            schema={"_line": "int64", "_file": "string", "member_id": "string",
-                    "provider_id": "string", "authorization_id": "string", "policy": "string",
-                    "start_date": "date", "end_date": "date", "team_size": "string",
-                    "billing_code": "string", "contributing_provider_ids": "string"})
-        _, member_policy, _ = prepare_authorizations(auths, policy_keys(registry))
-        found = ibis.duckdb.connect().to_pyarrow(member_policy).to_pylist()
-        mn = next(p.id for p in registry.packs if p.alias == "mn-act")
-        assert found == [{"member_id": "M1", "member_policy_id": mn}], order
+    n = len(rows)
+    auths = ibis.memtable({
+        "_line": list(range(1, n + 1)), "_file": ["a.csv"] * n, "member_id": ["M1"] * n,
+        "provider_id": ["1234567893"] * n, "authorization_id": [r[0] for r in rows],
+        "policy": [r[1] for r in rows],
+        "start_date": [dt.date.fromisoformat(r[2]) for r in rows],
+        "end_date": [dt.date.fromisoformat(r[3]) for r in rows],
+        "team_size": ["small"] * n, "billing_code": [None] * n,
+        "contributing_provider_ids": [None] * n},
+        schema={"_line": "int64", "_file": "string", "member_id": "string",
+                "provider_id": "string", "authorization_id": "string", "policy": "string",
+                "start_date": "date", "end_date": "date", "team_size": "string",
+                "billing_code": "string", "contributing_provider_ids": "string"})
+    coverage, member_policy, _ = prepare_authorizations(auths, policy_keys(registry))
+    con = ibis.duckdb.connect()
+    kept = sorted(r["authorization_id"] for r in con.to_pyarrow(coverage).to_pylist())
+    found = con.to_pyarrow(member_policy).to_pylist()
+    assert [r["member_id"] for r in found] == ["M1"]
+    alias = {p.id: p.alias for p in registry.packs}
+    return kept, alias[found[0]["member_policy_id"]]
+
+
+@pytest.mark.parametrize(("rows", "kept", "pack"), [
+    # the same start: coverage gives the later days to the larger id when it ends later
+    ([("A1", "sc-act", "2026-03-01", "2026-03-31"), ("A2", "mn-act", "2026-03-01", "2026-04-30")],
+     ["A1", "A2"], "mn-act"),
+    ([("A2", "mn-act", "2026-03-01", "2026-04-30"), ("A1", "sc-act", "2026-03-01", "2026-03-31")],
+     ["A1", "A2"], "mn-act"),
+    # the larger id ending first covers no day: it has no say
+    ([("A1", "sc-act", "2026-03-01", "2026-04-30"), ("A2", "mn-act", "2026-03-01", "2026-03-31")],
+     ["A1"], "sc-act"),
+    # inside a longer one: no day either
+    ([("A1", "sc-act", "2026-01-01", "2026-12-31"), ("A2", "mn-act", "2026-03-01", "2026-03-31")],
+     ["A1"], "sc-act"),
+    # a renewal under another pack: the latest days are the renewal's
+    ([("A1", "sc-act", "2026-01-01", "2026-03-31"), ("A2", "mn-act", "2026-04-01", "2026-06-30")],
+     ["A1", "A2"], "mn-act"),
+])
+def test_the_member_pack_is_that_of_the_latest_covered_days(
+        rows: list[tuple[str, str, str, str]], kept: list[str], pack: str) -> None:
+    """A contact outside every authorization is checked under the pack of the authorization
+    covering the member's latest days (argmax of the start date alone took whichever of two
+    rows starting the same day came first, even one covering no day)."""
+    assert _member_pack(rows) == (kept, pack)

@@ -65,13 +65,14 @@ def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table
         ibis.literal(" of another provider")))
     ok = flagged.filter(flagged.other_id.isnull()).drop("other_id")
 
-    order = [ok.start_date, ok.authorization_id]
+    # the row in its file last: two rows of one id (nothing forbids it) still sort one way
+    order = [ok.start_date, ok.authorization_id, ok._line]
     running = ok.mutate(covered_to=ok.end_date.max().over(
         ibis.cumulative_window(group_by=ok.member_id, order_by=order)))
     # the latest end among the member's earlier authorizations (null for the first)
     previous = running.covered_to.lag().over(
-        ibis.window(group_by=running.member_id, order_by=[running.start_date,
-                                                          running.authorization_id]))
+        ibis.window(group_by=running.member_id, order_by=[
+            running.start_date, running.authorization_id, running._line]))
     coverage = running.mutate(effective_start=ibis.greatest(
         running.start_date, (previous + ibis.interval(days=1)).fill_null(running.start_date)))
     coverage = coverage.drop("covered_to")
@@ -96,13 +97,11 @@ def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table
     coverage = coverage.left_join(codes, coverage.billing_code == codes.k_code)
     coverage = coverage.mutate(code_key=coverage.code_key.fill_null(0)).drop(
         "k_provider_id", "k_code")
-    # a contact outside every authorization is checked under the pack of the member's latest
-    # authorization: latest start, then (same start) the one coverage gives the later days
-    # (the larger id), so every engine picks the same one
-    latest = ok.mutate(_latest=ibis.row_number().over(ibis.window(
-        group_by=ok.member_id, order_by=[ok.start_date.desc(), ok.authorization_id.desc()])))
-    member_policy = latest.filter(latest._latest == 0).select(
-        "member_id", member_policy_id=latest.policy_id)
+    # a contact outside every authorization is checked under the pack of the authorization
+    # covering the member's latest days: a member's coverage rows do not overlap, so the
+    # latest effective start is one row (an authorization covering no day has no say)
+    member_policy = coverage.group_by("member_id").aggregate(
+        member_policy_id=coverage.policy_id.argmax(coverage.effective_start))
     return coverage, member_policy, ibis.union(*errors)
 
 
