@@ -23,8 +23,9 @@ the load starts).
 ``--malloc auto|system|LIB`` picks the server's C allocator as ``bhpolicy serve --malloc``
 does (default auto: jemalloc when the system has it, as serve runs): about a third of a warm
 billing call's CPU is glibc's malloc and free. The server also gets DuckDB's allocator
-setting as serve sets it (freed pages kept a minute, ``bhpolicy.allocator``);
-``--duckdb-conf none`` leaves DuckDB's own (pages back to the kernel within a second).
+setting as serve sets it (freed pages kept a minute, ``bhpolicy.allocator``; a value in the
+shell's environment is kept, as serve keeps it); ``--duckdb-conf none`` leaves DuckDB's own
+(pages back to the kernel within a second), ``--duckdb-conf CONF`` gives another.
 
 Targets (issue 16), SQLite: POST p99 < 50 ms and < 3x the bare insert's p99, no error;
 (issue 19) billing check p99 < 100 ms.
@@ -275,7 +276,7 @@ def run_one(label: str, url: str, rate: float, duration: float, warmup: float,
             duckdb_conf: str | None = None) -> None:
     tokens = prepare(url)
     port = free_port()
-    base_env = {k: v for k, v in os.environ.items() if k != DUCKDB_CONF_ENV}
+    base_env = dict(os.environ)  # a DUCKDB_JE_MALLOC_CONF of the shell is kept, as serve does
     if duckdb_conf == "none":
         base_env[DUCKDB_CONF_ENV] = ""  # set (so serve's is not added), and empty
     elif duckdb_conf:

@@ -5,11 +5,13 @@ missing library in one line; the server keeps its process id across the re-execu
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from bhpolicy.allocator import (
+    DUCKDB_ADDED_ENV,
     DUCKDB_CONF,
     DUCKDB_CONF_ENV,
     JEMALLOC,
@@ -74,6 +76,19 @@ def _environ(pid: int) -> dict[str, str]:
     return dict(item.decode().partition("=")[::2] for item in raw if b"=" in item)
 
 
+def _worker_environ(pid: int) -> dict[str, str]:
+    """The environment of the server's child process running ``bhpolicy worker``."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+                if b"worker" in cmdline:
+                    return _environ(int(child))
+        time.sleep(0.2)
+    raise AssertionError("no worker process under the server")
+
+
 def _upgraded(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'bhpolicy.db'}"
     done = subprocess.run([*bhpolicy_command(), "db", "upgrade", "--db", url],
@@ -86,12 +101,14 @@ def _upgraded(tmp_path: Path) -> str:
 def test_serve_runs_on_jemalloc_by_default_and_on_the_system_allocator_on_request(
         tmp_path: Path) -> None:
     url = _upgraded(tmp_path)
-    with running_server(url, tmp_path, args=("--no-worker",)) as server:
+    with running_server(url, tmp_path) as server:
         assert JEMALLOC in _mapped(server.process.pid)  # same pid: executed again in place
         assert f"C allocator: {JEMALLOC} (preloaded)" in server.log_text()
         assert f"DuckDB's allocator: {DUCKDB_CONF}" in server.log_text()
         served = _environ(server.process.pid)  # after the second execution, same pid
         assert served.get(DUCKDB_CONF_ENV) == DUCKDB_CONF
+        worker = _worker_environ(server.process.pid)
+        assert DUCKDB_CONF_ENV not in worker and DUCKDB_ADDED_ENV not in worker
     (tmp_path / "system").mkdir()
     with running_server(url, tmp_path / "system",
                         args=("--no-worker", "--malloc", "system")) as server:
@@ -116,18 +133,23 @@ def test_the_server_keeps_duckdbs_freed_pages_a_minute(tmp_path: Path) -> None:
     assert env is not None
     assert env["LD_PRELOAD"] == f"{library} /x/other.so"
     assert env[DUCKDB_CONF_ENV] == DUCKDB_CONF and "dirty_decay_ms" in DUCKDB_CONF
+    assert env[DUCKDB_ADDED_ENV] == "1"
     assert env[PRELOADED_ENV] == str(library) and env["PATH"] == "/bin"
     # the system allocator: executed again for DuckDB's setting alone
     env = server_environment("system", {"PATH": "/bin"})
     assert env is not None and "LD_PRELOAD" not in env
     assert env[DUCKDB_CONF_ENV] == DUCKDB_CONF and env[PRELOADED_ENV] == ""
-    # a user's own setting is kept; nothing to change means no second execution
+    # a user's own setting is kept (even one equal to ours); nothing to change means no
+    # second execution
     assert server_environment("system", {DUCKDB_CONF_ENV: "dirty_decay_ms:0"}) is None
+    env = server_environment(str(library), {DUCKDB_CONF_ENV: DUCKDB_CONF})
+    assert env is not None and DUCKDB_ADDED_ENV not in env
     assert server_environment("system", {PRELOADED_ENV: ""}) is None
 
 
 def test_the_worker_runs_on_duckdbs_own_setting() -> None:
-    served = {DUCKDB_CONF_ENV: DUCKDB_CONF, PRELOADED_ENV: "", "PATH": "/bin"}
+    served = server_environment("system", {"PATH": "/bin"})
+    assert served is not None
     assert worker_environment(served) == {PRELOADED_ENV: "", "PATH": "/bin"}
-    own = {DUCKDB_CONF_ENV: "dirty_decay_ms:5", PRELOADED_ENV: ""}
-    assert worker_environment(own) == own  # the user's, not ours: kept
+    own = {DUCKDB_CONF_ENV: DUCKDB_CONF, PRELOADED_ENV: ""}
+    assert worker_environment(own) == own  # the user's (equal to ours), not ours: kept

@@ -36,6 +36,7 @@ JEMALLOC = "libjemalloc.so.2"
 DUCKDB_CONF_ENV = "DUCKDB_JE_MALLOC_CONF"  # DuckDB's bundled jemalloc reads it at its start
 #: freed pages kept a minute before they go back to the kernel (DuckDB's own: about 1 s)
 DUCKDB_CONF = "dirty_decay_ms:60000"
+DUCKDB_ADDED_ENV = "BHPOLICY_DUCKDB_CONF_ADDED"  # set when the server added DUCKDB_CONF
 LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64",
                 "/usr/lib", "/usr/local/lib")
 
@@ -101,6 +102,7 @@ def server_environment(choice: str, environ: Mapping[str, str]) -> dict[str, str
         changed = True
     if DUCKDB_CONF_ENV not in env:
         env[DUCKDB_CONF_ENV] = DUCKDB_CONF
+        env[DUCKDB_ADDED_ENV] = "1"
         changed = True
     if not changed:
         return None
@@ -112,8 +114,8 @@ def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """``environ`` without the DuckDB allocator setting the server added (a user's own is
     kept): the billing jobs' worker runs folder runs, whose pages go back as DuckDB sets."""
     env = dict(environ)
-    if env.get(DUCKDB_CONF_ENV) == DUCKDB_CONF and PRELOADED_ENV in env:
-        del env[DUCKDB_CONF_ENV]
+    if env.pop(DUCKDB_ADDED_ENV, None) is not None:
+        env.pop(DUCKDB_CONF_ENV, None)
     return env
 
 
