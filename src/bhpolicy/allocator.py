@@ -15,7 +15,8 @@ DuckDB's Python wheel carries a jemalloc of its own (symbols ``duckdb_je_*``) fo
 vectors and hash tables, configured to hand freed pages back to the kernel within about a
 second. A billing check allocates about 65 MB and frees it; checks that come a fraction of a
 second apart (a server, not a loop) then take every page again from the kernel, some 6,000
-page faults and 15 ms a call (perf: ``madvise(MADV_DONTNEED)`` from ``duckdb_je_arena_decay``).
+page faults and about 13 ms a call (perf: ``madvise(MADV_DONTNEED)`` from
+``duckdb_je_arena_decay``).
 So the re-executed server also sets ``DUCKDB_JE_MALLOC_CONF`` (that jemalloc's own setting,
 read when DuckDB first allocates) to keep freed pages for a minute, unless it is set already.
 The billing jobs' worker is started without it (a folder run's pages go back as before).
