@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from bhpolicy.billing import kinds as encoding
 from bhpolicy.domain.coverage import TEAM_SIZES
-from bhpolicy.domain.parameters import parameter_table
+from bhpolicy.domain.parameters import parameter_table, segments
 from bhpolicy.domain.reasons import reason_table
 from bhpolicy.domain.runs import RunSettings, connect, store_dictionary
 from bhpolicy.policy import load_registry
@@ -29,10 +29,10 @@ def test_line_kinds_are_unique_and_every_combination_has_one() -> None:
     packs = list(load_registry().packs)
     # SC's H0039 listing changes in 02/26, so the range holds more than one segment a pack
     params = parameter_table(packs, dt.date(2026, 1, 1), dt.date(2026, 3, 31))
-    kinds = encoding.line_kinds(params, _coverage(), reason_table(packs))
-    segments = params.select("policy_id", "segment").distinct().count().to_pyarrow().as_py()
-    assert segments > len(packs)  # segment numbers are unique across packs
-    combinations = (segments * 3 * len(encoding.HOLDS) * 2 * len(TEAM_SIZES) *
+    kinds = encoding.line_kinds(segments(params), _coverage(), reason_table(packs))
+    count = params.select("policy_id", "segment").distinct().count().to_pyarrow().as_py()
+    assert count > len(packs)  # segment numbers are unique across packs
+    combinations = (count * 3 * len(encoding.HOLDS) * 2 * len(TEAM_SIZES) *
                     (encoding.POS_DEFAULT + 1))
     table = kinds.to_pyarrow()
     assert table.num_rows == combinations
@@ -61,7 +61,7 @@ def test_line_kinds_are_unique_and_every_combination_has_one() -> None:
 def test_unbilled_kinds_name_every_reason_for_no_line() -> None:
     packs = list(load_registry().packs)
     params = parameter_table(packs, dt.date(2026, 3, 1), dt.date(2026, 3, 31))
-    kinds = encoding.unbilled_kinds(params, reason_table(packs)).to_pyarrow().to_pylist()
+    kinds = encoding.unbilled_kinds(segments(params), reason_table(packs)).to_pyarrow().to_pylist()
     assert len({k["kind"] for k in kinds}) == len(kinds)
     assert {k["reason_id"] for k in kinds} == set(encoding.NO_LINE.values())
     assert all(k["carc"] and k["section"] for k in kinds)

@@ -13,8 +13,8 @@ import pytest
 from bhpolicy.billing import engine
 from bhpolicy.billing.synth import SynthSpec, synthesize
 from bhpolicy.domain.contacts import qualifying_days
-from bhpolicy.domain.coverage import policy_keys, prepare_authorizations
-from bhpolicy.domain.parameters import PARAMETER_SCHEMA, param, parameter_table
+from bhpolicy.domain.coverage import member_policies, policy_keys, prepare_authorizations
+from bhpolicy.domain.parameters import PARAMETER_SCHEMA, param, parameter_table, segments
 from bhpolicy.domain.rules import over_monthly_cap
 from bhpolicy.io.columns import AUTHORIZATIONS, CONTACTS
 from bhpolicy.io.readers import read_validated
@@ -85,14 +85,16 @@ def _both_days(folder: Path) -> tuple[list[Day], list[Day]]:
                               AUTHORIZATIONS, as_of=AS_OF)
     contacts, _ = read_validated(con, folder / "contacts.csv", "contacts", CONTACTS,
                                  as_of=AS_OF)
-    coverage, member_policy, _ = prepare_authorizations(auths, policy_keys(registry))
+    coverage, _ = prepare_authorizations(auths, policy_keys(registry))
+    member_policy = member_policies(coverage)
     params = parameter_table(list(registry.packs), dt.date(2026, 3, 1), dt.date(2026, 4, 30))
 
     def qualify(checked: ibis.Table) -> ibis.Table:
         q = engine.qualify_contacts(checked, coverage, member_policy, params)
         return q.filter(q.not_in_force.isnull())
 
-    _, billing, _ = engine.bill_days(contacts, qualify, coverage, params, engine.empty_billed(),
+    _, billing, _ = engine.bill_days(contacts, qualify, coverage, segments(params),
+                                     engine.empty_billed(),
                                      lambda name, table: con.create_table(name, table))
     audit = qualifying_days(contacts, coverage, member_policy, params)
 
@@ -153,7 +155,8 @@ def _member_pack(rows: list[tuple[str, str, str, str]]) -> tuple[list[str], str]
                 "provider_id": "string", "authorization_id": "string", "policy": "string",
                 "start_date": "date", "end_date": "date", "team_size": "string",
                 "billing_code": "string", "contributing_provider_ids": "string"})
-    coverage, member_policy, _ = prepare_authorizations(auths, policy_keys(registry))
+    coverage, _ = prepare_authorizations(auths, policy_keys(registry))
+    member_policy = member_policies(coverage)
     con = ibis.duckdb.connect()
     kept = sorted(r["authorization_id"] for r in con.to_pyarrow(coverage).to_pylist())
     found = con.to_pyarrow(member_policy).to_pylist()

@@ -30,7 +30,12 @@ from bhpolicy.audit.tables import (
     rule_table,
 )
 from bhpolicy.domain.contacts import qualifying_days
-from bhpolicy.domain.coverage import episodes, policy_keys, prepare_authorizations
+from bhpolicy.domain.coverage import (
+    episodes,
+    member_policies,
+    policy_keys,
+    prepare_authorizations,
+)
 from bhpolicy.domain.parameters import parameter_table
 from bhpolicy.domain.reasons import reason_table
 from bhpolicy.domain.runs import (
@@ -217,10 +222,10 @@ def _run(inputs: AuditInputs, settings: RunSettings, registry: PolicyRegistry,
     errors: list[ir.Table] = [member_errors, auth_errors, *claim_errors]
 
     step("building ACT episodes")
-    coverage, member_policy, coverage_errors = prepare_authorizations(
-        auths, policy_keys(registry))
+    coverage, coverage_errors = prepare_authorizations(auths, policy_keys(registry))
     errors.append(coverage_errors)
     coverage = run.store("coverage", coverage)
+    member_policy = member_policies(coverage)
     eps = run.store("episodes", episodes(coverage))
 
     packs = list(registry.packs)

@@ -51,7 +51,6 @@ from bhpolicy.billing.bits import (
 )
 from bhpolicy.billing.kinds import HOLD
 from bhpolicy.domain.contacts import qualified_contacts
-from bhpolicy.domain.parameters import segments
 from bhpolicy.domain.rules import (
     QUALIFIES,
     billing_code,
@@ -115,19 +114,20 @@ def month_facts(q: ir.Table) -> ir.Table:
                       auth_key=q.auth_key, segment=q.segment).aggregate(**metrics)
 
 
-def month_rows(facts: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Table:
+def month_rows(facts: ir.Table, coverage: ir.Table, segs: ir.Table) -> ir.Table:
     """Grain: as :func:`month_facts`, with what is constant in a row: the code, the team
     size, the provider, the hold for its qualifying days (outside authorization, plan
     policy not yet issued, code not listed, team size unknown), and ``detail_bits``: days
     whose POS (qualifying contacts at different places), units (a per-15-minute code) or
-    provider (outside every authorization: the day's contacts name it) need the contacts."""
+    provider (outside every authorization: the day's contacts name it) need the contacts.
+    ``segs``: :func:`~bhpolicy.domain.parameters.segments` of the run's parameters."""
     auth = coverage.select(
         a_key=coverage.auth_key, authorization_id=coverage.authorization_id,
         provider_id=coverage.provider_id, team_size=coverage.team_size,
         auth_code=coverage.billing_code, code_key=coverage.code_key,
         team_key=coverage.team_key, provider_key=coverage.provider_key)
     r = facts.left_join(auth, facts.auth_key == auth.a_key).drop("a_key")
-    seg = segments(params).rename(seg_segment="segment")
+    seg = segs.rename(seg_segment="segment")
     r = r.join(seg, r.segment == seg.seg_segment).drop("seg_segment")
     code = billing_code(r, r.auth_code)
     timed = is_timed(r, code)
@@ -283,7 +283,7 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table,
                                   for j in range(LANES)])
 
 
-def days(month: ir.Table, billed: ir.Table, params: ir.Table,
+def days(month: ir.Table, billed: ir.Table, segs: ir.Table,
          qualifying: bool | None = None) -> ir.Table:
     """Grain: member-day with any contact, unnested from :func:`month_rules` (only the
     days with a qualifying contact, or only those without, when ``qualifying`` says so: a
@@ -292,7 +292,7 @@ def days(month: ir.Table, billed: ir.Table, params: ir.Table,
     otherwise-billable days bill, up to the cap less the days already billed; later days
     are held; held days do not use the cap). With ``pos_hold_bits`` (see
     :func:`month_rules`) a day with no place of service is held instead."""
-    seg = segments(params).rename(seg_policy="policy_id", seg_segment="segment")
+    seg = segs.rename(seg_policy="policy_id", seg_segment="segment")
     r = month.join(seg, [month.policy_id == seg.seg_policy, month.segment == seg.seg_segment])
     r = r.drop("seg_policy", "seg_segment")
     wanted = {None: r.any_bits, True: r.qual_bits,
@@ -326,7 +326,7 @@ Keep = Callable[[str, ir.Table], ir.Table]
 
 
 def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
-              coverage: ir.Table, params: ir.Table, billed: ir.Table,
+              coverage: ir.Table, segs: ir.Table, billed: ir.Table,
               keep: Keep = lambda _, table: table,
               step: Callable[[str], None] = lambda _: None,
               hold_missing_pos: bool = False) -> tuple[ir.Table, ir.Table, ir.Table]:
@@ -336,14 +336,14 @@ def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
     rows are not needed once the month rules are stored. ``hold_missing_pos``: see
     :func:`month_rules`."""
     # the facts go straight into the month rows (one statement, one stored table)
-    rows = keep("month_rows", month_rows(month_facts(qualify(contacts)), coverage, params))
+    rows = keep("month_rows", month_rows(month_facts(qualify(contacts)), coverage, segs))
     step("month rules")
     wanted = keep("detail_months", detail_months(rows))
     step("days needing their contacts")
     details = keep("day_details", day_details(contacts, wanted, qualify))
     step("monthly cap and codes")
     month = keep("month_rules", month_rules(rows, details, billed, hold_missing_pos))
-    return month, days(month, billed, params), details
+    return month, days(month, billed, segs), details
 
 
 def empty_billed() -> ir.Table:

@@ -21,6 +21,7 @@ import ibis.expr.types as ir
 
 from bhpolicy.billing import engine, kinds, lines
 from bhpolicy.domain import coverage as cov
+from bhpolicy.domain.parameters import segments
 from bhpolicy.domain.reasons import reason_table
 from bhpolicy.io.columns import ALREADY_BILLED, AUTHORIZATIONS, CONTACTS, MEMBERS, Column
 from bhpolicy.io.validate import (
@@ -128,12 +129,11 @@ def bill_graph(stages: Stages, registry: PolicyRegistry, settings: GraphSettings
     members, member_errors = read_members
     auths, auth_errors = read_auths
     step("checking authorizations")
-    coverage, member_policy, coverage_errors = cov.prepare_authorizations(
-        auths, cov.policy_keys(registry))
+    coverage, coverage_errors = cov.prepare_authorizations(auths, cov.policy_keys(registry))
     coverage = stages.store("coverage", coverage)
     # read by every pass over the contacts: stored, not derived from the authorizations
     # again each time (and, stored, an engine that plans by size knows it is small)
-    member_policy = stages.store("member_policy", member_policy)
+    member_policy = stages.store("member_policy", cov.member_policies(coverage))
 
     step("checking contacts")
     known = members.select(known_member=members.member_id).distinct()
@@ -182,6 +182,8 @@ def bill_graph(stages: Stages, registry: PolicyRegistry, settings: GraphSettings
 
     step("building parameter tables")
     params, used = stages.parameters(coverage, contacts_raw.table)
+    # what every day of a segment shares, read by five stages: computed once
+    segs = stages.store("segments", segments(params))
     reasons = reason_table(used)
 
     step("qualifying contacts, month bitmaps")
@@ -199,26 +201,26 @@ def bill_graph(stages: Stages, registry: PolicyRegistry, settings: GraphSettings
         return q.filter(q.not_in_force.isnull()) if check_in_force else q
 
     rules, _, details = engine.bill_days(
-        contacts, qualify, coverage, params, billed, stages.store, step,
+        contacts, qualify, coverage, segs, billed, stages.store, step,
         hold_missing_pos=settings.missing_pos == "hold")
     stages.drop("month_rows")  # the month rules hold what the outputs need
 
     step("writing outputs")
     # lines carry ids; the member (subscriber) fields an 837P needs are written once a member
     # in `subscribers`, not repeated on every line
-    line_kinds = stages.dictionary("line_kinds", kinds.line_kinds(params, coverage, reasons))
-    line_table = lines.lines(engine.days(rules, billed, params, qualifying=True), details,
+    line_kinds = stages.dictionary("line_kinds", kinds.line_kinds(segs, coverage, reasons))
+    line_table = lines.lines(engine.days(rules, billed, segs, qualifying=True), details,
                              line_kinds, stages.dictionary("providers",
                                                            lines.providers(coverage, details)))
     if stages.any_row("payer_id", auths.filter(auths.payer_id.notnull())):
         line_table = _with_payer(line_table, auths)
     outputs = {
         "lines": (line_table, ["member_id", "service_date"]),
-        "member_months": (lines.member_months(rules, coverage, params),
+        "member_months": (lines.member_months(rules, coverage, params, segs),
                           ["member_id", "month"]),
         "unbilled_days": (lines.unbilled_days(
-            engine.days(rules, billed, params, qualifying=False),
-            stages.dictionary("day_kinds", kinds.unbilled_kinds(params, reasons))),
+            engine.days(rules, billed, segs, qualifying=False),
+            stages.dictionary("day_kinds", kinds.unbilled_kinds(segs, reasons))),
                           ["member_id", "service_date"]),
         "other_provider_contacts": (other_provider, ["member_id", "contact_date"]),
         "subscribers": (members.select(*SUBSCRIBER_COLUMNS), ["member_id"]),

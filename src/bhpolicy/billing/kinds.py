@@ -13,7 +13,7 @@ import ibis.expr.types as ir
 from bhpolicy.billing import rules
 from bhpolicy.billing.bits import two_digits
 from bhpolicy.domain.coverage import TEAM_SIZES
-from bhpolicy.domain.parameters import param, segments
+from bhpolicy.domain.parameters import param
 from bhpolicy.domain.rules import (
     LEVEL_REASONS,
     QUALIFIES,
@@ -60,11 +60,12 @@ def numbered(name: str, values: list[int], text: list[str | None] | None = None
     return ibis.memtable(columns, schema=ibis.schema(types))
 
 
-def line_kinds(params: ir.Table, coverage: ir.Table, reasons: ir.Table) -> ir.Table:
+def line_kinds(segs: ir.Table, coverage: ir.Table, reasons: ir.Table) -> ir.Table:
     """Grain: line kind (see :func:`kind_of`): every combination of segment, billing code,
     hold, already billed, team size and POS key, with the text a line of that kind
-    carries. Small (about 7,000 rows a segment and code)."""
-    seg = segments(params)
+    carries. Small (about 7,000 rows a segment and code). ``segs``:
+    :func:`~bhpolicy.domain.parameters.segments` of the run's parameters."""
+    seg = segs
     codes = coverage.select(k_code=coverage.code_key, t_code=coverage.billing_code)
     codes = ibis.union(codes, numbered("code", [0], [None]), distinct=True)
     k = seg.cross_join(codes).cross_join(numbered("hold", list(range(len(HOLDS))), list(HOLDS)))
@@ -106,11 +107,11 @@ def day_kind_of(segment: ir.IntegerValue, level: ir.IntegerValue) -> ir.IntegerV
     return (segment.cast("int64") << SEGMENT_SHIFT) | level.cast("int64")
 
 
-def unbilled_kinds(params: ir.Table, reasons: ir.Table) -> ir.Table:
+def unbilled_kinds(segs: ir.Table, reasons: ir.Table) -> ir.Table:
     """Grain: kind of unbilled day (segment and :data:`NO_LINE` key), with the text each
     such day carries (the reason, its section and codes), as :func:`line_kinds` does for
-    lines."""
-    seg = segments(params)
+    lines (``segs`` as there)."""
+    seg = segs
     k = seg.cross_join(numbered("level", list(NO_LINE), list(NO_LINE.values())))
     # inner: a pack has every reason its rules can give (load_reasons); a reason it has no
     # rule for (place_of_service_excluded without pos_restrictions) has no kind

@@ -19,7 +19,6 @@ from bhpolicy.billing.bits import (
 from bhpolicy.billing.engine import DETAIL_COLUMNS
 from bhpolicy.billing.kinds import POS_DEFAULT, POS_INPATIENT, day_kind_of, kind_of
 from bhpolicy.billing.rules import timed_units, under_monthly_minimum
-from bhpolicy.domain.parameters import segments
 from bhpolicy.domain.rules import over_monthly_cap
 
 LINE_COLUMNS = ("line_id", "member_id", "service_date", "hcpcs", "modifier", "pos",
@@ -104,7 +103,8 @@ def over_cap_days(r: ir.Table) -> ir.IntegerValue:
     return ibis.ifelse(r.code == r.month_code, r.open_bits & past, NO_BITS)
 
 
-def member_months(rules: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.Table:
+def member_months(rules: ir.Table, coverage: ir.Table, params: ir.Table, segs: ir.Table
+                  ) -> ir.Table:
     """Grain: member and calendar month of an authorization. A month only partly inside the
     authorizations is marked partial, never under minimum. Counted from the bitmaps of
     :func:`~bhpolicy.billing.engine.month_rules` (the same rules
@@ -120,8 +120,8 @@ def member_months(rules: ir.Table, coverage: ir.Table, params: ir.Table) -> ir.T
     covered = months.group_by(["member_id", "month"]).aggregate(
         policy_id=months.policy_id.max(), covered_days=overlap.sum().cast("int32"),
         days_in_month=(month_end.day()).max())
-    seg = segments(params).select("monthly_max_billed_days", seg_policy="policy_id",
-                                  seg_segment="segment")
+    seg = segs.select("monthly_max_billed_days", seg_policy="policy_id",
+                      seg_segment="segment")
     r = rules.join(seg, [rules.policy_id == seg.seg_policy, rules.segment == seg.seg_segment])
     over = over_cap_days(r)
     mixed = ibis.ifelse(r.code != r.month_code, r.open_bits, NO_BITS)

@@ -33,12 +33,13 @@ def policy_keys(registry: PolicyRegistry) -> ir.Table:
 
 
 def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table
-                           ) -> tuple[ir.Table, ir.Table, ir.Table]:
+                           ) -> tuple[ir.Table, ir.Table]:
     """Resolve each authorization's pack, reject bad ones, and merge same-provider overlaps.
 
-    Returns (coverage, member_policy, errors). Coverage rows do not overlap: renewals that
-    start the day after the previous end stay contiguous; overlapping authorizations of one
-    provider are clipped so each date has one; overlaps between providers are errors."""
+    Returns (coverage, errors); :func:`member_policies` reads the coverage. Coverage rows
+    do not overlap: renewals that start the day after the previous end stay contiguous;
+    overlapping authorizations of one provider are clipped so each date has one; overlaps
+    between providers are errors."""
     resolved = auths.left_join(policy_keys, auths.policy.lower() == policy_keys.key)
     resolved = resolved.drop("key")
     errors = [
@@ -79,30 +80,29 @@ def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table
     coverage = coverage.filter(coverage.effective_start <= coverage.end_date)
     # numbers for text a line repeats (see line_kinds) and for cheaper group keys: the
     # authorization (its row in its file), the billing code (0: the pack's per diem code),
-    # the team size and the provider. Distinct values are numbered in order (few; cheaper
-    # than ranking every authorization) so every query gets the same numbers.
+    # the team size and the provider. Distinct values are numbered in order by a dense rank
+    # over the coverage itself (no second pass over it to list them), so every query gets
+    # the same numbers: providers from 0, codes from 1.
+    has_code = coverage.billing_code.notnull()
     coverage = coverage.mutate(
         auth_key=coverage._line,
         team_key=ibis.cases(*[(coverage.team_size == size, n)
                               for n, size in enumerate(TEAM_SIZES) if size],
-                            else_=0).cast("int64"))
-    providers = coverage.select(k_provider_id=coverage.provider_id).distinct()
-    providers = providers.mutate(provider_key=ibis.row_number().over(
-        order_by=providers.k_provider_id).cast("int64"))
-    codes = coverage.filter(coverage.billing_code.notnull())
-    codes = codes.select(k_code=codes.billing_code).distinct()
-    codes = codes.mutate(code_key=(ibis.row_number().over(order_by=codes.k_code) + 1
-                                   ).cast("int64"))
-    coverage = coverage.left_join(providers, coverage.provider_id == providers.k_provider_id)
-    coverage = coverage.left_join(codes, coverage.billing_code == codes.k_code)
-    coverage = coverage.mutate(code_key=coverage.code_key.fill_null(0)).drop(
-        "k_provider_id", "k_code")
-    # a contact outside every authorization is checked under the pack of the authorization
-    # covering the member's latest days: a member's coverage rows do not overlap, so the
-    # latest effective start is one row (an authorization covering no day has no say)
-    member_policy = coverage.group_by("member_id").aggregate(
+                            else_=0).cast("int64"),
+        provider_key=ibis.dense_rank().over(order_by=coverage.provider_id).cast("int64"),
+        code_key=ibis.ifelse(has_code, (ibis.dense_rank().over(
+            group_by=has_code, order_by=coverage.billing_code) + 1).cast("int64"), 0))
+    return coverage, ibis.union(*errors)
+
+
+def member_policies(coverage: ir.Table) -> ir.Table:
+    """Grain: member with coverage. ``member_policy_id``: a contact outside every
+    authorization is checked under the pack of the authorization covering the member's
+    latest days. A member's coverage rows do not overlap, so the latest effective start is
+    one row (an authorization covering no day has no say). Read from the coverage as
+    stored, so a run does not derive the coverage from the authorizations twice."""
+    return coverage.group_by("member_id").aggregate(
         member_policy_id=coverage.policy_id.argmax(coverage.effective_start))
-    return coverage, member_policy, ibis.union(*errors)
 
 
 def cover(contacts: ir.Table, coverage: ir.Table, member: str = "member_id",
