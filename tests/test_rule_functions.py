@@ -94,7 +94,7 @@ def _both_days(folder: Path) -> tuple[list[Day], list[Day]]:
         return q.filter(q.not_in_force.isnull())
 
     _, billing, _ = engine.bill_days(contacts, qualify, coverage, segments(params),
-                                     engine.empty_billed(),
+                                     None,
                                      lambda name, table: con.create_table(name, table))
     audit = qualifying_days(contacts, coverage, member_policy, params)
 

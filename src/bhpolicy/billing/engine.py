@@ -211,7 +211,7 @@ def billed_days(billed: ir.Table) -> ir.Table:
                          ).distinct(on=["b_member", "b_date"], keep="first")
 
 
-def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table,
+def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table | None,
                 hold_missing_pos: bool = False) -> ir.Table:
     """Grain: as :func:`month_rows`, with the month-level rules as bitmaps: ``qual_bits``
     (qualifying days), ``open_bits`` (qualifying, not held, not billed before), the open
@@ -219,7 +219,8 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table,
     it: no sort), the month's one ACT code (the code already billed, else the first open
     day's), the days already billed and ``pos_hold_bits``: with ``hold_missing_pos``, the
     qualifying days no contact gives a place of service (held, so they do not use the
-    cap; otherwise they take the pack's default and bill)."""
+    cap; otherwise they take the pack's default and bill). ``billed`` None: no lines
+    were billed before (no day is billed, no month has a code yet: nothing to join)."""
     # per member-month from the days read again: days short of a first H0039 unit, and
     # the longest contact's POS in the lanes (``fix<j>``) for days whose contacts disagree
     det_d0 = day_index(details.det_date)
@@ -230,22 +231,21 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table,
         short_bits=bit_or(one() << det_d0, where=details.det_short),
         **{f"fix{j}": bit_or(field, where=has_pos & (det_d0 // LANE_DAYS == j))
            for j in range(LANES)})
-    bd = billed_days(billed)
-    month_billed = bd.group_by(mb_member=bd.b_member, mb_month=bd.b_date.truncate("M")
-                               ).aggregate(
-        billed_bits=bit_or(one() << day_index(bd.b_date)))
-    billed_codes = billed.group_by(
-        bc_member=billed.member_id, bc_month=billed.service_date.truncate("M")).aggregate(
-        billed_month_code=billed.hcpcs.min())
     def with_bits(t: ir.Table) -> ir.Table:
         """``t`` (month rows) with the bits of the days read again and the days billed."""
         t = t.left_join(short, [t.member_id == short.s_member, t.month == short.s_month])
         t = t.drop("s_member", "s_month")
-        t = t.left_join(month_billed, [t.member_id == month_billed.mb_member,
-                                       t.month == month_billed.mb_month])
-        t = t.drop("mb_member", "mb_month")
+        billed_bits: ir.IntegerValue = NO_BITS
+        if billed is not None:
+            bd = billed_days(billed)
+            month_billed = bd.group_by(mb_member=bd.b_member,
+                                       mb_month=bd.b_date.truncate("M")).aggregate(
+                billed_bits=bit_or(one() << day_index(bd.b_date)))
+            t = t.left_join(month_billed, [t.member_id == month_billed.mb_member,
+                                           t.month == month_billed.mb_month])
+            t = t.drop("mb_member", "mb_month")
+            billed_bits = t.billed_bits.fill_null(0)
         qual = t[QUALIFYING_BITS].fill_null(0) & not_bits(t.short_bits.fill_null(0))
-        billed_bits = t.billed_bits.fill_null(0)
         pos_hold: ir.IntegerValue = NO_BITS
         if hold_missing_pos:  # no POS from a qualifying contact, nor the inpatient one
             with_place = t.pos_bits.fill_null(0) | t.inpatient_bits.fill_null(0)
@@ -269,10 +269,16 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table,
     lowest_bit = firsts.code_open & -firsts.code_open
     firsts = firsts.group_by(f_member=firsts.c_member, f_month=firsts.c_month).aggregate(
         first_code=firsts.c_code.argmin(lowest_bit))
-    firsts = firsts.left_join(billed_codes, [firsts.f_member == billed_codes.bc_member,
-                                             firsts.f_month == billed_codes.bc_month])
-    firsts = firsts.select("f_member", "f_month", month_code=firsts.billed_month_code
-                           .fill_null(firsts.first_code))
+    if billed is None:
+        firsts = firsts.select("f_member", "f_month", month_code=firsts.first_code)
+    else:
+        billed_codes = billed.group_by(
+            bc_member=billed.member_id, bc_month=billed.service_date.truncate("M")
+        ).aggregate(billed_month_code=billed.hcpcs.min())
+        firsts = firsts.left_join(billed_codes, [firsts.f_member == billed_codes.bc_member,
+                                                 firsts.f_month == billed_codes.bc_month])
+        firsts = firsts.select("f_member", "f_month", month_code=firsts.billed_month_code
+                               .fill_null(firsts.first_code))
     r = r.left_join(per_code, [r.member_id == per_code.c_member, r.month == per_code.c_month,
                                r.code == per_code.c_code])
     r = r.left_join(firsts, [r.member_id == firsts.f_member, r.month == firsts.f_month])
@@ -283,7 +289,7 @@ def month_rules(rows: ir.Table, details: ir.Table, billed: ir.Table,
                                   for j in range(LANES)])
 
 
-def days(month: ir.Table, billed: ir.Table, segs: ir.Table,
+def days(month: ir.Table, billed: ir.Table | None, segs: ir.Table,
          qualifying: bool | None = None) -> ir.Table:
     """Grain: member-day with any contact, unnested from :func:`month_rules` (only the
     days with a qualifying contact, or only those without, when ``qualifying`` says so: a
@@ -317,6 +323,8 @@ def days(month: ir.Table, billed: ir.Table, segs: ir.Table,
     d = r.mutate(contact_date=date, qualifying=qualifying, hold=hold,
                  reached=level, at_inpatient=has(r.inpatient_bits, bit),
                  lane_pos=lane_pos)
+    if billed is None:  # see month_rules
+        return d.mutate(billed_line_id=ibis.null().cast("string"))
     bd = billed_days(billed)
     d = d.left_join(bd, [d.member_id == bd.b_member, d.contact_date == bd.b_date])
     return d.drop("b_member", "b_date")
@@ -326,7 +334,7 @@ Keep = Callable[[str, ir.Table], ir.Table]
 
 
 def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
-              coverage: ir.Table, segs: ir.Table, billed: ir.Table,
+              coverage: ir.Table, segs: ir.Table, billed: ir.Table | None,
               keep: Keep = lambda _, table: table,
               step: Callable[[str], None] = lambda _: None,
               hold_missing_pos: bool = False) -> tuple[ir.Table, ir.Table, ir.Table]:
@@ -344,9 +352,3 @@ def bill_days(contacts: ir.Table, qualify: Callable[[ir.Table], ir.Table],
     step("monthly cap and codes")
     month = keep("month_rules", month_rules(rows, details, billed, hold_missing_pos))
     return month, days(month, billed, segs), details
-
-
-def empty_billed() -> ir.Table:
-    schema = ibis.schema({"line_id": "string", "member_id": "string", "service_date": "date",
-                          "hcpcs": "string", "provider_id": "string"})
-    return ibis.memtable(schema.to_pyarrow().empty_table())

@@ -69,6 +69,11 @@ class Stages(Protocol):
     def dictionary(self, name: str, table: ir.Table) -> ir.Table:
         """:meth:`store` for a small table whose text columns repeat on many output rows."""
 
+    def shared(self, name: str, table: ir.Table) -> ir.Table:
+        """A table several stages read that a run over files streams (each reader computes
+        it again, cheaper than storing every contact); a run that holds the rows anyway may
+        compute it once as ``name``."""
+
     def drop(self, name: str) -> None:
         """A stored stage no longer needed."""
 
@@ -168,17 +173,17 @@ def bill_graph(stages: Stages, registry: PolicyRegistry, settings: GraphSettings
     if contacts_raw.unreadable is not None:
         contact_errors = ibis.union(contact_errors,
                                     contacts_raw.unreadable.cast(contact_errors.schema()))
+    contacts = stages.shared("contacts_checked", contacts)
     other_provider = engine.other_provider_contacts(kept_good_rows(kept[0], CONTACTS))
     errors: list[ir.Table] = [contact_errors, member_errors, auth_errors, coverage_errors]
     read_billed = _read(stages, "already_billed", ALREADY_BILLED, as_of, materialize=False)
+    billed: ir.Table | None = None  # none: the rules skip what reads the billed lines
     if read_billed is not None:
         billed, billed_errors = read_billed
         errors.append(billed_errors)
         # a run's own lines file: its held lines were not billed
         billed = billed.filter(billed.status.isnull() | (billed.status != "held"))
         billed = billed.drop("_file", "_line", "status")
-    else:
-        billed = engine.empty_billed()
 
     step("building parameter tables")
     params, used = stages.parameters(coverage, contacts_raw.table)

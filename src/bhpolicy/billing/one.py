@@ -191,6 +191,9 @@ class _Compiling:
     def drop(self, name: str) -> None:
         return None
 
+    def shared(self, name: str, table: ir.Table) -> ir.Table:
+        return self.store(name, table)  # the member's few rows: one CTE, read by each
+
     def parameters(self, coverage: ir.Table, contacts_raw: ir.Table
                    ) -> tuple[ir.Table, list[PolicyPack]]:
         # the folder run's days (run._date_range), as a statement over the member's rows

@@ -132,6 +132,9 @@ class _FolderStages:
     def drop(self, name: str) -> None:
         self.con.raw_sql(f'DROP TABLE "{name}"')
 
+    def shared(self, name: str, table: ir.Table) -> ir.Table:
+        return table  # streamed: read again by each pass over the contacts
+
     def parameters(self, coverage: ir.Table, contacts_raw: ir.Table
                    ) -> tuple[ir.Table, list[PolicyPack]]:
         # the packs the authorizations use (all packs when none is usable, so outputs and
