@@ -65,10 +65,9 @@ def line_kinds(segs: ir.Table, coverage: ir.Table, reasons: ir.Table) -> ir.Tabl
     hold, already billed, team size and POS key, with the text a line of that kind
     carries. Small (about 7,000 rows a segment and code). ``segs``:
     :func:`~bhpolicy.domain.parameters.segments` of the run's parameters."""
-    seg = segs
     codes = coverage.select(k_code=coverage.code_key, t_code=coverage.billing_code)
     codes = ibis.union(codes, numbered("code", [0], [None]), distinct=True)
-    k = seg.cross_join(codes).cross_join(numbered("hold", list(range(len(HOLDS))), list(HOLDS)))
+    k = segs.cross_join(codes).cross_join(numbered("hold", list(range(len(HOLDS))), list(HOLDS)))
     k = k.cross_join(numbered("billed", [0, 1]))
     k = k.cross_join(numbered("team", list(range(len(TEAM_SIZES))), list(TEAM_SIZES)))
     k = k.cross_join(numbered("pos", list(range(POS_DEFAULT + 1))))
@@ -111,8 +110,7 @@ def unbilled_kinds(segs: ir.Table, reasons: ir.Table) -> ir.Table:
     """Grain: kind of unbilled day (segment and :data:`NO_LINE` key), with the text each
     such day carries (the reason, its section and codes), as :func:`line_kinds` does for
     lines (``segs`` as there)."""
-    seg = segs
-    k = seg.cross_join(numbered("level", list(NO_LINE), list(NO_LINE.values())))
+    k = segs.cross_join(numbered("level", list(NO_LINE), list(NO_LINE.values())))
     # inner: a pack has every reason its rules can give (load_reasons); a reason it has no
     # rule for (place_of_service_excluded without pos_restrictions) has no kind
     k = k.join(reasons, [k.policy_id == reasons.policy_id, k.t_level == reasons.reason_id])
