@@ -187,3 +187,57 @@ def test_the_member_pack_is_that_of_the_latest_covered_days(
     covering the member's latest days (argmax of the start date alone took whichever of two
     rows starting the same day came first, even one covering no day)."""
     assert _member_pack(rows) == (kept, pack)
+
+
+def _prepared(rows: list[tuple[str, str, str, str, str, str | None]], shared: bool
+              ) -> tuple[list[tuple[str, int, int]], list[tuple[int, str, str]]]:
+    """(coverage as (id, provider key, code key), error rows as (row, field, reason)) of
+    one member's authorizations (id, pack alias, provider, start, end, billing code)."""
+    n = len(rows)
+    auths = ibis.memtable({
+        "_line": list(range(1, n + 1)), "_file": ["a.csv"] * n, "member_id": ["M1"] * n,
+        "authorization_id": [r[0] for r in rows], "policy": [r[1] for r in rows],
+        "provider_id": [r[2] for r in rows],
+        "start_date": [dt.date.fromisoformat(r[3]) for r in rows],
+        "end_date": [dt.date.fromisoformat(r[4]) for r in rows],
+        "team_size": ["small"] * n, "billing_code": [r[5] for r in rows],
+        "contributing_provider_ids": [None] * n},
+        schema={"_line": "int64", "_file": "string", "member_id": "string",
+                "provider_id": "string", "authorization_id": "string", "policy": "string",
+                "start_date": "date", "end_date": "date", "team_size": "string",
+                "billing_code": "string", "contributing_provider_ids": "string"})
+    con = ibis.duckdb.connect()
+
+    def store(name: str, table: ibis.Table) -> ibis.Table:
+        return con.create_table(name, table)
+
+    coverage, errors = prepare_authorizations(auths, policy_keys(load_registry()),
+                                              store if shared else lambda _, t: t)
+    kept = sorted((r["authorization_id"], r["provider_key"], r["code_key"])
+                  for r in con.to_pyarrow(coverage).to_pylist())
+    bad = sorted((r["row"], r["field"], r["reason"]) for r in con.to_pyarrow(errors).to_pylist())
+    return kept, bad
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_authorization_errors_and_keys(shared: bool) -> None:
+    """Each rejected authorization is one error row naming its own problem, whether the
+    checked authorizations are streamed or stored once (Stages.shared): an unknown pack; an
+    end before the start (even under the id of an authorization that clashes); an overlap
+    with another provider's. Keys number providers from 0 and codes from 1 in order, 0 for
+    none."""
+    kept, bad = _prepared([
+        ("A1", "sc-act", "1999999984", "2026-03-01", "2026-03-31", None),
+        ("A2", "sc-act", "1234567893", "2026-03-15", "2026-04-30", "H0039"),
+        ("A2", "sc-act", "1234567893", "2026-06-30", "2026-06-01", None),
+        ("A3", "nowhere", "1234567893", "2026-07-01", "2026-07-31", None),
+        ("A4", "sc-act", "1234567893", "2026-08-01", "2026-08-31", "H0040"),
+        ("A5", "sc-act", "1999999984", "2026-09-01", "2026-09-30", "H0039"),
+    ], shared)
+    assert bad == [
+        (1, "start_date", "overlaps authorization A2 of another provider"),
+        (2, "start_date", "overlaps authorization A1 of another provider"),
+        (3, "end_date", "before start_date"),
+        (4, "policy", "unknown policy pack (give its id or alias)"),
+    ]
+    assert kept == [("A4", 0, 2), ("A5", 1, 1)]

@@ -134,7 +134,8 @@ def bill_graph(stages: Stages, registry: PolicyRegistry, settings: GraphSettings
     members, member_errors = read_members
     auths, auth_errors = read_auths
     step("checking authorizations")
-    coverage, coverage_errors = cov.prepare_authorizations(auths, cov.policy_keys(registry))
+    coverage, coverage_errors = cov.prepare_authorizations(auths, cov.policy_keys(registry),
+                                                           stages.shared)
     coverage = stages.store("coverage", coverage)
     # read by every pass over the contacts: stored, not derived from the authorizations
     # again each time (and, stored, an engine that plans by size knows it is small)

@@ -8,6 +8,8 @@ coverage (one row per authorization, clipped so a member's rows do not overlap)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
@@ -20,6 +22,8 @@ from bhpolicy.policy.registry import PolicyRegistry
 TEAM_SIZES = (None, "small", "large")
 
 _DAY = ibis.interval(days=1)
+# (name, table) -> the table, computed once where the run holds its rows (Stages.shared)
+Shared = Callable[[str, ir.Table], ir.Table]
 
 
 def policy_keys(registry: PolicyRegistry) -> ir.Table:
@@ -32,25 +36,21 @@ def policy_keys(registry: PolicyRegistry) -> ir.Table:
                                                           ("policy_id", pa.string())])))
 
 
-def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table
+def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table,
+                           shared: Shared = lambda _, table: table
                            ) -> tuple[ir.Table, ir.Table]:
     """Resolve each authorization's pack, reject bad ones, and merge same-provider overlaps.
 
     Returns (coverage, errors); :func:`member_policies` reads the coverage. Coverage rows
     do not overlap: renewals that start the day after the previous end stay contiguous;
     overlapping authorizations of one provider are clipped so each date has one; overlaps
-    between providers are errors."""
+    between providers are errors. ``shared(name, table)`` may compute the authorizations
+    with their pack and clash once for both the coverage and the error rows (see
+    :meth:`bhpolicy.billing.graph.Stages.shared`)."""
     resolved = auths.left_join(policy_keys, auths.policy.lower() == policy_keys.key)
     resolved = resolved.drop("key")
-    errors = [
-        error_rows(resolved, resolved.policy_id.isnull(), "policy",
-                   "unknown policy pack (give its id or alias)"),
-        error_rows(resolved, resolved.policy_id.notnull() & (resolved.end_date <
-                                                             resolved.start_date),
-                   "end_date", "before start_date"),
-    ]
-    ok = resolved.filter(resolved.policy_id.notnull() & (resolved.end_date >=
-                                                         resolved.start_date))
+    usable = resolved.policy_id.notnull() & (resolved.end_date >= resolved.start_date)
+    ok = resolved.filter(usable)
     other = ok.view()
     clash = ok.join(other, [ok.member_id == other.member_id,
                             ok.authorization_id != other.authorization_id,
@@ -59,12 +59,23 @@ def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table
     clash = clash.select(authorization_id=ok.authorization_id,
                          other_id=other.authorization_id).distinct()
     clash = clash.group_by("authorization_id").aggregate(other_id=clash.other_id.min())
-    flagged = ok.left_join(clash, "authorization_id").drop("authorization_id_right")
-    errors.append(error_rows(
-        flagged, flagged.other_id.notnull(), "start_date",
-        ibis.literal("overlaps authorization ") + flagged.other_id.fill_null("") +
-        ibis.literal(" of another provider")))
-    ok = flagged.filter(flagged.other_id.isnull()).drop("other_id")
+    flagged = resolved.mutate(_usable=usable)
+    flagged = flagged.left_join(clash, [flagged._usable,
+                                        flagged.authorization_id == clash.authorization_id])
+    flagged = shared("authorizations_resolved",
+                     flagged.drop("authorization_id_right"))
+    errors = [
+        error_rows(flagged, flagged.policy_id.isnull(), "policy",
+                   "unknown policy pack (give its id or alias)"),
+        error_rows(flagged, flagged.policy_id.notnull() & (flagged.end_date <
+                                                           flagged.start_date),
+                   "end_date", "before start_date"),
+        error_rows(flagged, flagged._usable & flagged.other_id.notnull(), "start_date",
+                   ibis.literal("overlaps authorization ") + flagged.other_id.fill_null("") +
+                   ibis.literal(" of another provider")),
+    ]
+    ok = flagged.filter(flagged._usable & flagged.other_id.isnull()).drop("_usable",
+                                                                          "other_id")
 
     # the row in its file last: two rows of one id (nothing forbids it) still sort one way
     order = [ok.start_date, ok.authorization_id, ok._line]
