@@ -207,12 +207,15 @@ def _prepared(rows: list[tuple[str, str, str, str, str, str | None]], shared: bo
                 "start_date": "date", "end_date": "date", "team_size": "string",
                 "billing_code": "string", "contributing_provider_ids": "string"})
     con = ibis.duckdb.connect()
+    stored: list[str] = []
 
     def store(name: str, table: ibis.Table) -> ibis.Table:
+        stored.append(name)
         return con.create_table(name, table)
 
     coverage, errors = prepare_authorizations(auths, policy_keys(load_registry()),
                                               store if shared else lambda _, t: t)
+    assert stored == (["authorizations_resolved"] if shared else [])
     kept = sorted((r["authorization_id"], r["provider_key"], r["code_key"])
                   for r in con.to_pyarrow(coverage).to_pylist())
     bad = sorted((r["row"], r["field"], r["reason"]) for r in con.to_pyarrow(errors).to_pylist())
@@ -233,11 +236,14 @@ def test_authorization_errors_and_keys(shared: bool) -> None:
         ("A3", "nowhere", "1234567893", "2026-07-01", "2026-07-31", None),
         ("A4", "sc-act", "1234567893", "2026-08-01", "2026-08-31", "H0040"),
         ("A5", "sc-act", "1999999984", "2026-09-01", "2026-09-30", "H0039"),
+        ("A6", "nowhere", "1234567893", "2026-10-31", "2026-10-01", None),
+        ("A7", "sc-act", "1234567893", "2026-11-01", "2026-11-30", None),
     ], shared)
     assert bad == [
         (1, "start_date", "overlaps authorization A2 of another provider"),
         (2, "start_date", "overlaps authorization A1 of another provider"),
         (3, "end_date", "before start_date"),
         (4, "policy", "unknown policy pack (give its id or alias)"),
+        (7, "policy", "unknown policy pack (give its id or alias)"),  # one row, one error
     ]
-    assert kept == [("A4", 0, 2), ("A5", 1, 1)]
+    assert kept == [("A4", 0, 2), ("A5", 1, 1), ("A7", 0, 0)]

@@ -70,9 +70,10 @@ class Stages(Protocol):
         """:meth:`store` for a small table whose text columns repeat on many output rows."""
 
     def shared(self, name: str, table: ir.Table) -> ir.Table:
-        """A table several stages read that a run over files streams (each reader computes
-        it again, cheaper than storing every contact); a run that holds the rows anyway may
-        compute it once as ``name``."""
+        """A table several stages read that a run over files streams: each reader computes
+        it again (the checked contacts, too many to store; the resolved authorizations, a
+        small table read a few times). A run that holds the rows anyway (the one-member
+        plan) may compute it once as ``name``."""
 
     def drop(self, name: str) -> None:
         """A stored stage no longer needed."""

@@ -133,7 +133,7 @@ class _FolderStages:
         self.con.raw_sql(f'DROP TABLE "{name}"')
 
     def shared(self, name: str, table: ir.Table) -> ir.Table:
-        return table  # streamed: read again by each pass over the contacts
+        return table  # streamed: each reader computes it again (see Stages.shared)
 
     def parameters(self, coverage: ir.Table, contacts_raw: ir.Table
                    ) -> tuple[ir.Table, list[PolicyPack]]:

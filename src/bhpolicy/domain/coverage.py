@@ -59,6 +59,7 @@ def prepare_authorizations(auths: ir.Table, policy_keys: ir.Table,
     clash = clash.select(authorization_id=ok.authorization_id,
                          other_id=other.authorization_id).distinct()
     clash = clash.group_by("authorization_id").aggregate(other_id=clash.other_id.min())
+    # other_id only for a usable row (the filters below test _usable again all the same)
     flagged = resolved.mutate(_usable=usable)
     flagged = flagged.left_join(clash, [flagged._usable,
                                         flagged.authorization_id == clash.authorization_id])
