@@ -90,6 +90,20 @@ def count(bits: ir.IntegerValue) -> ir.IntegerValue:
     return bit_count(bits).cast("int64")
 
 
+def union(terms: list[ir.IntegerValue]) -> ir.IntegerValue:
+    """The bitwise OR of ``terms`` as a balanced tree (the same bits as OR-ing them one
+    after the other). A database sets up each expression of a statement every time it runs
+    it, at a cost that grows with the tree's depth as well as its size: a chain of 31 ORs is
+    31 deep, the balanced tree 5 (the one-member billing plan runs thousands of such
+    nodes on a handful of rows)."""
+    if not terms:
+        return NO_BITS
+    while len(terms) > 1:
+        terms = [terms[i] | terms[i + 1] if i + 1 < len(terms) else terms[i]
+                 for i in range(0, len(terms), 2)]
+    return terms[0]
+
+
 def lane_slot(row: ir.Table, prefix: str, d0: ir.IntegerValue) -> ir.IntegerValue:
     """The 7-bit field of day index ``d0`` in the lanes ``<prefix>0..3``."""
     lane = ibis.cases(*[(d0 // LANE_DAYS == j, row[f"{prefix}{j}"]) for j in range(LANES)])
@@ -99,14 +113,14 @@ def lane_slot(row: ir.Table, prefix: str, d0: ir.IntegerValue) -> ir.IntegerValu
 def disagreeing_days(row: ir.Table) -> ir.IntegerValue:
     """Bitmap of days whose qualifying contacts have more than one POS (OR != AND): the
     longest contact decides there, so those days are looked up in the contacts."""
-    out: ir.IntegerValue = NO_BITS
+    days: list[ir.IntegerValue] = []
     for j in range(LANES):
         diff = row[f"pos_or{j}"].fill_null(0) ^ row[f"pos_and{j}"].fill_null(-1)
         for k in range(LANE_DAYS):
             slot = (diff >> (k * LANE_BITS)) & (2**LANE_BITS - 1)
-            out = out | ibis.ifelse(slot != 0, ibis.literal(1 << (j * LANE_DAYS + k), "int64"),
-                                    NO_BITS)
-    return out & row.pos_bits.fill_null(0)
+            days.append(ibis.ifelse(slot != 0, ibis.literal(1 << (j * LANE_DAYS + k), "int64"),
+                                    NO_BITS))
+    return union(days) & row.pos_bits.fill_null(0)
 
 
 def day_pos_lanes(row: ir.Table) -> dict[str, ir.IntegerValue]:
@@ -116,10 +130,9 @@ def day_pos_lanes(row: ir.Table) -> dict[str, ir.IntegerValue]:
     lanes: dict[str, ir.IntegerValue] = {}
     for j in range(LANES):
         diff = row[f"pos_or{j}"].fill_null(0) ^ row[f"pos_and{j}"].fill_null(-1)
-        mask: ir.IntegerValue = NO_BITS
-        for k in range(LANE_DAYS):
-            slot = ibis.literal((2**LANE_BITS - 1) << (k * LANE_BITS), "int64")
-            mask = mask | ibis.ifelse((diff & slot) != 0, slot, NO_BITS)
+        slots = [ibis.literal((2**LANE_BITS - 1) << (k * LANE_BITS), "int64")
+                 for k in range(LANE_DAYS)]
+        mask = union([ibis.ifelse((diff & slot) != 0, slot, NO_BITS) for slot in slots])
         lanes[f"pos{j}"] = ((row[f"pos_or{j}"].fill_null(0) & not_bits(mask)) |
                             (row[f"fix{j}"].fill_null(0) & mask))
     return lanes
