@@ -122,16 +122,16 @@ def member_months(rules: ir.Table, coverage: ir.Table, params: ir.Table, segs: i
     seg = segs.select("monthly_max_billed_days", seg_policy="policy_id",
                       seg_segment="segment")
     r = rules.join(seg, [rules.policy_id == seg.seg_policy, rules.segment == seg.seg_segment])
-    over = over_cap_days(r)
+    r = r.mutate(n_over=count(over_cap_days(r)))  # once (read by two counts below)
     mixed = ibis.ifelse(r.code != r.month_code, r.open_bits, NO_BITS)
     grouped = ibis.ifelse(r.group_hold != 0, r.qual_bits, NO_BITS)
     # day counts: int32 (DuckDB sums an int64 to a 128-bit integer, which Parquet would
     # store as a double)
     stats = r.group_by(["member_id", "month"]).aggregate(
         days_provided=ibis.ifelse(r.covered, count(r.qual_bits), 0).sum().cast("int32"),
-        billable=(count(r.open_bits) - count(mixed) - count(over)).sum().cast("int32"),
+        billable=(count(r.open_bits) - count(mixed) - r.n_over).sum().cast("int32"),
         already_billed=count(r.qual_bits & r.billed_bits).sum().cast("int32"),
-        held_over_cap=count(over).sum().cast("int32"),
+        held_over_cap=r.n_over.sum().cast("int32"),
         held_other=(count(mixed) + count(grouped) + count(r.pos_hold_bits)).sum()
         .cast("int32"),
         days_without_qualifying_contact=count(r.any_bits & not_bits(r.qual_bits)).sum()
