@@ -1,5 +1,6 @@
 """The bitmap helpers of billing.bits, run on DuckDB against plain Python: the balanced OR
-(union) and the days whose POS codes disagree (disagreeing_days), which is built from it."""
+(union), the days whose POS codes disagree (disagreeing_days) and each day's POS in the
+lanes (day_pos_lanes)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import ibis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bhpolicy.billing.bits import LANE_BITS, LANE_DAYS, LANES, disagreeing_days, union
+from bhpolicy.billing.bits import (
+    LANE_BITS,
+    LANE_DAYS,
+    LANES,
+    day_pos_lanes,
+    disagreeing_days,
+    union,
+)
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 
@@ -46,3 +54,22 @@ def test_disagreeing_days_are_the_days_whose_codes_differ(
     got = int(ibis.duckdb.connect().execute(t.select(d=disagreeing_days(t)))["d"][0])
     expected = sum(1 << d0 for d0, (low, high) in enumerate(codes) if low != high)
     assert got == expected & pos_bits
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 99), st.integers(0, 99), st.integers(0, 99)),
+                min_size=31, max_size=31))
+def test_day_pos_lanes_take_the_longest_contacts_pos_where_codes_differ(
+        days: list[tuple[int, int, int]]) -> None:
+    ors, ands = _lanes([(low, high) for low, high, _ in days])
+    fixes, expected = [0] * LANES, [0] * LANES
+    for d0, (low, high, longest) in enumerate(days):
+        shift = (d0 % LANE_DAYS) * LANE_BITS
+        fixes[d0 // LANE_DAYS] |= longest << shift
+        expected[d0 // LANE_DAYS] |= (longest if low != high else low) << shift
+    row = {**{f"pos_or{j}": [ors[j]] for j in range(LANES)},
+           **{f"pos_and{j}": [ands[j]] for j in range(LANES)},
+           **{f"fix{j}": [fixes[j]] for j in range(LANES)}}
+    t = ibis.memtable(row, schema={name: "int64" for name in row})
+    got = ibis.duckdb.connect().execute(t.select(**day_pos_lanes(t)))
+    assert [int(got[f"pos{j}"][0]) for j in range(LANES)] == expected
