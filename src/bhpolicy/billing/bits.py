@@ -90,7 +90,7 @@ def count(bits: ir.IntegerValue) -> ir.IntegerValue:
     return bit_count(bits).cast("int64")
 
 
-def union(terms: list[ir.IntegerValue]) -> ir.IntegerValue:
+def bit_union(terms: list[ir.IntegerValue]) -> ir.IntegerValue:
     """The bitwise OR of ``terms`` as a balanced tree (the same bits as OR-ing them one
     after the other). A database sets up each expression of a statement every time it runs
     it, at a cost that grows with the tree's depth as well as its size: a chain of 31 ORs is
@@ -120,7 +120,7 @@ def disagreeing_days(row: ir.Table) -> ir.IntegerValue:
             slot = (diff >> (k * LANE_BITS)) & (2**LANE_BITS - 1)
             days.append(ibis.ifelse(slot != 0, ibis.literal(1 << (j * LANE_DAYS + k), "int64"),
                                     NO_BITS))
-    return union(days) & row.pos_bits.fill_null(0)
+    return bit_union(days) & row.pos_bits.fill_null(0)
 
 
 def day_pos_lanes(row: ir.Table) -> dict[str, ir.IntegerValue]:
@@ -132,7 +132,7 @@ def day_pos_lanes(row: ir.Table) -> dict[str, ir.IntegerValue]:
         diff = row[f"pos_or{j}"].fill_null(0) ^ row[f"pos_and{j}"].fill_null(-1)
         slots = [ibis.literal((2**LANE_BITS - 1) << (k * LANE_BITS), "int64")
                  for k in range(LANE_DAYS)]
-        mask = union([ibis.ifelse((diff & slot) != 0, slot, NO_BITS) for slot in slots])
+        mask = bit_union([ibis.ifelse((diff & slot) != 0, slot, NO_BITS) for slot in slots])
         lanes[f"pos{j}"] = ((row[f"pos_or{j}"].fill_null(0) & not_bits(mask)) |
                             (row[f"fix{j}"].fill_null(0) & mask))
     return lanes

@@ -12,10 +12,10 @@ import ibis.expr.types as ir
 
 from bhpolicy.billing.bits import (
     NO_BITS,
+    bit_union,
     count,
     not_bits,
     two_digits,
-    union,
 )
 from bhpolicy.billing.engine import DETAIL_COLUMNS
 from bhpolicy.billing.kinds import POS_DEFAULT, POS_INPATIENT, day_kind_of, kind_of
@@ -96,7 +96,7 @@ def over_cap_days(r: ir.Table) -> ir.IntegerValue:
     (:func:`~bhpolicy.domain.rules.over_monthly_cap`, the rule
     :func:`~bhpolicy.billing.engine.days` applies day by day): open days of the month's code
     whose rank (bits below, plus one) passes the cap less the days already billed."""
-    past = union([ibis.ifelse(over_monthly_cap(r, count(r.code_open & ((1 << d) - 1)) + 1,
+    past = bit_union([ibis.ifelse(over_monthly_cap(r, count(r.code_open & ((1 << d) - 1)) + 1,
                                                r.billed_in_month),
                               ibis.literal(1 << d, "int64"), NO_BITS) for d in range(31)])
     return ibis.ifelse(r.code == r.month_code, r.open_bits & past, NO_BITS)
