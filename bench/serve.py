@@ -73,7 +73,7 @@ def run_child(url: str, port: int) -> None:
     from bhpolicy.web.settings import WebSettings
 
     db = Database.open(url)
-    app = create_app(db, WebSettings())
+    app = create_app(db, WebSettings(warm=False))  # warmed below, once
 
     def bare_insert(request: Request, actor: ApiActor) -> dict[str, str]:
         now = request.app.state.settings.clock()
@@ -180,14 +180,17 @@ async def load(base: str, tokens: dict[str, str], rate: float, duration: float,
     skipped = int(rate * warmup)
     total = skipped + int(rate * duration)
     slowest: list[tuple[float, float, str]] = []
+    lag = [0.0]
     intake = {"Authorization": f"Bearer {tokens['intake']}"}
     analyst = {"Authorization": f"Bearer {tokens['analyst']}"}
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30.0) as client:
 
-        async def one(i: int, kind: str | None = None) -> None:
+        async def one(i: int, at: float, kind: str | None = None) -> None:
             kind = kind or SLOTS[i % len(SLOTS)]
             started = time.perf_counter()
+            if i >= skipped:  # how late the generator sent it (its own stalls show here)
+                lag[0] = max(lag[0], started - (t0 + at))
             try:
                 if kind == "post":
                     answer = await client.post(
@@ -231,11 +234,12 @@ async def load(base: str, tokens: dict[str, str], rate: float, duration: float,
             delay = t0 + at - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i, kind)))
+            tasks.append(asyncio.create_task(one(i, at, kind)))
         await asyncio.gather(*tasks)
     if failures:
         print(f"no answer: {sorted(set(failures))}")
     slowest.sort(reverse=True)
+    print(f"latest send after its scheduled time: {lag[0] * 1000:.1f} ms")
     print("slowest (client ms @ second of the run, kind): " + ", ".join(
         f"{ms:.0f} @ {at:.1f}s {kind}" for ms, at, kind in slowest[:8]))
     return results
@@ -314,14 +318,17 @@ def run_one(label: str, url: str, rate: float, duration: float, warmup: float,
         # of its growing heap (every task and answer of the run) took 100-270 ms every 2-3 s
         # (measured with gc.callbacks), so the open-loop schedule fell behind and then sent
         # the late requests in a burst. Off for the run, on again after it.
+        enabled, frozen = gc.isenabled(), gc.get_freeze_count()
         gc.collect()
         gc.freeze()
         gc.disable()
         try:
             results = asyncio.run(load(base, tokens, rate, duration, warmup, check_rate))
         finally:
-            gc.enable()
-            gc.unfreeze()
+            if enabled:
+                gc.enable()
+            if not frozen:
+                gc.unfreeze()
         report(f"{label}: {rate:g} requests/s (+ {check_rate:g} billing checks/s) for "
                f"{duration:g} s after {warmup:g} s of warm-up", results)
     finally:

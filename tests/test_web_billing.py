@@ -210,6 +210,24 @@ def test_billing_check_answers_one_member_with_the_engines_lines(
     assert refused.status_code == 403
 
 
+def test_a_check_that_compiles_a_plan_moves_what_it_left_out_of_the_collectors_passes(
+        site: tuple[TestClient, Any, dict[str, str]]) -> None:
+    import gc
+
+    from bhpolicy.billing.one import warm_state
+    from bhpolicy.services.determining import registry
+
+    client, _, tokens = site
+    as_of = "2026-11-17"  # a day no other test compiles a plan for
+    assert not any(key[0].isoformat() == as_of for key in warm_state(registry()).plans)
+    body = {"contacts": days("2026-03", 2, 4), "members": [member()],
+            "authorizations": [auth()], "as_of": as_of}
+    frozen = gc.get_freeze_count()
+    answer = client.post("/api/billing/check", json=body, headers=bearer(tokens["biller"]))
+    assert answer.status_code == 200, answer.text
+    assert gc.get_freeze_count() > frozen  # settle_heap ran: the new plan's objects moved
+
+
 def test_the_837p_carries_only_the_claims_chosen(
         site: tuple[TestClient, Any, dict[str, str]], files: dict[str, Path]) -> None:
     client, db, tokens = site

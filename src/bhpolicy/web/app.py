@@ -121,10 +121,7 @@ def warm_billing(app: FastAPI) -> None:
     except Exception as exc:  # the type only; a check will compile it (or say why) itself
         LOG.error("billing warm-up failed: %s", type(exc).__name__)
         return
-    # the plan's compilation leaves some 250,000 long-lived objects: out of the collector's
-    # reach too (as warm does), or each full collection walks them (about 140 ms)
-    gc.collect()
-    gc.freeze()
+    billing_api.settle_heap()  # what the compilation left, out of the collector's passes
 
 
 @contextlib.asynccontextmanager
