@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -70,8 +69,7 @@ def warm(app: FastAPI) -> None:
     # move it out of the collector's reach, so that a full collection no longer walks those
     # millions of objects in the middle of a request (it showed as a 100-300 ms stall of
     # every request in flight in bench/serve.py).
-    gc.collect()
-    gc.freeze()
+    billing_api.settle_heap()
     app.state.warmed = True
 
 
