@@ -152,3 +152,8 @@ def test_the_lifespan_warms_up_and_sweeps_overdue_requests(sqlite_database: Any)
                 break
             time.sleep(0.05)
         assert flagged is not None, "the background sweep did not flag the request"
+    # the shutdown waited for the billing warm-up: no thread left inside DuckDB while the
+    # interpreter ends (that aborted the process after the tests had passed)
+    import threading
+
+    assert not [t for t in threading.enumerate() if t.name == "warm-billing"]

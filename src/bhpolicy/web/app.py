@@ -26,6 +26,7 @@ from bhpolicy.web.guard import Guard
 from bhpolicy.web.settings import WebSettings
 
 LOG = logging.getLogger("bhpolicy.web")
+WARM_JOIN_SECONDS = 300.0  # at shutdown, the wait for the billing warm-up (it takes seconds)
 
 DESCRIPTION = (
     "Prior-authorization reviews of behavioral-health services as a system of record: "
@@ -127,9 +128,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: WebSettings = app.state.settings
     if settings.warm and not getattr(app.state, "warmed", False):
         await run_in_threadpool(warm, app)
+    warming = None
     if settings.warm:
-        threading.Thread(target=warm_billing, args=(app,), name="warm-billing",
-                         daemon=True).start()
+        warming = threading.Thread(target=warm_billing, args=(app,), name="warm-billing",
+                                   daemon=True)
+        warming.start()
     task = (asyncio.create_task(_sweep_forever(app, settings.sweep_seconds))
             if settings.sweep_seconds > 0 else None)
     app.state.ready = True
@@ -141,6 +144,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if warming is not None:  # never leave it inside DuckDB while the interpreter ends
+            await run_in_threadpool(warming.join, WARM_JOIN_SECONDS)
 
 
 def create_app(db: Any, settings: WebSettings | None = None) -> FastAPI:
