@@ -10,6 +10,8 @@ from pathlib import Path
 import duckdb
 import ibis
 import pyarrow.parquet as pq
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bhpolicy.billing import kinds as encoding
 from bhpolicy.domain.coverage import TEAM_SIZES
@@ -56,6 +58,45 @@ def test_line_kinds_are_unique_and_every_combination_has_one() -> None:
                          encoding.POS_DEFAULT).distinct().to_pyarrow().to_pylist()
     assert sorted((f["defaulted"], f["is_default"]) for f in flags) == [(False, False),
                                                                          (True, True)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**20 - 1), st.integers(0, 2**20 - 1),
+       st.integers(0, len(encoding.HOLDS) - 1), st.integers(0, 1),
+       st.integers(0, len(TEAM_SIZES) - 1), st.integers(0, encoding.POS_DEFAULT))
+def test_a_kind_gives_back_the_fields_it_was_made_of(segment: int, code: int, hold: int,
+                                                     billed: int, team: int, pos: int) -> None:
+    names = ("segment", "k_code", "k_hold", "k_billed", "k_team", "k_pos")
+    values = (segment, code, hold, billed, team, pos)
+    t = ibis.memtable({n: [v] for n, v in zip(names, values, strict=True)},
+                      schema=ibis.schema(dict.fromkeys(names, "int64")))
+    kind = encoding.kind_of(*[t[n] for n in names])
+    row = t.select(**encoding.kind_fields(kind)).to_pyarrow().to_pylist()[0]
+    assert tuple(row[n] for n in names) == values
+
+
+def test_the_kinds_a_few_lines_use_have_the_same_text_as_in_the_whole_table() -> None:
+    """The one-member plan builds the text of the kinds its lines have (decoded), the folder
+    run every kind's: the same rows, kind for kind, and a kind nobody has is left out."""
+    packs = list(load_registry().packs)
+    params = parameter_table(packs, dt.date(2026, 1, 1), dt.date(2026, 3, 31))
+    segs, reasons = segments(params), reason_table(packs)
+    every = encoding.line_kinds(segs, _coverage(), reasons).to_pyarrow().to_pylist()
+    # every kind of the table, plus each kind twice (lines repeat them) and one whose code
+    # no authorization has (no row, as in the whole table)
+    stray = (every[0]["kind"] >> encoding.SEGMENT_SHIFT << encoding.SEGMENT_SHIFT) | (
+        7 << encoding.CODE_SHIFT)
+    wanted = [k["kind"] for k in every] * 2
+    used = ibis.memtable({"line_kind": wanted}, schema=ibis.schema({"line_kind": "int64"}))
+    used = ibis.union(used, ibis.memtable({"line_kind": [stray]},
+                                          schema=ibis.schema({"line_kind": "int64"})))
+    found = encoding.line_kinds(segs, _coverage(), reasons, used).to_pyarrow().to_pylist()
+    assert sorted(found, key=lambda k: k["kind"]) == sorted(every, key=lambda k: k["kind"])
+    some = every[::997]
+    used = ibis.memtable({"line_kind": [k["kind"] for k in some]},
+                         schema=ibis.schema({"line_kind": "int64"}))
+    found = encoding.line_kinds(segs, _coverage(), reasons, used).to_pyarrow().to_pylist()
+    assert sorted(found, key=lambda k: k["kind"]) == sorted(some, key=lambda k: k["kind"])
 
 
 def test_unbilled_kinds_name_every_reason_for_no_line() -> None:

@@ -85,6 +85,11 @@ class Stages(Protocol):
     def any_row(self, question: Question, table: ir.Table) -> bool:
         """Whether ``table`` has a row (answering True where it has none only costs time)."""
 
+    def few_rows(self) -> bool:
+        """Whether the run's rows are few (the one-member plan): a dictionary is then built
+        for the keys its rows use, not for every key (which is cheaper where the rows are
+        many and reading them again to find their keys is not)."""
+
 
 @dataclass(frozen=True)
 class GraphSettings:
@@ -215,10 +220,15 @@ def bill_graph(stages: Stages, registry: PolicyRegistry, settings: GraphSettings
     step("writing outputs")
     # lines carry ids; the member (subscriber) fields an 837P needs are written once a member
     # in `subscribers`, not repeated on every line
-    line_kinds = stages.dictionary("line_kinds", kinds.line_kinds(segs, coverage, reasons))
-    line_table = lines.lines(engine.days(rules, billed, segs, qualifying=True), details,
-                             line_kinds, stages.dictionary("providers",
-                                                           lines.providers(coverage, details)))
+    providers = stages.dictionary("providers", lines.providers(coverage, details))
+    line_rows = lines.line_rows(engine.days(rules, billed, segs, qualifying=True), details,
+                                providers)
+    in_lines = None
+    if stages.few_rows():  # text for the kinds the lines have, not for every kind
+        line_rows = in_lines = stages.shared("line_rows", line_rows)
+    line_kinds = stages.dictionary("line_kinds",
+                                   kinds.line_kinds(segs, coverage, reasons, in_lines))
+    line_table = lines.with_text(line_rows, line_kinds, providers)
     if stages.any_row("payer_id", auths.filter(auths.payer_id.notnull())):
         line_table = _with_payer(line_table, auths)
     outputs = {

@@ -60,17 +60,48 @@ def numbered(name: str, values: list[int], text: list[str | None] | None = None
     return ibis.memtable(columns, schema=ibis.schema(types))
 
 
-def line_kinds(segs: ir.Table, coverage: ir.Table, reasons: ir.Table) -> ir.Table:
-    """Grain: line kind (see :func:`kind_of`): every combination of segment, billing code,
-    hold, already billed, team size and POS key, with the text a line of that kind
-    carries. Small (about 7,000 rows a segment and code). ``segs``:
-    :func:`~bhpolicy.domain.parameters.segments` of the run's parameters."""
+def kind_fields(kind: ir.IntegerValue) -> dict[str, ir.IntegerValue]:
+    """The fields :func:`kind_of` packed into ``kind``: segment, k_code, k_hold, k_billed,
+    k_team and k_pos."""
+    low = kind & ((1 << CODE_SHIFT) - 1)
+    rest = low // (POS_DEFAULT + 1)
+    teams = rest // len(TEAM_SIZES)
+    return {"segment": kind >> SEGMENT_SHIFT,
+            "k_code": (kind >> CODE_SHIFT) & ((1 << (SEGMENT_SHIFT - CODE_SHIFT)) - 1),
+            "k_hold": teams // 2, "k_billed": teams % 2, "k_team": rest % len(TEAM_SIZES),
+            "k_pos": low % (POS_DEFAULT + 1)}
+
+
+def _text_of(key: ir.IntegerValue, texts: tuple[str | None, ...]) -> ir.StringValue:
+    """The text numbered ``key`` in ``texts`` (as :func:`numbered` would join it)."""
+    return ibis.cases(*[(key == n, ibis.literal(t, "string")) for n, t in enumerate(texts)
+                        if t is not None], else_=ibis.null().cast("string"))
+
+
+def line_kinds(segs: ir.Table, coverage: ir.Table, reasons: ir.Table,
+               used: ir.Table | None = None) -> ir.Table:
+    """Grain: line kind (see :func:`kind_of`), with the text a line of that kind carries.
+    Without ``used``: every combination of segment, billing code, hold, already billed, team
+    size and POS key (about 10,000 rows a segment and code; a run over files, whose lines
+    would cost more to read again than this to build). With ``used`` (a table of the lines'
+    ``line_kind``): only those kinds, decoded (a run of a few rows, the one-member plan).
+    ``segs``: :func:`~bhpolicy.domain.parameters.segments` of the run's parameters."""
     codes = coverage.select(k_code=coverage.code_key, t_code=coverage.billing_code)
     codes = ibis.union(codes, numbered("code", [0], [None]), distinct=True)
-    k = segs.cross_join(codes).cross_join(numbered("hold", list(range(len(HOLDS))), list(HOLDS)))
-    k = k.cross_join(numbered("billed", [0, 1]))
-    k = k.cross_join(numbered("team", list(range(len(TEAM_SIZES))), list(TEAM_SIZES)))
-    k = k.cross_join(numbered("pos", list(range(POS_DEFAULT + 1))))
+    if used is None:
+        k = segs.cross_join(codes).cross_join(
+            numbered("hold", list(range(len(HOLDS))), list(HOLDS)))
+        k = k.cross_join(numbered("billed", [0, 1]))
+        k = k.cross_join(numbered("team", list(range(len(TEAM_SIZES))), list(TEAM_SIZES)))
+        k = k.cross_join(numbered("pos", list(range(POS_DEFAULT + 1))))
+        k = k.mutate(kind=kind_of(k.segment, k.k_code, k.k_hold, k.k_billed, k.k_team,
+                                  k.k_pos))
+    else:
+        found = used.select(kind=used.line_kind).distinct()
+        found = found.select("kind", **kind_fields(found.kind))
+        found = found.mutate(t_hold=_text_of(found.k_hold, HOLDS),
+                             t_team=_text_of(found.k_team, TEAM_SIZES))
+        k = found.join(segs, "segment").join(codes, "k_code")
     code = billing_code(k, k.t_code)
     timed = is_timed(k, code)
     modifier = rules.team_size_modifier(k, timed, k.t_team)
@@ -80,8 +111,7 @@ def line_kinds(segs: ir.Table, coverage: ir.Table, reasons: ir.Table) -> ir.Tabl
         ibis.ifelse(k.k_pos < POS_INPATIENT, two_digits(k.k_pos), ibis.null().cast("string")))
     status = ibis.cases((k.k_billed == 1, "already_billed"), (k.t_hold.notnull(), "held"),
                         else_="billable")
-    k = k.mutate(kind=kind_of(k.segment, k.k_code, k.k_hold, k.k_billed, k.k_team, k.k_pos),
-                 hcpcs=code, modifier=modifier, pos=pos, status=status)
+    k = k.mutate(hcpcs=code, modifier=modifier, pos=pos, status=status)
     k = k.left_join(reasons, [k.policy_id == reasons.policy_id, k.t_hold == reasons.reason_id])
     # the monthly cap cites the passage stating it on the day
     section = ibis.ifelse(k.t_hold == "over_monthly_cap", monthly_cap_section(k),

@@ -48,11 +48,11 @@ def providers(coverage: ir.Table, details: ir.Table | None = None) -> ir.Table:
     return ibis.union(known, extra)
 
 
-def lines(days: ir.Table, details: ir.Table, kinds: ir.Table, providers: ir.Table
-          ) -> ir.Table:
-    """Grain: claim line, one per member-day with a qualifying contact. ``kinds`` is
-    :func:`line_kinds` (the text a line repeats), ``providers`` :func:`providers` (with the
-    details, so a held line outside every authorization names its contacts' provider)."""
+def line_rows(days: ir.Table, details: ir.Table, providers: ir.Table) -> ir.Table:
+    """Grain: claim line, one per member-day with a qualifying contact, with its numbers
+    only: the text it repeats is found through ``line_kind`` (see :func:`with_text`).
+    ``providers`` is :func:`providers` (with the details, so a held line outside every
+    authorization names its contacts' provider)."""
     d = days.filter(days.qualifying)
     # minutes for H0039 units, the provider outside every authorization (few days)
     timed = details.filter(details.det_timed | details.det_provider.notnull())
@@ -71,8 +71,13 @@ def lines(days: ir.Table, details: ir.Table, kinds: ir.Table, providers: ir.Tabl
         authorization_id=d.authorization_id,
         qualifying_minutes=ibis.ifelse(d.timed, d.det_minutes, ibis.null().cast("int64")),
         line_kind=kind_of(d.segment, d.code_key, d.hold, billed, d.team_key, pos_key))
-    out = out.view()  # a table of its own: its computed key cannot join inside the chain
-    out = out.left_join(kinds, out.line_kind == kinds.kind)
+    return out.view()  # a table of its own: its computed key cannot join inside the chain
+
+
+def with_text(rows: ir.Table, kinds: ir.Table, providers: ir.Table) -> ir.Table:
+    """The claim lines: :func:`line_rows` with the text of their kind
+    (:func:`~bhpolicy.billing.kinds.line_kinds`) and provider."""
+    out = rows.left_join(kinds, rows.line_kind == kinds.kind)
     out = out.left_join(providers, out.provider_key == providers.k_provider)
     return out.select(*[out.t_provider.name(c) if c == "provider_id" else out[c]
                         for c in LINE_COLUMNS])

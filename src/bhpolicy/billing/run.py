@@ -149,6 +149,9 @@ class _FolderStages:
     def any_row(self, question: Question, table: ir.Table) -> bool:
         return _count(self.con, table) > 0
 
+    def few_rows(self) -> bool:
+        return False
+
 
 class _SparkStages(_FolderStages):
     """The folder run's stages on Spark (:mod:`bhpolicy.domain.spark`): inputs read by
