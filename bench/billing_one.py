@@ -7,9 +7,11 @@ One member-month, 20 contacts (SC pack, a small team, a few days that do not qua
 statement (the EXECUTE of the prepared plan, its text built once) run directly on a cursor of
 the pool (no Python around it: no conversion of the rows, no result rows made into dicts).
 Prints p50 and p99 of both, wall time and this thread's CPU time (the machine is shared: the
-CPU time is what a call costs when it has a core), and their ratio. ``--malloc LIB`` runs
-it with ``LD_PRELOAD=LIB`` (about a third of a call's CPU is glibc's malloc and free;
-jemalloc or tcmalloc take less). Target (issue 18): bill_one p99 under 50 ms. Nothing here
+CPU time is what a call costs when it has a core), and their ratio. ``--malloc`` picks the C
+allocator as ``bhpolicy serve --malloc`` does, and DuckDB's allocator setting with it (default
+auto: jemalloc where installed, freed pages kept a minute, as the server that answers the API's
+check runs); ``--malloc system`` measures glibc's malloc (about a third of a call's CPU is its
+malloc and free). Target (issue 18): bill_one p99 under 50 ms. Nothing here
 is asserted.
 """
 
@@ -24,7 +26,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bhpolicy.allocator import DUCKDB_CONF_ENV, PRELOADED_ENV, server_environment
 from bhpolicy.billing.one import INPUTS, bill_one, input_columns, warm
+from bhpolicy.errors import BhpolicyError
 from bhpolicy.policy import load_registry
 
 AS_OF = dt.date(2026, 12, 1)
@@ -96,16 +100,19 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=1,
                         help="member-months a call bills (batching, as a server might under "
                         "load); the per-member cost is printed too")
-    parser.add_argument("--malloc", metavar="LIB",
-                        help="run with LD_PRELOAD=LIB (another C allocator, e.g. Debian "
-                        "libjemalloc2's /usr/lib/x86_64-linux-gnu/libjemalloc.so.2)")
+    parser.add_argument("--malloc", default="auto", metavar="auto|system|LIB",
+                        help="the C allocator, as bhpolicy serve --malloc (the API's check is "
+                        "this path): auto (jemalloc when installed), system (glibc's), or a "
+                        "library to preload; DuckDB's allocator setting as serve sets it")
     args = parser.parse_args()
-    if args.malloc and args.malloc not in os.environ.get("LD_PRELOAD", ""):
-        if not os.path.isfile(args.malloc):
-            parser.error(f"--malloc {args.malloc}: no such file")
-        env = {**os.environ, "LD_PRELOAD": args.malloc}
+    try:
+        env = server_environment(args.malloc, os.environ)
+    except BhpolicyError as exc:
+        parser.error(str(exc))
+    if env is not None:  # as bhpolicy serve: the same program again, with the allocator
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
-    print(f"C allocator: {os.environ.get('LD_PRELOAD') or 'glibc malloc (no LD_PRELOAD)'}")
+    print(f"C allocator: {os.environ.get(PRELOADED_ENV) or 'glibc malloc (no LD_PRELOAD)'}; "
+          f"{DUCKDB_CONF_ENV}={os.environ.get(DUCKDB_CONF_ENV, '(DuckDB default)')}")
     registry = load_registry()
     start = time.perf_counter()
     state = warm(registry, AS_OF)

@@ -1,7 +1,7 @@
 """The C allocator ``bhpolicy serve`` runs with.
 
 The warm one-member billing path (:mod:`bhpolicy.billing.one`) executes one prepared DuckDB
-statement of about 520 operators a call. DuckDB sets up every operator's state and buffers
+statement of about 360 operators a call. DuckDB sets up every operator's state and buffers
 again on each execution, whatever the row count, and the buffers of its vectors come from
 the C library's ``malloc``: with glibc's allocator about a third of a call's CPU is
 ``malloc``/``free`` (perf), with jemalloc far less (``bench/billing_one.py --malloc``).
@@ -13,10 +13,10 @@ and the system allocator otherwise; ``system`` never preloads; a path preloads t
 
 DuckDB's Python wheel carries a jemalloc of its own (symbols ``duckdb_je_*``) for its
 vectors and hash tables, configured to hand freed pages back to the kernel within about a
-second. A billing check allocates about 65 MB and frees it; checks that come a fraction of a
-second apart (a server, not a loop) then take every page again from the kernel, some 6,000
-page faults and about 13 ms a call (perf: ``madvise(MADV_DONTNEED)`` from
-``duckdb_je_arena_decay``).
+second. A billing check allocates about 45 MB (65 MB when this was measured) and frees it;
+checks that come a fraction of a second apart (a server, not a loop) then take every page
+again from the kernel, some 6,000 page faults and about 13 ms a call (perf:
+``madvise(MADV_DONTNEED)`` from ``duckdb_je_arena_decay``).
 So the re-executed server also sets ``DUCKDB_JE_MALLOC_CONF`` (that jemalloc's own setting,
 read when DuckDB first allocates) to keep freed pages for a minute, unless it is set already.
 The billing jobs' worker is started without it (a folder run's pages go back as before).
