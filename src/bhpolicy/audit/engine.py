@@ -170,22 +170,31 @@ def concurrent_findings(evaluated: ir.Table, reasons: ir.Table, revisions: ir.Ta
     days from the first revision keep the category's rule."""
     f = evaluated.filter(evaluated.flagged).drop("policy_revision")
     claim_days = days_between(f.to_date, f.from_date) + 1
-
-    def part(start: ir.DateValue, end: ir.DateValue) -> dict[str, ir.Value]:
-        days = days_between(end, start) + 1
-        return {"flagged_from": start, "flagged_to": end, "flagged_days": days,
-                "day_of_episode": days_between(start, f.episode_start) + 1,
-                "amount_at_stake": cents(f.paid_amount.fill_null(0), days, claim_days)
-                .cast("decimal(18, 2)")}
-
-    later = f.filter(f.flagged_to >= f.first_issued).mutate(
-        rule_key=ibis.literal("concurrent.") + f.category,
-        **part(ibis.greatest(f.flagged_from, f.first_issued), f.flagged_to))
-    early = f.filter(f.flagged_from < f.first_issued).mutate(
-        rule_key=ibis.literal("concurrent." + NOT_ISSUED), severity=ibis.literal("review"),
-        section=ibis.null("string"), reason_id=ibis.literal(NOT_ISSUED),
-        **part(f.flagged_from, ibis.least(f.flagged_to, plus_days(f.first_issued, -1))))
-    f = ibis.union(later, early)
+    # a claim's flagged days split at first_issued into up to two findings: the days from
+    # it (part 0) and the days before it (part 1), made from one pass over the claims (a
+    # union of two filters would evaluate every claim's rules twice)
+    later, early = f.flagged_to >= f.first_issued, f.flagged_from < f.first_issued
+    parts = ibis.cases((later & early, ibis.literal([0, 1], "array<int8>")),
+                       (later, ibis.literal([0], "array<int8>")),
+                       (early, ibis.literal([1], "array<int8>")),
+                       else_=ibis.literal([], "array<int8>"))
+    f = f.mutate(part=parts.unnest())
+    from_issue = f.part == 0
+    start = ibis.ifelse(from_issue, ibis.greatest(f.flagged_from, f.first_issued),
+                        f.flagged_from)
+    end = ibis.ifelse(from_issue, f.flagged_to,
+                      ibis.least(f.flagged_to, plus_days(f.first_issued, -1)))
+    days = days_between(end, start) + 1
+    f = f.mutate(
+        rule_key=ibis.ifelse(from_issue, ibis.literal("concurrent.") + f.category,
+                             ibis.literal("concurrent." + NOT_ISSUED)),
+        severity=ibis.ifelse(from_issue, f.severity, ibis.literal("review")),
+        section=ibis.ifelse(from_issue, f.section, ibis.null("string")),
+        reason_id=ibis.ifelse(from_issue, f.reason_id, ibis.literal(NOT_ISSUED)),
+        flagged_from=start, flagged_to=end, flagged_days=days,
+        day_of_episode=days_between(start, f.episode_start) + 1,
+        amount_at_stake=cents(f.paid_amount.fill_null(0), days, claim_days)
+        .cast("decimal(18, 2)")).drop("part")
     r = reasons.select(c_policy=reasons.policy_id, c_reason=reasons.reason_id,
                        carc_group=reasons.carc_group, carc=reasons.carc, rarc=reasons.rarc,
                        reason_section=reasons.reason_section)
