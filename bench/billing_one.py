@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bhpolicy.allocator import DUCKDB_CONF_ENV, PRELOADED_ENV, server_environment
+from bhpolicy.allocator import DUCKDB_CONF_ENV, loaded_libraries, server_environment
 from bhpolicy.billing.one import INPUTS, bill_one, input_columns, warm
 from bhpolicy.errors import BhpolicyError
 from bhpolicy.policy import load_registry
@@ -111,7 +111,11 @@ def main() -> int:
         parser.error(str(exc))
     if env is not None:  # as bhpolicy serve: the same program again, with the allocator
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
-    print(f"C allocator: {os.environ.get(PRELOADED_ENV) or 'glibc malloc (no LD_PRELOAD)'}; "
+    loaded = loaded_libraries()  # what is mapped, however it was preloaded
+    preloaded = [n for p in os.environ.get("LD_PRELOAD", "").split()
+                 if (n := os.path.basename(p)) in loaded]
+    print(f"C allocator: {', '.join(preloaded) or 'the system malloc'} (preloaded: "
+          f"{'yes' if preloaded else 'none'}); "
           f"{DUCKDB_CONF_ENV}={os.environ.get(DUCKDB_CONF_ENV, '(DuckDB default)')}")
     registry = load_registry()
     start = time.perf_counter()

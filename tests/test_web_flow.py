@@ -126,15 +126,26 @@ def test_the_queue_page_flags_a_request_the_minute_it_is_overdue(database: Any) 
         assert [n["kind"] for n in view["notices"]] == ["missed_deadline"]
 
 
-def test_the_lifespan_warms_up_and_sweeps_overdue_requests(sqlite_database: Any) -> None:
+def test_the_lifespan_warms_up_and_sweeps_overdue_requests(sqlite_database: Any,
+                                                           monkeypatch: Any) -> None:
     """Started with warm-up and a quick sweep: ready only after warming, and a request past
-    its deadline is flagged by the background sweep, with nobody reading it."""
+    its deadline is flagged by the background sweep, with nobody reading it. The shutdown
+    waits for the billing warm-up (here a slow stand-in)."""
+    import threading
     import time
 
     from sqlalchemy import select
 
+    import bhpolicy.web.app as web_app
     from bhpolicy.db.models import Request
 
+    warmed = threading.Event()
+
+    def slow_warm_billing(app: Any) -> None:
+        time.sleep(1.0)  # longer than the rest of the test takes to reach the shutdown
+        warmed.set()
+
+    monkeypatch.setattr(web_app, "warm_billing", slow_warm_billing)
     tokens = add_role_users(sqlite_database)
     clock = Clock(NOW)
     with client_for(sqlite_database, clock, warm=True, sweep_seconds=0.05) as client:
@@ -154,6 +165,5 @@ def test_the_lifespan_warms_up_and_sweeps_overdue_requests(sqlite_database: Any)
         assert flagged is not None, "the background sweep did not flag the request"
     # the shutdown waited for the billing warm-up: no thread left inside DuckDB while the
     # interpreter ends (that aborted the process after the tests had passed)
-    import threading
-
+    assert warmed.is_set()
     assert not [t for t in threading.enumerate() if t.name == "warm-billing"]

@@ -13,10 +13,10 @@ and the system allocator otherwise; ``system`` never preloads; a path preloads t
 
 DuckDB's Python wheel carries a jemalloc of its own (symbols ``duckdb_je_*``) for its
 vectors and hash tables, configured to hand freed pages back to the kernel within about a
-second. A billing check allocates about 45 MB (65 MB when this was measured) and frees it;
-checks that come a fraction of a second apart (a server, not a loop) then take every page
-again from the kernel, some 6,000 page faults and about 13 ms a call (perf:
-``madvise(MADV_DONTNEED)`` from ``duckdb_je_arena_decay``).
+second. A billing check allocates about 45 MB and frees it (65 MB when the page faults
+below were counted); checks that come a fraction of a second apart (a server, not a loop)
+then take every page again from the kernel, some 6,000 page faults and about 13 ms a call
+(perf: ``madvise(MADV_DONTNEED)`` from ``duckdb_je_arena_decay``).
 So the re-executed server also sets ``DUCKDB_JE_MALLOC_CONF`` (that jemalloc's own setting,
 read when DuckDB first allocates) to keep freed pages for a minute, unless it is set already.
 The billing jobs' worker is started without it (a folder run's pages go back as before).

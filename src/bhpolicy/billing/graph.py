@@ -87,8 +87,8 @@ class Stages(Protocol):
 
     def few_rows(self) -> bool:
         """Whether the run's rows are few (the one-member plan): a dictionary is then built
-        for the keys its rows use, not for every key (which is cheaper where the rows are
-        many and reading them again to find their keys is not)."""
+        for the keys its rows use, not for every key (building every key is cheaper where
+        the rows are many: finding their keys would read them again)."""
 
 
 @dataclass(frozen=True)
@@ -225,6 +225,7 @@ def bill_graph(stages: Stages, registry: PolicyRegistry, settings: GraphSettings
                                 providers)
     in_lines = None
     if stages.few_rows():  # text for the kinds the lines have, not for every kind
+        # one stage read twice (the kinds, the lines): DuckDB computes such a CTE once
         line_rows = in_lines = stages.shared("line_rows", line_rows)
     line_kinds = stages.dictionary("line_kinds",
                                    kinds.line_kinds(segs, coverage, reasons, in_lines))

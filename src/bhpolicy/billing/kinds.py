@@ -1,6 +1,8 @@
 """The encoding of line and day texts: a line's text that repeats is found through one
-number, its kind (see :func:`kind_of`), joined from a small table of every kind
-(:func:`line_kinds`); an unbilled day's likewise (:func:`unbilled_kinds`). The rules
+number, its kind (see :func:`kind_of`), joined from a small table of kinds
+(:func:`line_kinds`: every kind for a run over files, the lines' own kinds, decoded by
+:func:`kind_fields`, for the one-member plan); an unbilled day's likewise
+(:func:`unbilled_kinds`). The rules
 (:mod:`bhpolicy.billing.rules`, :mod:`bhpolicy.domain.rules`) decide each text; this module
 only numbers them.
 """
@@ -82,8 +84,8 @@ def line_kinds(segs: ir.Table, coverage: ir.Table, reasons: ir.Table,
                used: ir.Table | None = None) -> ir.Table:
     """Grain: line kind (see :func:`kind_of`), with the text a line of that kind carries.
     Without ``used``: every combination of segment, billing code, hold, already billed, team
-    size and POS key (about 10,000 rows a segment and code; a run over files, whose lines
-    would cost more to read again than this to build). With ``used`` (a table of the lines'
+    size and POS key (4,896 rows a segment and code; a run over files, whose lines would
+    cost more to read again than this to build). With ``used`` (a table of the lines'
     ``line_kind``): only those kinds, decoded (a run of a few rows, the one-member plan).
     ``segs``: :func:`~bhpolicy.domain.parameters.segments` of the run's parameters."""
     codes = coverage.select(k_code=coverage.code_key, t_code=coverage.billing_code)
@@ -99,6 +101,8 @@ def line_kinds(segs: ir.Table, coverage: ir.Table, reasons: ir.Table,
     else:
         found = used.select(kind=used.line_kind).distinct()
         found = found.select("kind", **kind_fields(found.kind))
+        # a hold past the table's has no kind there either (no text, never "billable")
+        found = found.filter(found.k_hold < len(HOLDS))
         found = found.mutate(t_hold=_text_of(found.k_hold, HOLDS),
                              t_team=_text_of(found.k_team, TEAM_SIZES))
         k = found.join(segs, "segment").join(codes, "k_code")

@@ -26,7 +26,7 @@ from bhpolicy.web.guard import Guard
 from bhpolicy.web.settings import WebSettings
 
 LOG = logging.getLogger("bhpolicy.web")
-WARM_JOIN_SECONDS = 300.0  # at shutdown, the wait for the billing warm-up (it takes seconds)
+WARM_JOIN_SECONDS = 60.0  # at shutdown, the wait for the billing warm-up (it takes seconds)
 
 DESCRIPTION = (
     "Prior-authorization reviews of behavioral-health services as a system of record: "
@@ -146,6 +146,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await task
         if warming is not None:  # never leave it inside DuckDB while the interpreter ends
             await run_in_threadpool(warming.join, WARM_JOIN_SECONDS)
+            if warming.is_alive():
+                LOG.warning("billing warm-up still running at shutdown after %.0f s",
+                            WARM_JOIN_SECONDS)
 
 
 def create_app(db: Any, settings: WebSettings | None = None) -> FastAPI:
