@@ -75,14 +75,16 @@ def test_report_in_a_real_browser(tmp_path: Path) -> None:
 def test_bad_rows_exit_1_and_good_rows_go_on(tmp_path: Path) -> None:
     claims = tmp_path / "claims.csv"
     text = (EXAMPLES / "other_claims.csv").read_text()
-    claims.write_text(text + "BAD,M1,2026-13-01,2026-04-01,90834,,,,999,11,1,5.00,\n")
+    # the second bad value spans two lines of errors.csv (a quoted cell): still one row
+    claims.write_text(text + "BAD,M1,2026-13-01,2026-04-01,90834,,,,999,11,1,5.00,\n"
+                      'BAD2,M1,"2026-04-01\n, x",2026-04-01,90834,,,,999,11,1,5.00,\n')
     out = tmp_path / "out"
     args = example_args(out)
     args[2] = str(claims)
     result = run(*args)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "rejected input rows: 1" in result.stdout
+    assert "rejected input rows: 2" in result.stdout
     errors = (out / "errors.csv").read_text()
     assert "from_date" in errors and "not a date" in errors
 

@@ -146,8 +146,10 @@ class _DuckAudit:
         return rows_read(self.con, names)
 
     def count_errors(self, path: Path, table: ir.Table) -> int:
-        """The error rows (written to ``path`` from ``table``)."""
-        return int(self.con.to_pyarrow(table.count().as_table()).column(0)[0].as_py())
+        """The error rows written to ``path`` (from ``table``): the file counted, as the
+        billing run counts its own, not the claims read and checked again."""
+        written = self.con.read_csv(path, all_varchar=True)
+        return int(self.con.to_pyarrow(written.count().as_table()).column(0)[0].as_py())
 
     def close(self) -> None:
         self.con.disconnect()
