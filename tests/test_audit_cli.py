@@ -89,6 +89,20 @@ def test_bad_rows_exit_1_and_good_rows_go_on(tmp_path: Path) -> None:
     assert "from_date" in errors and "not a date" in errors
 
 
+def test_a_rejected_value_longer_than_a_csv_line_limit_is_counted(tmp_path: Path) -> None:
+    # the value is copied whole into errors.csv; the count reads that file (2.5 MB a line)
+    claims = tmp_path / "claims.csv"
+    text = (EXAMPLES / "other_claims.csv").read_text()
+    claims.write_text(text + "BAD,M1," + "x" * 2_500_000 +
+                      ",2026-04-01,90834,,,,999,11,1,5.00,\n")
+    out = tmp_path / "out"
+    args = example_args(out)
+    args[2] = str(claims)
+    result = run(*args)
+    assert result.returncode == 1, result.stderr
+    assert "rejected input rows: 1" in result.stdout
+
+
 def test_missing_column_is_one_line(tmp_path: Path) -> None:
     claims = tmp_path / "claims.csv"
     claims.write_text("claim_id,member_id\nX,M1\n")

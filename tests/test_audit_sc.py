@@ -359,4 +359,12 @@ def test_concurrent_service_before_the_first_revision_is_for_review(early: Audit
     assert (str(after["flagged_from"]), after["rule_id"], after["carc"],
             after["amount_at_stake"], after["policy_revision"]) == (
         "2024-02-01", "concurrent.outpatient_therapy", "97", Decimal("30.00"), "02/24")
+    # each part has its own days, day of the episode (from 01/01), severity and section
+    assert (before["rule_id"], before["severity"], before["section"], before["flagged_days"],
+            before["day_of_episode"]) == (
+        "concurrent.plan_policy_not_yet_issued", "review", "Revision Log", 2, 30)
+    later = early.one("O-2025-06-15")  # the same service under the category's own rule
+    assert (str(after["flagged_to"]), after["flagged_days"], after["day_of_episode"],
+            after["severity"], after["section"]) == (
+        "2024-02-01", 1, 32, later["severity"], later["section"])
     assert early.one("O-2025-06-15")["policy_revision"] == "03/25"

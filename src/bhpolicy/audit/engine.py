@@ -177,7 +177,7 @@ def concurrent_findings(evaluated: ir.Table, reasons: ir.Table, revisions: ir.Ta
     parts = ibis.cases((later & early, ibis.literal([0, 1], "array<int8>")),
                        (later, ibis.literal([0], "array<int8>")),
                        (early, ibis.literal([1], "array<int8>")),
-                       else_=ibis.literal([], "array<int8>"))
+                       else_=ibis.literal([], "array<int8>"))  # a null date: none, as before
     f = f.mutate(part=parts.unnest())
     from_issue = f.part == 0
     start = ibis.ifelse(from_issue, ibis.greatest(f.flagged_from, f.first_issued),

@@ -49,6 +49,7 @@ from bhpolicy.domain.runs import (
 from bhpolicy.io.columns import AUTHORIZATIONS, CLAIMS, CONTACTS, MEMBERS, Column
 from bhpolicy.io.outputs import (
     csv_ready,
+    csv_records,
     describe_input,
     run_to_folder,
 )
@@ -145,11 +146,10 @@ class _DuckAudit:
     def rows_read(self, names: list[str]) -> dict[str, int]:
         return rows_read(self.con, names)
 
-    def count_errors(self, path: Path, table: ir.Table) -> int:
-        """The error rows written to ``path`` (from ``table``): the file counted, as the
-        billing run counts its own, not the claims read and checked again."""
-        written = self.con.read_csv(path, all_varchar=True)
-        return int(self.con.to_pyarrow(written.count().as_table()).column(0)[0].as_py())
+    def count_errors(self, path: Path) -> int:
+        """The error rows written to ``path``: the file counted, not the claims read and
+        checked again."""
+        return csv_records(path)
 
     def close(self) -> None:
         self.con.disconnect()
@@ -188,8 +188,6 @@ class _SparkAudit(_DuckAudit):
     def rows_read(self, names: list[str]) -> dict[str, int]:
         return {name: self.spark.rows[name] for name in names}
 
-    def count_errors(self, path: Path, table: ir.Table) -> int:
-        return self.spark.csv_rows(path)  # the written file: not the error rows checked again
 
     def close(self) -> None:
         pass  # the session stays for the process's next run (SparkRun.close drops views)
@@ -294,7 +292,7 @@ def _run(inputs: AuditInputs, settings: RunSettings, registry: PolicyRegistry,
     summary.findings = sum(int(r["findings"]) for r in rows)
     total = sum((r["amount_at_stake"] for r in rows), start=Decimal("0.00"))
     summary.amount_at_stake = f"{total:.2f}"
-    summary.rejected_rows = run.count_errors(error_path, error_table)
+    summary.rejected_rows = run.count_errors(error_path)
     summary.rows = run.rows_read(["claims", "members", "authorizations"] +
                              (["contacts"] if inputs.contacts and inputs.act_claims else []) +
                              (["act_claims"] if inputs.act_claims else []))

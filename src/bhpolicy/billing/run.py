@@ -41,6 +41,7 @@ from bhpolicy.io.bounds import EARLIEST_DATE
 from bhpolicy.io.columns import Column
 from bhpolicy.io.outputs import (
     csv_ready,
+    csv_records,
     describe_input,
     run_to_folder,
 )
@@ -230,7 +231,7 @@ def _run_on(run: SparkRun, inputs: BillInputs, settings: RunSettings,
         written = run.read_parquet(settings.out / "lines.parquet") if "parquet" in \
             settings.formats else graph.lines
         summary.counts = line_counts(con, written)
-        summary.rejected_rows = run.csv_rows(error_path)  # not the error rows checked again
+        summary.rejected_rows = csv_records(error_path)  # not the error rows checked again
         summary.rows = {name: run.rows[name] for name in
                         ["contacts", "members", "authorizations"] +
                         (["already_billed"] if inputs.already_billed else [])}
@@ -293,7 +294,7 @@ def _run(inputs: BillInputs, settings: RunSettings, registry: PolicyRegistry,
         summary.counts[f"lines_{row['status']}"] = int(row["n"])
         defaulted += int(row["defaulted"] or 0)
     summary.counts["pos_defaulted"] = defaulted
-    summary.rejected_rows = _count(con, con.read_csv(error_path, all_varchar=True))
+    summary.rejected_rows = csv_records(error_path)
     summary.rows = rows_read(con, ["contacts", "members", "authorizations"] +
                              (["already_billed"] if inputs.already_billed else []))
     con.disconnect()

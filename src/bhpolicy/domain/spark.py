@@ -203,16 +203,6 @@ class SparkRun:
             raise DataFileError(str(path), "file", f"Spark wrote {len(written)} files")
         shutil.rmtree(parts, ignore_errors=True)
 
-    def csv_rows(self, path: Path) -> int:
-        """The rows of a CSV file the run wrote (local: read by DuckDB, as a DuckDB run counts
-        its errors file), so the error rows are not checked again to be counted."""
-        duck = ibis.duckdb.connect(":memory:")
-        try:
-            table = duck.read_csv(path, all_varchar=True)
-            return int(duck.to_pyarrow(table.count().as_table()).column(0)[0].as_py())
-        finally:
-            duck.disconnect()
-
     def read_parquet(self, path: Path) -> ir.Table:
         return self.con.table(self._view(f"written_{path.stem}",
                                          self.session.read.parquet(_local(path))))

@@ -280,6 +280,24 @@ def csv_ready(table: Any) -> Any:
     return table.mutate(**fixes) if fixes else table
 
 
+def csv_records(path: Path) -> int:
+    """The data records of a CSV file a run wrote (header excluded), counted from the file:
+    a newline inside a quoted cell (quotes doubled inside it, as DuckDB and Spark write
+    them here) is part of the cell, and no cell is too long to count (a rejected value is
+    copied whole into errors.csv)."""
+    records, quoted, pending = 0, False, False
+    with path.open("rb") as stream:
+        for line in stream:  # split at every newline; a quote's parity says which are cells'
+            if line.count(b'"') % 2:
+                quoted = not quoted
+            pending = True
+            if not quoted and line.endswith(b"\n"):
+                records, pending = records + 1, False
+    if pending and not quoted:  # a last record without a newline
+        records += 1
+    return max(records - 1, 0)
+
+
 class RunSummary(Protocol):
     """What a command's summary has that :func:`run_to_folder` fills in."""
 
