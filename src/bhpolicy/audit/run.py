@@ -188,7 +188,6 @@ class _SparkAudit(_DuckAudit):
     def rows_read(self, names: list[str]) -> dict[str, int]:
         return {name: self.spark.rows[name] for name in names}
 
-
     def close(self) -> None:
         pass  # the session stays for the process's next run (SparkRun.close drops views)
 

@@ -2,9 +2,8 @@
 number, its kind (see :func:`kind_of`), joined from a small table of kinds
 (:func:`line_kinds`: every kind for a run over files, the lines' own kinds, decoded by
 :func:`kind_fields`, for the one-member plan); an unbilled day's likewise
-(:func:`unbilled_kinds`). The rules
-(:mod:`bhpolicy.billing.rules`, :mod:`bhpolicy.domain.rules`) decide each text; this module
-only numbers them.
+(:func:`unbilled_kinds`). The rules (:mod:`bhpolicy.billing.rules`,
+:mod:`bhpolicy.domain.rules`) decide each text; this module only numbers them.
 """
 
 from __future__ import annotations
