@@ -29,7 +29,10 @@ shell's environment is kept, as serve keeps it); ``--duckdb-conf none`` leaves D
 
 Targets (issue 16), SQLite: POST p99 < 50 ms and < 3x the bare insert's p99, no error;
 (issue 19) billing check p99 < 100 ms.
-Prints timings; asserts nothing (timings are never test assertions).
+Prints timings and how busy the server's one core was over the counted seconds (CPU seconds
+a second, from /proc): a check waits behind the rest of the load on that core, so its latency
+climbs steeply as the core nears full, and a slower machine nears it at the same rate.
+Asserts nothing (timings are never test assertions).
 """
 
 from __future__ import annotations
@@ -165,9 +168,18 @@ def server_ms(headers: Any) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used, all its threads (/proc)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def load(base: str, tokens: dict[str, str], rate: float, duration: float,
-               warmup: float = 0.0, check_rate: float = 0.0
-               ) -> dict[str, dict[str, list[float]]]:
+               warmup: float = 0.0, check_rate: float = 0.0, server: int | None = None
+               ) -> tuple[dict[str, dict[str, list[float]]], float | None]:
+    """The open-loop load: latencies by kind and side, and with ``server`` (its pid, on
+    Linux) how busy the server was over the counted seconds (CPU seconds a second)."""
     import httpx
 
     results: dict[str, dict[str, list[float]]] = {
@@ -230,19 +242,31 @@ async def load(base: str, tokens: dict[str, str], rate: float, duration: float,
             (j / check_rate, int(j / check_rate * rate), "check")
             for j in range(int(check_rate * (warmup + duration)))] if check_rate > 0 else
             [(i / rate, i, None) for i in range(total)], key=lambda item: item[0])
+        busy: list[tuple[float, float]] = []  # (wall, server CPU) at the counted start, end
+
+        def sample() -> None:
+            if server is not None and os.path.exists(f"/proc/{server}/stat"):
+                busy.append((time.perf_counter(), cpu_seconds(server)))
+
         for at, i, kind in schedule:  # open loop: the schedule never waits for an answer
             delay = t0 + at - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if i == skipped and not busy:
+                sample()  # the first counted request is sent now
             tasks.append(asyncio.create_task(one(i, at, kind)))
         await asyncio.gather(*tasks)
+        sample()
     if failures:
         print(f"no answer: {sorted(set(failures))}")
     slowest.sort(reverse=True)
     print(f"latest send after its scheduled time: {lag[0] * 1000:.1f} ms")
     print("slowest (client ms @ second of the run, kind): " + ", ".join(
         f"{ms:.0f} @ {at:.1f}s {kind}" for ms, at, kind in slowest[:8]))
-    return results
+    if len(busy) == 2:
+        (w0, c0), (w1, c1) = busy
+        return results, (c1 - c0) / (w1 - w0)
+    return results, None
 
 
 def pct(values: list[float], p: float) -> float:
@@ -252,7 +276,8 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def report(label: str, results: dict[str, dict[str, list[float]]]) -> None:
+def report(label: str, results: dict[str, dict[str, list[float]]],
+           busy: float | None = None) -> None:
     print(f"== {label}")
     print(f"{'':14}{'n':>6}{'err':>5}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}  (ms)")
     for kind, title in (("post", "POST request"), ("queue", "GET queue"),
@@ -271,6 +296,10 @@ def report(label: str, results: dict[str, dict[str, list[float]]]) -> None:
     if results["check"]["server"]:
         print(f"billing check p99 (server): {pct(results['check']['server'], 99):.1f} ms "
               "(target < 100 ms)")
+    if busy is not None:
+        # one core serves: a check waits its turn behind the rest of the load, so its
+        # latency grows steeply as this nears 100% (a slower machine gets there first)
+        print(f"server CPU over the counted seconds: {100 * busy:.0f}% of one core")
     errors = sum(len(r["errors"]) for r in results.values())
     codes = sorted({e for r in results.values() for e in r["errors"]})
     print(f"errors: {errors}" + (f" (statuses {codes}; 1.0 = no answer)" if errors else ""))
@@ -323,14 +352,15 @@ def run_one(label: str, url: str, rate: float, duration: float, warmup: float,
         gc.freeze()
         gc.disable()
         try:
-            results = asyncio.run(load(base, tokens, rate, duration, warmup, check_rate))
+            results, busy = asyncio.run(load(base, tokens, rate, duration, warmup,
+                                             check_rate, child.pid))
         finally:
             if enabled:
                 gc.enable()
             if not frozen:
                 gc.unfreeze()
         report(f"{label}: {rate:g} requests/s (+ {check_rate:g} billing checks/s) for "
-               f"{duration:g} s after {warmup:g} s of warm-up", results)
+               f"{duration:g} s after {warmup:g} s of warm-up", results, busy)
     finally:
         child.terminate()
         try:
