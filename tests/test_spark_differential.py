@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -161,3 +163,27 @@ def test_a_spark_failure_is_one_line_without_the_value(tmp_path: Path,
     assert str(bad) in message and "SECRET" not in message
     assert "\n" not in message
     shutil.rmtree(tmp_path / "out", ignore_errors=True)
+
+
+def test_a_failed_task_leaves_no_value_in_the_logs(tmp_path: Path) -> None:
+    """A task that fails on a value (an ANSI cast) prints nothing of it to stderr: Spark's
+    own logging is off in the driver bhpolicy starts (its log lines name the value), and so
+    are PySpark's loggers of a failed query. Run in a process of its own, whose JVM writes
+    to the stderr captured here; the failure is still the one line naming its class."""
+    script = (
+        "from bhpolicy.engines import EngineSettings, spark_conf, spark_session, "
+        "spark_failures\n"
+        "from bhpolicy.errors import BhpolicyError\n"
+        "session = spark_session(spark_conf(EngineSettings('spark', 'local[1]')))\n"
+        "try:\n"
+        "    with spark_failures('', print):\n"
+        "        session.range(3).selectExpr(\"CAST(concat('SECRET', CAST(id AS STRING)) "
+        "AS INT) AS x\").collect()\n"
+        "except BhpolicyError as exc:\n"
+        "    print('message:', exc)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "message: Spark failed while starting (CAST_INVALID_INPUT)" in done.stdout
+    assert "SECRET" not in done.stdout + done.stderr
+    assert "Exception in task" not in done.stderr  # logging off, not only the value gone

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bhpolicy.engines import (
+    LOG_CONFIG,
     SECRET_VARIABLE,
     EngineSettings,
     engine_settings,
@@ -96,17 +97,38 @@ def test_shuffle_partitions_two_a_local_core() -> None:
         EngineSettings("spark", "spark://h:7077"), environ={"BHPOLICY_SPARK_SECRET": "s"})
 
 
+LOG = f"-Dlog4j2.configurationFile={LOG_CONFIG.absolute().as_uri()}"
+
+
 def test_huge_methods_are_compiled() -> None:
     """The rules' generated Java methods pass HotSpot's size limit for JIT compilation: the
     flag that lifts it is on the driver and executors, beside Java options given."""
     local = spark_conf(EngineSettings("spark"), environ={})
-    assert local["spark.driver.extraJavaOptions"] == "-XX:-DontCompileHugeMethods"
+    assert local["spark.driver.extraJavaOptions"] == f"-XX:-DontCompileHugeMethods {LOG}"
     assert local["spark.executor.extraJavaOptions"] == "-XX:-DontCompileHugeMethods"
     given = spark_conf(EngineSettings("spark", spark_conf=(
         ("spark.driver.extraJavaOptions", "-Dx=1"),
         ("spark.executor.extraJavaOptions", "-XX:+DontCompileHugeMethods"))), environ={})
-    assert given["spark.driver.extraJavaOptions"] == "-Dx=1 -XX:-DontCompileHugeMethods"
+    assert given["spark.driver.extraJavaOptions"] == f"-Dx=1 -XX:-DontCompileHugeMethods {LOG}"
     assert given["spark.executor.extraJavaOptions"] == "-XX:+DontCompileHugeMethods"
+
+
+def test_spark_logging_is_off_unless_configured() -> None:
+    """The driver gets bhpolicy's log4j configuration (Spark's logging off: a failed task's
+    log lines quote the value); a log4j configuration given in the driver's options is kept
+    and ours is not added. The file turns off the root logger and the logger PySpark's
+    driver takes its level from."""
+    own = "-Dlog4j2.configurationFile=file:/etc/spark/log4j2.properties"
+    for given in (own, "-Dlog4j.configuration=file:/etc/spark/log4j.properties"):
+        conf = spark_conf(EngineSettings("spark", spark_conf=(
+            ("spark.driver.extraJavaOptions", given),)), environ={})
+        assert conf["spark.driver.extraJavaOptions"] == f"{given} -XX:-DontCompileHugeMethods"
+    assert LOG_CONFIG.is_file()
+    settings = dict(line.split(" = ", 1) for line in LOG_CONFIG.read_text(
+        encoding="utf-8").splitlines() if " = " in line and not line.startswith("#"))
+    assert settings["rootLogger.level"] == "off"
+    assert settings["logger.gateway.name"] == "org.apache.spark.api.python.PythonGatewayServer"
+    assert settings["logger.gateway.level"] == "off"
 
 
 def test_site_java_options_are_kept(tmp_path: Path) -> None:
@@ -117,10 +139,10 @@ def test_site_java_options_are_kept(tmp_path: Path) -> None:
         "spark.executor.extraJavaOptions=-Dsite=1\n", encoding="utf-8")
     conf = spark_conf(EngineSettings("spark"), environ={"SPARK_CONF_DIR": str(tmp_path)})
     assert conf["spark.driver.extraJavaOptions"] == (
-        "-Djava.security.krb5.conf=/etc/krb5.conf -XX:-DontCompileHugeMethods")
+        f"-Djava.security.krb5.conf=/etc/krb5.conf -XX:-DontCompileHugeMethods {LOG}")
     assert conf["spark.executor.extraJavaOptions"] == "-Dsite=1 -XX:-DontCompileHugeMethods"
     missing = spark_conf(EngineSettings("spark"), environ={"SPARK_HOME": str(tmp_path / "x")})
-    assert missing["spark.driver.extraJavaOptions"] == "-XX:-DontCompileHugeMethods"
+    assert missing["spark.driver.extraJavaOptions"] == f"-XX:-DontCompileHugeMethods {LOG}"
 
 
 def test_uri_keeps_a_scheme() -> None:

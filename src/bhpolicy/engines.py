@@ -11,7 +11,9 @@ built for Spark compiles to Spark's spelling.
 Spark sessions get safe defaults (:func:`spark_conf`): session time zone UTC (a date of
 service never shifts), no UI and no event log, the driver bound to 127.0.0.1, and with a
 cluster master RPC authentication and encryption of the blocks it spills or shuffles. Spark's
-own error text can quote a value; it never reaches a message (:func:`spark_failures`).
+own error text can quote a value; it never reaches a message (:func:`spark_failures`), nor
+stderr: Spark's logging is off in the driver bhpolicy starts (:data:`LOG_CONFIG`) and so are
+PySpark's loggers of a failed query (:func:`quiet_pyspark_loggers`).
 """
 
 from __future__ import annotations
@@ -132,6 +134,14 @@ FIXED = {"spark.sql.session.timeZone": "UTC"}
 # also when --spark-conf gives others.
 JIT_OPTION = "-XX:-DontCompileHugeMethods"
 JAVA_OPTIONS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
+DRIVER_OPTIONS = JAVA_OPTIONS[0]
+# Spark's log4j configuration for the driver (and a local master's executors, which run in
+# it): logging off, since a failed task's log lines quote the value that failed. Left out
+# when the Java options name a log4j configuration of their own.
+LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")
+LOG_OPTION_NAMES = ("log4j2.configurationFile", "log4j.configuration")
+# the loggers PySpark writes a failed query's message to (its text quotes the value)
+PYSPARK_LOGGERS = ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
 
 
 def spark_conf(settings: EngineSettings, local_dir: Path | None = None,
@@ -168,8 +178,17 @@ def spark_conf(settings: EngineSettings, local_dir: Path | None = None,
         # spark-defaults.conf's value: keep it, with the flag beside it)
         value = conf.get(key) or _site_default(key, env)
         if "DontCompileHugeMethods" not in value:
-            conf[key] = f"{value} {JIT_OPTION}".strip()
+            value = f"{value} {JIT_OPTION}".strip()
+        if key == DRIVER_OPTIONS and not any(name in value for name in LOG_OPTION_NAMES):
+            value = f"{value} {_log_option()}"
+        conf[key] = value
     return conf
+
+
+def _log_option() -> str:
+    """The Java option naming :data:`LOG_CONFIG` (quoted when its path has a space)."""
+    option = f"-Dlog4j2.configurationFile={LOG_CONFIG.absolute().as_uri()}"
+    return f'"{option}"' if any(c.isspace() for c in option) else option
 
 
 def _site_default(key: str, env: Mapping[str, str]) -> str:
@@ -220,9 +239,23 @@ def spark_session(conf: Mapping[str, str]) -> Any:
     except Exception as exc:  # no Java, a master that does not answer
         raise BhpolicyError(f"cannot start Spark ({_spark_reason(exc)}); is Java 17 "
                             "installed (java -version) and the master reachable?") from None
-    session.sparkContext.setLogLevel("ERROR")
+    # with bhpolicy's log configuration, Spark's logging stays off; with the user's own,
+    # at its levels
+    if _log_option() in conf.get(DRIVER_OPTIONS, ""):
+        session.sparkContext.setLogLevel("OFF")
+    quiet_pyspark_loggers()
     _session_key.append(key)
     return session
+
+
+def quiet_pyspark_loggers() -> None:
+    """PySpark logs a failed query's message (which quotes the failing value) to stderr as
+    it raises: those loggers are switched off. Made as PySpark makes them (its logger
+    class), so its calls with extra fields still find the methods they expect."""
+    from pyspark.logger import PySparkLogger
+
+    for name in PYSPARK_LOGGERS:
+        PySparkLogger.getLogger(name).disabled = True
 
 
 def stop_spark() -> None:
