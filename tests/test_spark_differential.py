@@ -85,6 +85,12 @@ def test_synthetic_billing_is_the_same_on_spark(synthetic: dict[str, Path],
                                         synthetic["authorizations"]), tmp_path)
     assert differences(duck, spark) == {}
     assert (duck / "lines.parquet").stat().st_size > 10_000  # lines were billed
+    # Spark's files are owner-only whatever the umask (Hadoop's local file system writes
+    # them 0644): each output, errors.csv among them
+    written = sorted(spark.glob("*.parquet")) + sorted(spark.glob("*.csv"))
+    assert len(written) >= 11
+    assert {f.name: oct(f.stat().st_mode & 0o777) for f in written} == {
+        f.name: "0o600" for f in written}
 
 
 def test_synthetic_audit_is_the_same_on_spark(synthetic: dict[str, Path],

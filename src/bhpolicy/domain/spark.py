@@ -43,6 +43,7 @@ from bhpolicy.engines import (
 )
 from bhpolicy.errors import DataFileError
 from bhpolicy.io.columns import Column
+from bhpolicy.io.outputs import atomic_write_text
 from bhpolicy.io.readers import load_raw_rejects, spec_columns
 
 
@@ -196,9 +197,12 @@ class SparkRun:
                 timestampFormat="yyyy-MM-dd HH:mm:ss")
         written = sorted(parts.glob(f"part-*.{'parquet' if form == 'parquet' else 'csv'}"))
         if len(written) == 1:
+            # owner-only, as every output: Hadoop's local file system writes its files 0644
+            # whatever the process's umask
+            written[0].chmod(0o600)
             written[0].replace(path)
         elif form == "csv" and not written:  # no row: the header only
-            path.write_text(",".join(frame.columns) + "\n", encoding="utf-8")
+            atomic_write_text(path, ",".join(frame.columns) + "\n")
         else:  # pragma: no cover - one writing task gives one file
             raise DataFileError(str(path), "file", f"Spark wrote {len(written)} files")
         shutil.rmtree(parts, ignore_errors=True)
