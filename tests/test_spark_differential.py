@@ -192,4 +192,9 @@ def test_a_failed_task_leaves_no_value_in_the_logs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "message: Spark failed while starting (CAST_INVALID_INPUT)" in done.stdout
     assert "SECRET" not in done.stdout + done.stderr
-    assert "Exception in task" not in done.stderr  # logging off, not only the value gone
+    # logging off from the start (bhpolicy's file found and read: without it log4j reports
+    # the missing file and Spark prints its default level), not only the value gone: the
+    # JVM's own notice of the vector module is the only line
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines == ["WARNING: Using incubator modules: jdk.incubator.vector"] or not lines, \
+        lines[:5]

@@ -113,20 +113,33 @@ def test_huge_methods_are_compiled() -> None:
     assert given["spark.executor.extraJavaOptions"] == "-XX:+DontCompileHugeMethods"
 
 
-def test_spark_logging_is_off_unless_configured() -> None:
+def test_spark_logging_is_off_unless_configured(tmp_path: Path) -> None:
     """The driver gets bhpolicy's log4j configuration (Spark's logging off: a failed task's
-    log lines quote the value); a log4j configuration given in the driver's options is kept
-    and ours is not added. The file turns off the root logger and the logger PySpark's
-    driver takes its level from."""
+    log lines quote the value). A log4j configuration in --spark-conf's driver options is
+    kept and ours is not added; one in the installation's spark-defaults.conf is not the
+    user's choice: ours is added after it (the last one wins). The file turns off the root
+    logger (with an appender: Spark loads its own defaults for a root without one) and the
+    logger PySpark's driver compares with it."""
     own = "-Dlog4j2.configurationFile=file:/etc/spark/log4j2.properties"
-    for given in (own, "-Dlog4j.configuration=file:/etc/spark/log4j.properties"):
+    for given in (own, "-Dlog4j.configuration=file:/etc/spark/log4j.properties",
+                  f'"{own}"'):
         conf = spark_conf(EngineSettings("spark", spark_conf=(
             ("spark.driver.extraJavaOptions", given),)), environ={})
         assert conf["spark.driver.extraJavaOptions"] == f"{given} -XX:-DontCompileHugeMethods"
+    # a property whose name only contains the words does not count
+    other = "-Dapp.log4j2.configurationFile.note=x"
+    conf = spark_conf(EngineSettings("spark", spark_conf=(
+        ("spark.driver.extraJavaOptions", other),)), environ={})
+    assert conf["spark.driver.extraJavaOptions"] == f"{other} -XX:-DontCompileHugeMethods {LOG}"
+    (tmp_path / "spark-defaults.conf").write_text(
+        f"spark.driver.extraJavaOptions {own}\n", encoding="utf-8")
+    site = spark_conf(EngineSettings("spark"), environ={"SPARK_CONF_DIR": str(tmp_path)})
+    assert site["spark.driver.extraJavaOptions"] == f"{own} -XX:-DontCompileHugeMethods {LOG}"
     assert LOG_CONFIG.is_file()
     settings = dict(line.split(" = ", 1) for line in LOG_CONFIG.read_text(
         encoding="utf-8").splitlines() if " = " in line and not line.startswith("#"))
     assert settings["rootLogger.level"] == "off"
+    assert settings["rootLogger.appenderRef.stderr.ref"] == settings["appender.console.name"]
     assert settings["logger.gateway.name"] == "org.apache.spark.api.python.PythonGatewayServer"
     assert settings["logger.gateway.level"] == "off"
 

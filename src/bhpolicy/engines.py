@@ -19,8 +19,10 @@ PySpark's loggers of a failed query (:func:`quiet_pyspark_loggers`).
 from __future__ import annotations
 
 import contextvars
+import logging
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -137,9 +139,12 @@ JAVA_OPTIONS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOption
 DRIVER_OPTIONS = JAVA_OPTIONS[0]
 # Spark's log4j configuration for the driver (and a local master's executors, which run in
 # it): logging off, since a failed task's log lines quote the value that failed. Left out
-# when the Java options name a log4j configuration of their own.
+# only when --spark-conf's driver options name a log4j configuration (an installation's
+# spark-defaults.conf naming one does not count: bhpolicy's, given after it, wins).
 LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")
-LOG_OPTION_NAMES = ("log4j2.configurationFile", "log4j.configuration")
+LOG_OPTION = re.compile(r"(^|\s)[\"']?-Dlog4j2?\.configuration(File)?=")
+# PySpark's warning when toPandas falls back from Arrow quotes Spark's error message
+ARROW_FALLBACK_WARNING = "toPandas attempted Arrow optimization"
 # the loggers PySpark writes a failed query's message to (its text quotes the value)
 PYSPARK_LOGGERS = ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
 
@@ -179,16 +184,16 @@ def spark_conf(settings: EngineSettings, local_dir: Path | None = None,
         value = conf.get(key) or _site_default(key, env)
         if "DontCompileHugeMethods" not in value:
             value = f"{value} {JIT_OPTION}".strip()
-        if key == DRIVER_OPTIONS and not any(name in value for name in LOG_OPTION_NAMES):
+        if key == DRIVER_OPTIONS and LOG_CONFIG.is_file() and \
+                not LOG_OPTION.search(given.get(key, "")):
             value = f"{value} {_log_option()}"
         conf[key] = value
     return conf
 
 
 def _log_option() -> str:
-    """The Java option naming :data:`LOG_CONFIG` (quoted when its path has a space)."""
-    option = f"-Dlog4j2.configurationFile={LOG_CONFIG.absolute().as_uri()}"
-    return f'"{option}"' if any(c.isspace() for c in option) else option
+    """The Java option naming :data:`LOG_CONFIG` (a file URI: no space or quote in it)."""
+    return f"-Dlog4j2.configurationFile={LOG_CONFIG.absolute().as_uri()}"
 
 
 def _site_default(key: str, env: Mapping[str, str]) -> str:
@@ -227,6 +232,7 @@ def spark_session(conf: Mapping[str, str]) -> Any:
     key = tuple(sorted(conf.items()))
     active = SparkSession.getActiveSession()
     if active is not None and _session_key and _session_key[0] == key:
+        quiet_pyspark_loggers()  # again: a logging set-up since may have turned them on
         return active
     if active is not None:
         active.stop()
@@ -250,12 +256,18 @@ def spark_session(conf: Mapping[str, str]) -> Any:
 
 def quiet_pyspark_loggers() -> None:
     """PySpark logs a failed query's message (which quotes the failing value) to stderr as
-    it raises: those loggers are switched off. Made as PySpark makes them (its logger
-    class), so its calls with extra fields still find the methods they expect."""
+    it raises: those loggers are switched off, by a level above every record as well (a
+    ``logging.config.dictConfig`` that keeps existing loggers turns ``disabled`` back off).
+    Made as PySpark makes them (its logger class), so its calls with extra fields still
+    find the methods they expect. The warning toPandas gives when it falls back from Arrow
+    (it quotes Spark's message) is ignored."""
     from pyspark.logger import PySparkLogger
 
     for name in PYSPARK_LOGGERS:
-        PySparkLogger.getLogger(name).disabled = True
+        logger = PySparkLogger.getLogger(name)
+        logger.disabled = True
+        logger.setLevel(logging.CRITICAL + 1)
+    warnings.filterwarnings("ignore", message=ARROW_FALLBACK_WARNING, category=UserWarning)
 
 
 def stop_spark() -> None:
