@@ -17,6 +17,7 @@ from bhpolicy.allocator import (
     JEMALLOC,
     PRELOADED_ENV,
     chosen_library,
+    describe,
     find_jemalloc,
     loaded_libraries,
     reexec_command,
@@ -35,6 +36,21 @@ def test_choices(tmp_path: Path) -> None:
     assert chosen_library(str(library)) == library
     with pytest.raises(BhpolicyError, match="no such file"):
         chosen_library(str(tmp_path / "missing.so"))
+
+
+def test_describe_names_the_allocator_mapped() -> None:
+    """The start-up line: the library serve preloaded; else one the user's LD_PRELOAD
+    mapped (serve had nothing to add and set no marker); else the system's."""
+    je = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+    conf = {DUCKDB_CONF_ENV: DUCKDB_CONF}
+    assert describe({PRELOADED_ENV: je, **conf}, {"libjemalloc.so.2"}) == (
+        f"C allocator: libjemalloc.so.2 (preloaded); DuckDB's allocator: {DUCKDB_CONF}")
+    assert describe({PRELOADED_ENV: je}, set()) == (
+        "C allocator: the system's (libjemalloc.so.2 could not be preloaded)")
+    assert describe({"LD_PRELOAD": f"/opt/x/libother.so {je}"}, {"libjemalloc.so.2"}) == (
+        "C allocator: libjemalloc.so.2 (LD_PRELOAD)")
+    assert describe({"LD_PRELOAD": je}, set()) == "C allocator: the system's"
+    assert describe({}, {"libjemalloc.so.2"}) == "C allocator: the system's"
 
 
 def test_find_jemalloc_in_the_library_folders(tmp_path: Path) -> None:

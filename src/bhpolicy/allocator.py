@@ -75,16 +75,25 @@ def loaded_libraries(maps: Path = Path("/proc/self/maps")) -> set[str]:
             if len(fields := line.split()) >= 6 and fields[-1].startswith("/")}
 
 
-def describe() -> str:
-    """The allocator this process runs with, for the start-up log line."""
-    preloaded = os.environ.get(PRELOADED_ENV)
-    duckdb = os.environ.get(DUCKDB_CONF_ENV)
+def describe(environ: Mapping[str, str] | None = None,
+             loaded: set[str] | None = None) -> str:
+    """The allocator this process runs with, for the start-up log line: the library serve
+    preloaded, else one the user's own ``LD_PRELOAD`` mapped (serve then had nothing to
+    add), else the system's."""
+    env = os.environ if environ is None else environ
+    mapped = loaded_libraries() if loaded is None else loaded
+    preloaded = env.get(PRELOADED_ENV)
+    duckdb = env.get(DUCKDB_CONF_ENV)
     tail = f"; DuckDB's allocator: {duckdb}" if duckdb else ""
-    if preloaded and Path(preloaded).name in loaded_libraries():
+    if preloaded and Path(preloaded).name in mapped:
         return f"C allocator: {Path(preloaded).name} (preloaded){tail}"
     if preloaded:
         return (f"C allocator: the system's ({Path(preloaded).name} could not be "
                 f"preloaded){tail}")
+    own = [name for item in env.get("LD_PRELOAD", "").split()
+           if (name := Path(item).name) in mapped]
+    if own:
+        return f"C allocator: {', '.join(own)} (LD_PRELOAD){tail}"
     return f"C allocator: the system's{tail}"
 
 
